@@ -1,0 +1,279 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { PriceTable } from './domain/pricing.js';
+import type { PhoneValidationMode } from './domain/phone.js';
+
+export const PROVIDER_NAMES = ['twilio', 'aws_sns', 'plivo', 'nexmo', 'clickatell', 'simulator'] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+  }
+}
+
+export interface RateLimits {
+  perSecond: number;
+  perMinute: number;
+  perHour: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  logLevel: string;
+  databaseUrl: string;
+  redisUrl: string | undefined;
+  runWorker: boolean;
+  publicUrl: string;
+  apiKeyRequired: boolean;
+  allowedOrigins: string[];
+  webhookSecret: string | undefined;
+  defaultProvider: ProviderName | undefined;
+  defaultFromNumber: string | undefined;
+  maxMessageLength: number;
+  maxRecipientsPerRequest: number;
+  rateLimits: RateLimits;
+  maxSmsPerNumberPerHour: number;
+  allowedCountries: string[];
+  blockedCountries: string[];
+  phoneValidation: PhoneValidationMode;
+  defaultCountry: string | undefined;
+  messageEncryptionKey: Buffer | undefined;
+  otp: {
+    defaultLength: number;
+    defaultExpirySeconds: number;
+    maxAttempts: number;
+    resendCooldownSeconds: number;
+    maxResends: number;
+    maxPerNumberPerHour: number;
+    hashSecret: string | undefined;
+  };
+  webhooks: {
+    timeoutSeconds: number;
+    retryAttempts: number;
+    retryDelaySeconds: number;
+    allowPrivateNetworks: boolean;
+  };
+  dispatch: {
+    batchSize: number;
+    pollIntervalMs: number;
+    leaseSeconds: number;
+    providerTimeoutSeconds: number;
+    maxAttempts: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+  };
+  simulator: {
+    enabled: boolean;
+    deliveryDelayMs: number;
+    failureRate: number;
+    transientErrorRate: number;
+    latencyMs: number;
+  };
+  providers: {
+    twilio: { accountSid?: string; authToken?: string; phoneNumber?: string; baseUrl: string };
+    aws_sns: { accessKeyId?: string; secretAccessKey?: string; region: string; baseUrl?: string };
+    plivo: { authId?: string; authToken?: string; phoneNumber?: string; baseUrl: string };
+    nexmo: { apiKey?: string; apiSecret?: string; phoneNumber?: string; baseUrl: string };
+    clickatell: { apiKey?: string; baseUrl: string };
+  };
+  prices: PriceTable;
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = str(env, name);
+  if (v === undefined) return fallback;
+  if (!/^-?\d+$/.test(v)) throw new ConfigError(name, `must be a whole number, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function num(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const v = str(env, name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(name, `must be a number from ${min} to ${max}, got "${v}"`);
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const v = str(env, name)?.toLowerCase();
+  if (v === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, `must be true or false, got "${v}"`);
+}
+
+function url(env: Env, name: string, fallback: string): string;
+function url(env: Env, name: string, fallback?: undefined): string | undefined;
+function url(env: Env, name: string, fallback?: string): string | undefined {
+  const v = str(env, name) ?? fallback;
+  if (v === undefined) return undefined;
+  try {
+    const u = new URL(v);
+    if (!['http:', 'https:'].includes(u.protocol)) throw new Error();
+  } catch {
+    throw new ConfigError(name, `must be an http(s) URL, got "${v}"`);
+  }
+  return v.replace(/\/+$/, '');
+}
+
+function countries(env: Env, name: string): string[] {
+  const v = str(env, name);
+  if (v === undefined) return [];
+  const list = v.split(',').map((c) => c.trim().toUpperCase()).filter(Boolean);
+  for (const c of list) if (!/^[A-Z]{2}$/.test(c)) throw new ConfigError(name, `must list ISO 3166 alpha-2 codes, got "${c}"`);
+  return list;
+}
+
+function encryptionKey(env: Env): Buffer | undefined {
+  const v = str(env, 'MESSAGE_ENCRYPTION_KEY');
+  if (v === undefined) return undefined;
+  const key = /^[0-9a-fA-F]{64}$/.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
+  if (key.length !== 32) throw new ConfigError('MESSAGE_ENCRYPTION_KEY', 'must be 32 bytes, as 64 hex characters or base64');
+  return key;
+}
+
+const EXAMPLE_PRICES = fileURLToPath(new URL('../config/prices.example.json', import.meta.url));
+
+function priceTable(env: Env): PriceTable {
+  const path = str(env, 'PRICE_TABLE_PATH') ?? EXAMPLE_PRICES;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError('PRICE_TABLE_PATH', `cannot be read as JSON (${path}): ${(err as Error).message}`);
+  }
+  const table = parsed as PriceTable;
+  if (typeof table?.currency !== 'string' || typeof table.providers !== 'object' || table.providers === null) {
+    throw new ConfigError('PRICE_TABLE_PATH', 'must hold {"currency": "...", "providers": {"<provider>": {"<country>|default": price}}}');
+  }
+  for (const [provider, prices] of Object.entries(table.providers)) {
+    for (const [country, price] of Object.entries(prices)) {
+      if (typeof price !== 'number' || price < 0) throw new ConfigError('PRICE_TABLE_PATH', `has a bad price for ${provider}/${country}`);
+    }
+  }
+  return table;
+}
+
+/** Reads and checks every variable once, at start; a bad one stops the start with its name. */
+export function loadConfig(env: Env = process.env): Config {
+  const perSecond = int(env, 'RATE_LIMIT_PER_SECOND', 10, 1);
+  const databaseUrl = str(env, 'DATABASE_URL') ?? 'sqlite:./data/gateway.db';
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'must start with sqlite: or postgres://');
+  }
+  const phoneValidation = str(env, 'PHONE_VALIDATION') ?? 'strict';
+  if (phoneValidation !== 'strict' && phoneValidation !== 'format') throw new ConfigError('PHONE_VALIDATION', 'must be strict or format');
+  const defaultCountry = str(env, 'DEFAULT_COUNTRY')?.toUpperCase();
+  if (defaultCountry !== undefined && !/^[A-Z]{2}$/.test(defaultCountry)) throw new ConfigError('DEFAULT_COUNTRY', 'must be an ISO 3166 alpha-2 code');
+  const defaultProvider = str(env, 'DEFAULT_PROVIDER') as ProviderName | undefined;
+  if (defaultProvider !== undefined && !PROVIDER_NAMES.includes(defaultProvider)) {
+    throw new ConfigError('DEFAULT_PROVIDER', `must be one of ${PROVIDER_NAMES.join(', ')}`);
+  }
+  const providerTimeoutSeconds = int(env, 'PROVIDER_TIMEOUT', 10, 1, 300);
+  const leaseSeconds = int(env, 'DISPATCH_LEASE_SECONDS', providerTimeoutSeconds + 20, 1, 3600);
+  if (leaseSeconds <= providerTimeoutSeconds) {
+    // A lease shorter than a send could hand a live send to recovery, which could send it again.
+    throw new ConfigError('DISPATCH_LEASE_SECONDS', `must be longer than PROVIDER_TIMEOUT (${providerTimeoutSeconds})`);
+  }
+  const vonage = (name: string) => str(env, `NEXMO_${name}`) ?? str(env, `VONAGE_${name}`);
+  return {
+    port: int(env, 'PORT', 8000, 0, 65535),
+    host: str(env, 'HOST') ?? '0.0.0.0',
+    logLevel: str(env, 'LOG_LEVEL') ?? 'info',
+    databaseUrl,
+    redisUrl: str(env, 'REDIS_URL'),
+    runWorker: bool(env, 'RUN_WORKER', true),
+    publicUrl: url(env, 'PUBLIC_URL', `http://localhost:${int(env, 'PORT', 8000, 0, 65535)}`),
+    apiKeyRequired: bool(env, 'API_KEY_REQUIRED', false),
+    allowedOrigins: (str(env, 'ALLOWED_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    webhookSecret: str(env, 'WEBHOOK_SECRET'),
+    defaultProvider,
+    defaultFromNumber: str(env, 'DEFAULT_FROM_NUMBER'),
+    maxMessageLength: int(env, 'MAX_MESSAGE_LENGTH', 1600, 1, 100_000),
+    maxRecipientsPerRequest: int(env, 'MAX_RECIPIENTS_PER_REQUEST', 1000, 1, 100_000),
+    rateLimits: {
+      perSecond,
+      perMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 100, 1),
+      perHour: int(env, 'RATE_LIMIT_PER_HOUR', 1000, 1),
+    },
+    maxSmsPerNumberPerHour: int(env, 'MAX_SMS_PER_NUMBER_PER_HOUR', 10, 1),
+    allowedCountries: countries(env, 'ALLOWED_COUNTRIES'),
+    blockedCountries: countries(env, 'BLOCKED_COUNTRIES'),
+    phoneValidation,
+    defaultCountry,
+    messageEncryptionKey: encryptionKey(env),
+    otp: {
+      defaultLength: int(env, 'OTP_DEFAULT_LENGTH', 6, 4, 10),
+      defaultExpirySeconds: int(env, 'OTP_DEFAULT_EXPIRY', 300, 60, 3600),
+      maxAttempts: int(env, 'OTP_MAX_ATTEMPTS', 3, 1, 100),
+      resendCooldownSeconds: int(env, 'OTP_RESEND_COOLDOWN', 60, 0, 3600),
+      maxResends: int(env, 'OTP_MAX_RESENDS', 3, 0, 100),
+      maxPerNumberPerHour: int(env, 'OTP_MAX_PER_NUMBER_PER_HOUR', 5, 1),
+      hashSecret: str(env, 'OTP_HASH_SECRET'),
+    },
+    webhooks: {
+      timeoutSeconds: num(env, 'WEBHOOK_TIMEOUT', 30, 0.1, 300),
+      retryAttempts: int(env, 'WEBHOOK_RETRY_ATTEMPTS', 3, 0, 100),
+      retryDelaySeconds: num(env, 'WEBHOOK_RETRY_DELAY', 5, 0, 3600),
+      allowPrivateNetworks: bool(env, 'CALLBACK_ALLOW_PRIVATE_NETWORKS', false),
+    },
+    dispatch: {
+      batchSize: int(env, 'DISPATCH_BATCH_SIZE', 500, 1, 5000),
+      pollIntervalMs: int(env, 'DISPATCH_POLL_INTERVAL_MS', 50, 1, 60_000),
+      leaseSeconds,
+      providerTimeoutSeconds,
+      maxAttempts: int(env, 'SEND_MAX_ATTEMPTS', 5, 1, 100),
+      retryBaseMs: int(env, 'SEND_RETRY_BASE_MS', 1000, 1),
+      retryMaxMs: int(env, 'SEND_RETRY_MAX_MS', 300_000, 1),
+    },
+    simulator: {
+      enabled: bool(env, 'SIMULATOR_ENABLED', true),
+      deliveryDelayMs: int(env, 'SIMULATOR_DELIVERY_DELAY_MS', 1000, 0),
+      failureRate: num(env, 'SIMULATOR_FAILURE_RATE', 0, 0, 1),
+      transientErrorRate: num(env, 'SIMULATOR_TRANSIENT_ERROR_RATE', 0, 0, 1),
+      latencyMs: int(env, 'SIMULATOR_LATENCY_MS', 0, 0, 60_000),
+    },
+    providers: {
+      twilio: {
+        accountSid: str(env, 'TWILIO_ACCOUNT_SID'),
+        authToken: str(env, 'TWILIO_AUTH_TOKEN'),
+        phoneNumber: str(env, 'TWILIO_PHONE_NUMBER'),
+        baseUrl: url(env, 'TWILIO_BASE_URL', 'https://api.twilio.com'),
+      },
+      aws_sns: {
+        accessKeyId: str(env, 'AWS_ACCESS_KEY_ID'),
+        secretAccessKey: str(env, 'AWS_SECRET_ACCESS_KEY'),
+        region: str(env, 'AWS_REGION') ?? 'us-east-1',
+        baseUrl: url(env, 'AWS_SNS_BASE_URL'),
+      },
+      plivo: {
+        authId: str(env, 'PLIVO_AUTH_ID'),
+        authToken: str(env, 'PLIVO_AUTH_TOKEN'),
+        phoneNumber: str(env, 'PLIVO_PHONE_NUMBER'),
+        baseUrl: url(env, 'PLIVO_BASE_URL', 'https://api.plivo.com'),
+      },
+      nexmo: {
+        apiKey: vonage('API_KEY'),
+        apiSecret: vonage('API_SECRET'),
+        phoneNumber: vonage('PHONE_NUMBER'),
+        baseUrl: url(env, str(env, 'NEXMO_BASE_URL') ? 'NEXMO_BASE_URL' : 'VONAGE_BASE_URL', 'https://rest.nexmo.com'),
+      },
+      clickatell: {
+        apiKey: str(env, 'CLICKATELL_API_KEY'),
+        baseUrl: url(env, 'CLICKATELL_BASE_URL', 'https://platform.clickatell.com'),
+      },
+    },
+    prices: priceTable(env),
+  };
+}

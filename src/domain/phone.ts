@@ -1,0 +1,76 @@
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+
+export type PhoneValidationMode = 'strict' | 'format';
+
+export interface ParsedPhone {
+  e164: string;
+  country: string | undefined;
+}
+
+export type PhoneResult = { ok: true; phone: ParsedPhone } | { ok: false; reason: string };
+
+const E164_SHAPE = /^\+[1-9]\d{6,14}$/;
+
+/**
+ * Normalises a recipient to E.164. `strict` needs a number valid for its country
+ * (libphonenumber's full metadata); `format` accepts any E.164-shaped number, for test networks.
+ */
+export function normalisePhone(input: string, countryCode: string | undefined, mode: PhoneValidationMode): PhoneResult {
+  const raw = input.trim();
+  if (raw.length === 0) return { ok: false, reason: 'phone number is empty' };
+  const country = countryCode?.toUpperCase() as CountryCode | undefined;
+  const parsed = parsePhoneNumberFromString(raw, country ? { defaultCountry: country } : undefined);
+  if (mode === 'format') {
+    const e164 = parsed?.number ?? raw.replace(/[\s().-]/g, '');
+    if (!E164_SHAPE.test(e164)) return { ok: false, reason: 'not an E.164 number (+ and 7 to 15 digits)' };
+    return { ok: true, phone: { e164, country: parsed?.country } };
+  }
+  if (!parsed) {
+    return { ok: false, reason: raw.startsWith('+') || country ? 'not a phone number' : 'national number without a country: give country_code or use E.164' };
+  }
+  if (!parsed.isValid()) {
+    const where = parsed.country ?? country;
+    return { ok: false, reason: where ? `not a valid ${where} phone number` : 'not a valid phone number for any country' };
+  }
+  return { ok: true, phone: { e164: parsed.number, country: parsed.country } };
+}
+
+export interface PhoneReport {
+  input: string;
+  valid: boolean;
+  possible: boolean;
+  e164: string | null;
+  national_format: string | null;
+  international_format: string | null;
+  country_code: string | null;
+  calling_code: string | null;
+  type: string | null;
+  reason: string | null;
+}
+
+/** Everything libphonenumber knows about a number, for GET /api/phone/validate. */
+export function describePhone(input: string, countryCode: string | undefined): PhoneReport {
+  const country = countryCode?.toUpperCase() as CountryCode | undefined;
+  const parsed = parsePhoneNumberFromString(input.trim(), country ? { defaultCountry: country } : undefined);
+  if (!parsed) {
+    return {
+      input, valid: false, possible: false, e164: null, national_format: null, international_format: null,
+      country_code: null, calling_code: null, type: null,
+      reason: input.trim().startsWith('+') || country ? 'not a phone number' : 'national number without a country: give country_code or use E.164',
+    };
+  }
+  const valid = parsed.isValid();
+  const possible = parsed.isPossible();
+  return {
+    input,
+    valid,
+    possible,
+    e164: parsed.number,
+    national_format: parsed.formatNational(),
+    international_format: parsed.formatInternational(),
+    country_code: parsed.country ?? null,
+    calling_code: parsed.countryCallingCode,
+    type: (parsed.getType() ?? null)?.toLowerCase() ?? null,
+    reason: valid ? null : possible ? 'number is possible but not assigned in its country\'s numbering plan' : 'wrong length for its country',
+  };
+}

@@ -1,0 +1,111 @@
+import type { RateLimits } from '../config.js';
+
+const PERIODS_MS = { perSecond: 1000, perMinute: 60_000, perHour: 3_600_000 } as const;
+type Period = keyof typeof PERIODS_MS;
+
+export interface WindowVerdict {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Seconds until the window that binds resets. */
+  resetSeconds: number;
+}
+
+/**
+ * Fixed windows per second, minute and hour for API calls: what RateLimit-* headers describe.
+ * A refused call is not counted.
+ */
+export class WindowLimiter {
+  private readonly windows = new Map<string, { starts: number[]; counts: number[] }>();
+  private lastSweep = 0;
+
+  constructor(private readonly limits: RateLimits) {}
+
+  hit(key: string, now: number): WindowVerdict {
+    const periods = Object.keys(PERIODS_MS) as Period[];
+    let entry = this.windows.get(key);
+    if (!entry) {
+      entry = { starts: [0, 0, 0], counts: [0, 0, 0] };
+      this.windows.set(key, entry);
+    }
+    let binding = 0;
+    let bindingRemaining = Infinity;
+    let allowed = true;
+    periods.forEach((p, i) => {
+      const start = now - (now % PERIODS_MS[p]);
+      if (entry!.starts[i] !== start) {
+        entry!.starts[i] = start;
+        entry!.counts[i] = 0;
+      }
+      const remaining = this.limits[p] - entry!.counts[i];
+      if (remaining <= 0) allowed = false;
+      if (remaining < bindingRemaining) {
+        bindingRemaining = remaining;
+        binding = i;
+      }
+    });
+    if (allowed) for (let i = 0; i < periods.length; i++) entry.counts[i]++;
+    const p = periods[binding];
+    this.sweep(now);
+    return {
+      allowed,
+      limit: this.limits[p],
+      remaining: Math.max(0, bindingRemaining - (allowed ? 1 : 0)),
+      resetSeconds: Math.max(1, Math.ceil((entry.starts[binding] + PERIODS_MS[p] - now) / 1000)),
+    };
+  }
+
+  /** Forget keys idle for an hour, so many clients don't grow memory without bound. */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < 60_000) return;
+    this.lastSweep = now;
+    for (const [key, entry] of this.windows) if (now - entry.starts[2] > PERIODS_MS.perHour) this.windows.delete(key);
+  }
+}
+
+/**
+ * Token buckets per second, minute and hour for sending, counted in segments as providers
+ * count them. Taking may overdraw; the caller then waits `waitMs` — sending is delayed, never dropped.
+ */
+export class SegmentBudget {
+  private readonly tokens: number[];
+  private readonly rates: number[];
+  private readonly capacities: number[];
+  private last: number;
+
+  constructor(limits: RateLimits, now: number) {
+    const periods = Object.keys(PERIODS_MS) as Period[];
+    this.capacities = periods.map((p) => limits[p]);
+    this.rates = periods.map((p) => limits[p] / PERIODS_MS[p]);
+    this.tokens = [...this.capacities];
+    this.last = now;
+  }
+
+  private refill(now: number): void {
+    const elapsed = Math.max(0, now - this.last);
+    this.last = now;
+    for (let i = 0; i < this.tokens.length; i++) this.tokens[i] = Math.min(this.capacities[i], this.tokens[i] + elapsed * this.rates[i]);
+  }
+
+  available(now: number): number {
+    this.refill(now);
+    return Math.max(0, Math.floor(Math.min(...this.tokens)));
+  }
+
+  take(segments: number, now: number): void {
+    this.refill(now);
+    for (let i = 0; i < this.tokens.length; i++) this.tokens[i] -= segments;
+  }
+
+  /** How long until at least `segments` may go (0 when they may go now). */
+  waitMs(segments: number, now: number): number {
+    this.refill(now);
+    let wait = 0;
+    for (let i = 0; i < this.tokens.length; i++) {
+      // A message larger than a whole bucket goes once the bucket is full, or it could never go.
+      const missing = Math.min(segments, this.capacities[i]) - this.tokens[i];
+      if (missing > 0) wait = Math.max(wait, Math.ceil(missing / this.rates[i]));
+    }
+    return wait;
+  }
+}

@@ -1,0 +1,32 @@
+/** `{{name}}` placeholders: letters, digits, `_`, `-` and `.`, spaces inside the braces allowed. */
+const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}/g;
+
+export function placeholdersOf(content: string): string[] {
+  const names = new Set<string>();
+  for (const m of content.matchAll(PLACEHOLDER)) names.add(m[1]);
+  return [...names];
+}
+
+export type RenderResult = { ok: true; text: string } | { ok: false; missing: string[] };
+
+/**
+ * Substitutes in one pass over the template, so a value that itself contains `{{x}}`
+ * is sent as written and never expanded (no injection of further placeholders).
+ */
+export function renderTemplate(content: string, variables: Record<string, unknown>): RenderResult {
+  const missing = new Set<string>();
+  const text = content.replace(PLACEHOLDER, (whole, name: string) => {
+    const value = Object.prototype.hasOwnProperty.call(variables, name) ? variables[name] : undefined;
+    if (value === undefined || value === null) {
+      missing.add(name);
+      return whole;
+    }
+    return String(value);
+  });
+  return missing.size > 0 ? { ok: false, missing: [...missing] } : { ok: true, text };
+}
+
+export function hasPlaceholders(content: string): boolean {
+  PLACEHOLDER.lastIndex = 0;
+  return /\{\{\s*[A-Za-z_][A-Za-z0-9_.-]*\s*\}\}/.test(content);
+}

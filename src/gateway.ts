@@ -1,0 +1,116 @@
+import { sql } from 'kysely';
+import type { Config } from './config.js';
+import { buildApp } from './http/app.js';
+import { GatewayMetrics } from './metrics.js';
+import type { SmsProvider } from './providers/provider.js';
+import { ProviderRouter } from './providers/routing.js';
+import { SimulatorProvider } from './providers/simulator.js';
+import { AnalyticsService } from './services/analytics-service.js';
+import { BatchService } from './services/batch-service.js';
+import { CallbackService } from './services/callback-service.js';
+import { MessageService } from './services/message-service.js';
+import { SendService } from './services/send-service.js';
+import { SimulatorReports } from './services/simulator-reports.js';
+import { StatusService } from './services/status-service.js';
+import { createStore, type Store } from './store/database.js';
+import { GroupCommit } from './store/group-commit.js';
+import { migrate } from './store/migrations.js';
+import { SimulatorOutboxStore } from './store/simulator-outbox-store.js';
+import { Dispatcher } from './worker.js';
+
+/** Everything the routes and the worker use, built once from the config. */
+export interface Services {
+  config: Config;
+  store: Store;
+  commits: GroupCommit;
+  metrics: GatewayMetrics;
+  router: ProviderRouter;
+  send: SendService;
+  messages: MessageService;
+  batches: BatchService;
+  status: StatusService;
+  analytics: AnalyticsService;
+  callbacks: CallbackService;
+  dispatcher: Dispatcher;
+  simulator: SimulatorProvider | undefined;
+  simulatorOutbox: SimulatorOutboxStore | undefined;
+  simulatorReports: SimulatorReports | undefined;
+  readiness(): Promise<Record<string, string>>;
+}
+
+export async function createServices(config: Config): Promise<Services> {
+  const store = createStore(config.databaseUrl);
+  await migrate(store.db);
+  const { db, dialect } = store;
+  const commits = new GroupCommit(db, dialect);
+  const metrics = new GatewayMetrics(async () => {
+    const rows = await db.selectFrom('messages').select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+      .where('status', 'in', ['scheduled', 'queued', 'sending']).groupBy('status').execute();
+    const depth: Record<string, number> = { scheduled: 0, queued: 0, sending: 0 };
+    for (const r of rows) depth[r.status] = Number(r.n);
+    return depth;
+  });
+
+  const providers: SmsProvider[] = [];
+  let simulator: SimulatorProvider | undefined;
+  let simulatorOutbox: SimulatorOutboxStore | undefined;
+  if (config.simulator.enabled) {
+    simulatorOutbox = new SimulatorOutboxStore(db, commits);
+    simulator = new SimulatorProvider(simulatorOutbox, { ...config.simulator, webhookSecret: config.webhookSecret });
+    providers.push(simulator);
+  }
+  const router = new ProviderRouter(providers, config.defaultProvider);
+  const status = new StatusService(db, commits, metrics);
+  const services: Services = {
+    config, store, commits, metrics, router, status, simulator, simulatorOutbox,
+    send: new SendService(config, db, commits, router, metrics),
+    messages: new MessageService(config, db, commits),
+    batches: new BatchService(db, commits),
+    analytics: new AnalyticsService(db),
+    callbacks: new CallbackService(config, db, dialect, commits, metrics),
+    dispatcher: new Dispatcher({ config, db, dialect, commits, router, metrics }),
+    simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,
+    async readiness() {
+      const checks: Record<string, string> = {};
+      try {
+        await sql`select 1`.execute(db);
+        checks.database = 'ok';
+        checks.queue = 'ok';
+      } catch (err) {
+        checks.database = (err as Error).message;
+        checks.queue = 'unavailable: the queue lives in the database';
+      }
+      return checks;
+    },
+  };
+  return services;
+}
+
+/** The background loops: dispatch, status callbacks, the simulator's delivery reports. */
+export function startWorkers(services: Services): void {
+  services.dispatcher.start();
+  services.callbacks.start();
+  services.simulatorReports?.start();
+}
+
+export async function stopWorkers(services: Services): Promise<void> {
+  await Promise.all([services.dispatcher.stop(), services.callbacks.stop(), services.simulatorReports?.stop()]);
+}
+
+export async function createGateway(config: Config) {
+  const services = await createServices(config);
+  const app = await buildApp(services);
+  return {
+    app,
+    services,
+    async start() {
+      if (config.runWorker) startWorkers(services);
+      await app.listen({ port: config.port, host: config.host });
+    },
+    async stop() {
+      await app.close();
+      await stopWorkers(services);
+      await services.store.close();
+    },
+  };
+}

@@ -1,0 +1,8 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Services } from '../../gateway.js';
+import { StatsQuery } from '../schemas.js';
+
+export const analyticsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  app.get('/api/analytics/stats', { schema: { tags: ['analytics'], summary: 'Delivery, cost and OTP statistics', querystring: StatsQuery } }, async (request) =>
+    services.analytics.stats(request.query));
+};

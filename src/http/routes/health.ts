@@ -1,0 +1,19 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Services } from '../../gateway.js';
+import { sendProblem } from '../problem.js';
+
+export const healthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  app.get('/health', { schema: { tags: ['health'], summary: 'The process is up' } }, async () => ({ status: 'ok' }));
+
+  app.get('/ready', { schema: { tags: ['health'], summary: 'Database and queue reachable' } }, async (_request, reply) => {
+    const checks = await services.readiness();
+    const ready = Object.values(checks).every((c) => c === 'ok');
+    if (!ready) return sendProblem(reply, 503, 'Not ready', Object.entries(checks).map(([k, v]) => `${k}: ${v}`).join('; '));
+    return { status: 'ready', checks };
+  });
+
+  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
+    reply.type(services.metrics.registry.contentType);
+    return services.metrics.registry.metrics();
+  });
+};

@@ -1,0 +1,33 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { normalisePhone } from '../../domain/phone.js';
+import type { Services } from '../../gateway.js';
+
+/** What the simulated phones received, OTP codes included: the only place a code can be read. */
+export const simulatorRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  app.get('/api/simulator/outbox', {
+    schema: {
+      tags: ['simulator'], summary: 'Messages the simulator "delivered", newest first',
+      querystring: Type.Object({
+        to: Type.Optional(Type.String()),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+        offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+      }),
+    },
+  }, async (request) => {
+    const { to, limit = 50, offset = 0 } = request.query;
+    let number = to;
+    if (to) {
+      const parsed = normalisePhone(to, services.config.defaultCountry, 'format');
+      if (parsed.ok) number = parsed.phone.e164;
+    }
+    const { items, total } = await services.simulatorOutbox!.list(number, limit, offset);
+    return {
+      items: items.map((i) => ({
+        id: i.id, message_id: i.message_id, to: i.to_number, from: i.from_number, body: i.body, encoding: i.encoding, segments: i.segments,
+        accepted_at: new Date(i.accepted_at).toISOString(), delivery_status: i.reported_at === null ? 'pending' : i.report_status,
+      })),
+      total, limit, offset,
+    };
+  });
+};

@@ -1,0 +1,68 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { BadRequestError, UnauthorizedError } from '../../domain/errors.js';
+import { bodySignature, safeEqual } from '../../domain/signature.js';
+import type { Services } from '../../gateway.js';
+import { DeliveryReportBody, IdParams, ListSmsQuery, SendBatchBody, SendSmsBody } from '../schemas.js';
+
+const idempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) });
+
+export const smsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { send, messages, batches, status, config } = services;
+
+  app.post('/api/sms/send', {
+    schema: { tags: ['sms'], summary: 'Send one text to one or more recipients', body: SendSmsBody, headers: idempotencyHeader },
+  }, async (request, reply) => {
+    const result = await send.send(request.body, request.headers['idempotency-key']);
+    if (result.replayed) reply.header('idempotent-replayed', 'true');
+    return reply.code(result.statusCode).send(result.body);
+  });
+
+  app.post('/api/sms/send-batch', {
+    schema: { tags: ['sms'], summary: 'Send a campaign; invalid recipients are listed, not fatal', body: SendBatchBody, headers: idempotencyHeader },
+  }, async (request, reply) => {
+    const result = await send.sendBatch(request.body, request.headers['idempotency-key']);
+    if (result.replayed) reply.header('idempotent-replayed', 'true');
+    return reply.code(result.statusCode).send(result.body);
+  });
+
+  app.get('/api/sms', { schema: { tags: ['sms'], summary: 'List messages, newest first', querystring: ListSmsQuery } }, async (request) =>
+    messages.list(request.query));
+
+  app.get('/api/sms/batches/:batch_id', { schema: { tags: ['sms'], summary: 'A batch with counts per status', params: IdParams('batch_id') } }, async (request) =>
+    batches.get(request.params.batch_id));
+
+  app.post('/api/sms/batches/:batch_id/send', { schema: { tags: ['sms'], summary: 'Release a draft batch', params: IdParams('batch_id') } }, async (request) =>
+    batches.send(request.params.batch_id));
+
+  app.post('/api/sms/batches/:batch_id/cancel', { schema: { tags: ['sms'], summary: 'Cancel every message of a batch not yet handed to a provider', params: IdParams('batch_id') } }, async (request) =>
+    batches.cancel(request.params.batch_id));
+
+  app.get('/api/sms/:sms_id', { schema: { tags: ['sms'], summary: 'One message with its status history', params: IdParams('sms_id') } }, async (request) =>
+    messages.get(request.params.sms_id));
+
+  app.post('/api/sms/:sms_id/cancel', { schema: { tags: ['sms'], summary: 'Cancel a message not yet handed to a provider', params: IdParams('sms_id') } }, async (request) =>
+    messages.cancel(request.params.sms_id));
+
+  app.post('/api/sms/:sms_id/webhook', {
+    schema: { tags: ['webhooks'], summary: 'Delivery report for one message (signed with WEBHOOK_SECRET when set)', params: IdParams('sms_id'), body: DeliveryReportBody },
+    preValidation: async (request) => {
+      if (!config.webhookSecret) return;
+      const given = request.headers['x-webhook-signature'];
+      if (typeof given !== 'string' || !safeEqual(given, bodySignature(config.webhookSecret, request.rawBody ?? ''))) {
+        throw new UnauthorizedError('X-Webhook-Signature is missing or does not match the body');
+      }
+    },
+  }, async (request) => {
+    const b = request.body;
+    const at = b.timestamp ? Date.parse(b.timestamp) : undefined;
+    if (at !== undefined && Number.isNaN(at)) throw new BadRequestError('timestamp is not a date-time');
+    return status.applyToMessage(request.params.sms_id, {
+      status: b.status,
+      timestamp: at,
+      errorCode: b.error_code === null || b.error_code === undefined ? undefined : String(b.error_code),
+      errorMessage: b.error_message ?? undefined,
+      providerMessageId: b.provider_message_id,
+    }, b.provider ? `webhook:${b.provider}` : 'webhook');
+  });
+};

@@ -1,0 +1,25 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { NotFoundError } from '../../domain/errors.js';
+import type { Services } from '../../gateway.js';
+import { IdParams } from '../schemas.js';
+
+/** Provider-native delivery reports, each verified by its provider's own signature scheme. */
+export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const handler = async (request: any) => {
+    const provider = services.router.get(request.params.provider);
+    if (!provider) throw new NotFoundError('provider', request.params.provider);
+    const reports = provider.parseWebhook({
+      url: `${services.config.publicUrl}${request.url}`,
+      headers: request.headers,
+      rawBody: request.rawBody ?? '',
+      body: request.body,
+      query: request.query ?? {},
+    });
+    const outcomes = await services.status.applyProviderReports(provider.name, reports);
+    return { received: reports.length, applied: outcomes.filter((o) => o.applied).length, results: outcomes };
+  };
+  const schema = { tags: ['webhooks'], summary: "Delivery reports in a provider's own format", params: IdParams('provider') };
+  app.post('/api/webhooks/:provider', { schema }, handler);
+  // Vonage can send its receipts as GET.
+  app.get('/api/webhooks/:provider', { schema }, handler);
+};

@@ -1,0 +1,85 @@
+import { Type } from 'typebox';
+import { PROVIDER_NAMES } from '../config.js';
+import { MESSAGE_STATUSES, SMS_TYPES } from '../domain/message-status.js';
+
+export const SmsTypeSchema = Type.Union(SMS_TYPES.map((v) => Type.Literal(v)));
+export const MessageTypeSchema = Type.Union([Type.Literal('text'), Type.Literal('unicode'), Type.Literal('binary'), Type.Literal('flash')]);
+export const ProviderSchema = Type.Union(PROVIDER_NAMES.map((v) => Type.Literal(v)));
+export const MessageStatusSchema = Type.Union(MESSAGE_STATUSES.map((v) => Type.Literal(v)));
+
+const Variables = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]));
+
+export const PhoneNumberSchema = Type.Object({
+  number: Type.String({ minLength: 1, maxLength: 32, description: 'E.164, or national with country_code / DEFAULT_COUNTRY' }),
+  country_code: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2}$', description: 'ISO 3166 alpha-2' })),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+  variables: Type.Optional(Variables),
+});
+
+const common = {
+  from_number: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+  message_type: Type.Optional(MessageTypeSchema),
+  sms_type: Type.Optional(SmsTypeSchema),
+  provider: Type.Optional(ProviderSchema),
+  schedule_at: Type.Optional(Type.String({ format: 'date-time' })),
+  expire_at: Type.Optional(Type.String({ format: 'date-time' })),
+  priority: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
+  callback_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+  custom_id: Type.Optional(Type.String({ maxLength: 200 })),
+  metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  template_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  template_variables: Type.Optional(Variables),
+};
+
+export const SendSmsBody = Type.Object({
+  to: Type.Array(PhoneNumberSchema, { minItems: 1 }),
+  message: Type.Optional(Type.String({ minLength: 1 })),
+  ...common,
+});
+
+export const SendBatchBody = Type.Object({
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+  recipients: Type.Array(PhoneNumberSchema, { minItems: 1 }),
+  message: Type.Optional(Type.String({ minLength: 1 })),
+  send_immediately: Type.Optional(Type.Boolean({ default: true })),
+  ...common,
+});
+
+export const ListSmsQuery = Type.Object({
+  status: Type.Optional(MessageStatusSchema),
+  sms_type: Type.Optional(SmsTypeSchema),
+  provider: Type.Optional(ProviderSchema),
+  batch_id: Type.Optional(Type.String()),
+  to: Type.Optional(Type.String()),
+  date_from: Type.Optional(Type.String({ format: 'date-time' })),
+  date_to: Type.Optional(Type.String({ format: 'date-time' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+});
+
+export const DeliveryReportBody = Type.Object({
+  status: Type.Union(['queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'expired'].map((v) => Type.Literal(v))),
+  timestamp: Type.Optional(Type.String({ format: 'date-time' })),
+  provider: Type.Optional(ProviderSchema),
+  error_code: Type.Optional(Type.Union([Type.String(), Type.Integer(), Type.Null()])),
+  error_message: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  provider_message_id: Type.Optional(Type.String()),
+});
+
+export const StatsQuery = Type.Object({
+  date_from: Type.Optional(Type.String({ format: 'date-time' })),
+  date_to: Type.Optional(Type.String({ format: 'date-time' })),
+  provider: Type.Optional(ProviderSchema),
+  sms_type: Type.Optional(SmsTypeSchema),
+  group_by: Type.Optional(Type.Union([Type.Literal('hour'), Type.Literal('day')])),
+});
+
+export const IdParams = (name: string) => Type.Object({ [name]: Type.String({ minLength: 1, maxLength: 100 }) });
+
+export const Problem = Type.Object({
+  type: Type.String(),
+  title: Type.String(),
+  status: Type.Integer(),
+  detail: Type.String(),
+  errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String(), reason: Type.Optional(Type.String()) }))),
+});

@@ -1,0 +1,29 @@
+import { ConfigError, loadConfig } from './config.js';
+import { createGateway } from './gateway.js';
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(78);
+  }
+  throw err;
+}
+
+const gateway = await createGateway(config);
+await gateway.start();
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    gateway.app.log.info(`${signal}: finishing in-flight work`);
+    gateway.stop().then(() => process.exit(0), (err) => {
+      console.error(err);
+      process.exit(1);
+    });
+  });
+}

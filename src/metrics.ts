@@ -1,0 +1,35 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every Prometheus series the gateway exports, on one registry per app (tests build many apps). */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly accepted = new Counter({ name: 'sms_messages_accepted_total', help: 'Messages accepted by the API', labelNames: ['provider', 'sms_type'], registers: [this.registry] });
+  readonly sent = new Counter({ name: 'sms_messages_sent_total', help: 'Messages handed to a provider', labelNames: ['provider', 'sms_type'], registers: [this.registry] });
+  readonly failed = new Counter({ name: 'sms_messages_failed_total', help: 'Messages that ended failed, undelivered or expired', labelNames: ['provider', 'sms_type', 'status'], registers: [this.registry] });
+  readonly delivered = new Counter({ name: 'sms_messages_delivered_total', help: 'Messages reported delivered', labelNames: ['provider'], registers: [this.registry] });
+  readonly sendRetries = new Counter({ name: 'sms_send_retries_total', help: 'Transient provider errors that scheduled a retry', labelNames: ['provider'], registers: [this.registry] });
+  readonly dispatchSeconds = new Histogram({
+    name: 'sms_dispatch_duration_seconds', help: 'Time a provider took to answer a send', labelNames: ['provider'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+  });
+  readonly queueWaitSeconds = new Histogram({
+    name: 'sms_queue_wait_seconds', help: 'Time from due to handed to a provider', labelNames: ['provider'],
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300], registers: [this.registry],
+  });
+  readonly httpSeconds = new Histogram({
+    name: 'http_request_duration_seconds', help: 'API latency', labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [this.registry],
+  });
+  readonly callbacks = new Counter({ name: 'sms_callbacks_total', help: 'Status callback attempts by outcome', labelNames: ['outcome'], registers: [this.registry] });
+
+  constructor(queueDepth: () => Promise<Record<string, number>>) {
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'sms_queue_depth', help: 'Messages waiting, by status (counted in SQL at scrape time)', labelNames: ['status'], registers: [this.registry],
+      async collect() {
+        const depth = await queueDepth();
+        for (const [status, n] of Object.entries(depth)) this.set({ status }, n);
+      },
+    });
+  }
+}

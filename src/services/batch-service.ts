@@ -1,0 +1,83 @@
+import type { Kysely } from 'kysely';
+import { ConflictError, NotFoundError } from '../domain/errors.js';
+import { FINAL_STATUSES, PENDING_STATUSES, type MessageStatus } from '../domain/message-status.js';
+import { roundCost } from '../domain/pricing.js';
+import type { GroupCommit } from '../store/group-commit.js';
+import { batchCounts, findBatch, moveStatus } from '../store/message-store.js';
+import type { Database } from '../store/schema.js';
+
+const HANDED_OVER: readonly string[] = ['sending', 'sent', 'delivered', 'undelivered'];
+
+export class BatchService {
+  constructor(private readonly db: Kysely<Database>, private readonly commits: GroupCommit) {}
+
+  async get(id: string) {
+    const batch = await findBatch(this.db, id);
+    if (!batch) throw new NotFoundError('batch', id);
+    const rows = await batchCounts(this.db, id);
+    const counts: Record<string, number> = {};
+    let messages = 0;
+    let final = 0;
+    let costSoFar = 0;
+    let segments = 0;
+    for (const r of rows) {
+      const n = Number(r.count);
+      counts[r.status] = n;
+      messages += n;
+      segments += Number(r.segments ?? 0);
+      if (FINAL_STATUSES.includes(r.status as MessageStatus)) final += n;
+      if (HANDED_OVER.includes(r.status)) costSoFar += Number(r.cost ?? 0);
+    }
+    // Stored status says what was asked (draft, scheduled, queued, canceled); progress comes from the messages.
+    let status: string = batch.status;
+    if (batch.status !== 'draft' && messages > 0 && final === messages) status = batch.status === 'canceled' ? 'canceled' : 'completed';
+    else if (batch.status !== 'draft' && batch.status !== 'canceled' && final + (counts.sending ?? 0) + (counts.sent ?? 0) > 0) status = 'processing';
+    return {
+      batch_id: batch.id,
+      name: batch.name,
+      status,
+      sms_type: batch.sms_type,
+      provider: batch.provider,
+      template_id: batch.template_id,
+      total_recipients: batch.total_recipients,
+      accepted: batch.accepted,
+      rejected: batch.rejected,
+      duplicates: batch.duplicates,
+      total_segments: segments,
+      estimated_cost: batch.estimated_cost,
+      cost_so_far: roundCost(costSoFar),
+      currency: batch.currency,
+      counts,
+      scheduled_at: batch.schedule_at === null ? null : new Date(batch.schedule_at).toISOString(),
+      created_at: new Date(batch.created_at).toISOString(),
+    };
+  }
+
+  /** Releases a draft batch: now, or at its schedule_at if that is still ahead. */
+  async send(id: string) {
+    const now = Date.now();
+    await this.commits.run(async (trx) => {
+      const batch = await findBatch(trx, id);
+      if (!batch) throw new NotFoundError('batch', id);
+      if (batch.status !== 'draft') throw new ConflictError(`batch ${id} is ${batch.status}, not draft`);
+      const scheduled = batch.schedule_at !== null && batch.schedule_at > now;
+      const to = scheduled ? 'scheduled' : 'queued';
+      await trx.updateTable('batches').set({ status: to, updated_at: now }).where('id', '=', id).execute();
+      await moveStatus(trx, { batchId: id, from: ['draft'] }, to, 'api', now, { due_at: scheduled ? batch.schedule_at! : now });
+    });
+    return this.get(id);
+  }
+
+  /** Cancels every message of the batch that no provider has seen yet. */
+  async cancel(id: string) {
+    const now = Date.now();
+    const canceled = await this.commits.run(async (trx) => {
+      const batch = await findBatch(trx, id);
+      if (!batch) throw new NotFoundError('batch', id);
+      await trx.updateTable('batches').set({ status: 'canceled', updated_at: now }).where('id', '=', id).execute();
+      const moved = await moveStatus(trx, { batchId: id, from: [...PENDING_STATUSES] }, 'canceled', 'api', now, { final_at: now });
+      return moved.length;
+    });
+    return { ...(await this.get(id)), canceled };
+  }
+}

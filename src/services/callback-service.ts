@@ -1,0 +1,144 @@
+import { lookup } from 'node:dns/promises';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config.js';
+import { backoffDelayMs } from '../domain/backoff.js';
+import { newId } from '../domain/ids.js';
+import { isPrivateAddress, isPrivateHost } from '../domain/network-address.js';
+import { signCallback } from '../domain/signature.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { DialectName } from '../store/database.js';
+import type { GroupCommit } from '../store/group-commit.js';
+import type { Database } from '../store/schema.js';
+
+const CONCURRENCY = 16;
+
+type Attempt = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string; refused?: boolean };
+
+/**
+ * Delivers status callbacks from the durable `callbacks` table: signed, with a timeout, retried
+ * with backoff `WEBHOOK_RETRY_ATTEMPTS` times, every attempt recorded. A claim holds a lease,
+ * so after a crash an undelivered callback is picked up again.
+ */
+export class CallbackService {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly db: Kysely<Database>,
+    private readonly dialect: DialectName,
+    private readonly commits: GroupCommit,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.wake?.();
+    await this.loop;
+  }
+
+  async deliverDue(now = Date.now()): Promise<number> {
+    const leaseMs = (this.config.webhooks.timeoutSeconds + 30) * 1000;
+    const claimed = await this.commits.run(async (trx) => {
+      let due = trx.selectFrom('callbacks').select('id').where('status', '=', 'pending').where('next_attempt_at', '<=', now)
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+        .orderBy('next_attempt_at').limit(100);
+      if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
+      return trx.updateTable('callbacks').set({ lease_until: now + leaseMs }).where('id', 'in', due).returningAll().execute();
+    });
+    // Callbacks of one message go out in the order its statuses changed.
+    claimed.sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1));
+    const byMessage = new Map<string, typeof claimed>();
+    for (const c of claimed) byMessage.set(c.message_id, [...(byMessage.get(c.message_id) ?? []), c]);
+    const queues = [...byMessage.values()];
+    const workers = Array.from({ length: Math.min(CONCURRENCY, queues.length) }, async () => {
+      for (let q = queues.shift(); q; q = queues.shift()) for (const c of q) await this.deliver(c);
+    });
+    await Promise.all(workers);
+    return claimed.length;
+  }
+
+  private async deliver(callback: { id: string; url: string; payload: string; attempts: number }): Promise<void> {
+    const started = Date.now();
+    const result = await this.post(callback.url, callback.payload);
+    const finished = Date.now();
+    const attempt = callback.attempts + 1;
+    const giveUp = !result.ok && (result.refused || attempt > this.config.webhooks.retryAttempts);
+    const status = result.ok ? 'delivered' : giveUp ? (result.refused ? 'refused' : 'failed') : 'pending';
+    const retryIn = backoffDelayMs(attempt, this.config.webhooks.retryDelaySeconds * 1000, 3_600_000);
+    await this.commits.run(async (trx) => {
+      await trx.insertInto('callback_attempts').values({
+        id: newId('cba', finished), callback_id: callback.id, attempt, status_code: result.statusCode,
+        error: result.ok ? null : result.error, duration_ms: finished - started, created_at: finished,
+      }).execute();
+      await trx.updateTable('callbacks').set({
+        status, attempts: attempt, lease_until: null, updated_at: finished,
+        last_error: result.ok ? null : result.error,
+        next_attempt_at: status === 'pending' ? finished + retryIn : finished,
+      }).where('id', '=', callback.id).execute();
+    });
+    this.metrics.callbacks.inc({ outcome: status === 'pending' ? 'retry' : status });
+  }
+
+  private async post(url: string, payload: string): Promise<Attempt> {
+    const target = new URL(url);
+    if (!this.config.webhooks.allowPrivateNetworks) {
+      // Checked again at delivery: DNS may have changed since the URL was accepted.
+      if (isPrivateHost(target.hostname)) return { ok: false, statusCode: null, error: 'callback host is private or loopback', refused: true };
+      try {
+        const addresses = await lookup(target.hostname, { all: true });
+        if (addresses.some((a) => isPrivateAddress(a.address))) {
+          return { ok: false, statusCode: null, error: `callback host resolves to a private address`, refused: true };
+        }
+      } catch (err) {
+        return { ok: false, statusCode: null, error: `DNS lookup failed: ${(err as Error).message}` };
+      }
+    }
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'sms-gateway-callbacks/1' };
+    if (this.config.webhookSecret) headers['x-webhook-signature'] = signCallback(this.config.webhookSecret, payload, Math.floor(Date.now() / 1000));
+    try {
+      const res = await fetch(url, {
+        method: 'POST', headers, body: payload, redirect: 'manual',
+        signal: AbortSignal.timeout(this.config.webhooks.timeoutSeconds * 1000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) return { ok: true, statusCode: res.status };
+      return { ok: false, statusCode: res.status, error: `HTTP ${res.status}` };
+    } catch (err) {
+      const e = err as Error;
+      return { ok: false, statusCode: null, error: e.name === 'TimeoutError' ? 'timed out' : e.message };
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let handled = 0;
+      try {
+        handled = await this.deliverDue();
+      } catch (err) {
+        console.error('callback delivery failed; retrying', err);
+      }
+      if (handled === 0 && this.running) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          this.timer = setTimeout(resolve, 200);
+        });
+      }
+    }
+  }
+
+  async attemptsFor(messageId: string) {
+    return this.db.selectFrom('callbacks').innerJoin('callback_attempts', 'callback_attempts.callback_id', 'callbacks.id')
+      .select(['callbacks.id as callback_id', 'callbacks.url', 'callbacks.status', 'callback_attempts.attempt', 'callback_attempts.status_code', 'callback_attempts.error', 'callback_attempts.created_at'])
+      .where('callbacks.message_id', '=', messageId).orderBy('callback_attempts.created_at').execute();
+  }
+}

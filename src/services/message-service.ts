@@ -1,0 +1,63 @@
+import type { Kysely } from 'kysely';
+import { ConflictError, NotFoundError } from '../domain/errors.js';
+import { PENDING_STATUSES } from '../domain/message-status.js';
+import { normalisePhone } from '../domain/phone.js';
+import type { Config } from '../config.js';
+import type { GroupCommit } from '../store/group-commit.js';
+import { findEvents, findMessage, listMessages, moveStatus, type MessageFilter } from '../store/message-store.js';
+import type { Database } from '../store/schema.js';
+import { eventView, messageView } from './message-views.js';
+
+export interface ListQuery {
+  status?: string;
+  sms_type?: string;
+  provider?: string;
+  batch_id?: string;
+  to?: string;
+  date_from?: string;
+  date_to?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export class MessageService {
+  constructor(private readonly config: Config, private readonly db: Kysely<Database>, private readonly commits: GroupCommit) {}
+
+  async get(id: string) {
+    const message = await findMessage(this.db, id);
+    if (!message) throw new NotFoundError('message', id);
+    const events = await findEvents(this.db, id);
+    return { ...messageView(message), events: events.map(eventView) };
+  }
+
+  async list(query: ListQuery) {
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    const filter: MessageFilter = {
+      status: query.status,
+      sms_type: query.sms_type,
+      provider: query.provider,
+      batch_id: query.batch_id,
+      date_from: query.date_from ? Date.parse(query.date_from) : undefined,
+      date_to: query.date_to ? Date.parse(query.date_to) : undefined,
+    };
+    if (query.to) {
+      const phone = normalisePhone(query.to, this.config.defaultCountry, 'format');
+      filter.to = phone.ok ? phone.phone.e164 : query.to;
+    }
+    const { items, total } = await listMessages(this.db, filter, limit, offset);
+    return { items: items.map(messageView), total, limit, offset };
+  }
+
+  /** Cancels a message that no provider has seen yet; once handed over it can't be called back. */
+  async cancel(id: string) {
+    const now = Date.now();
+    const moved = await this.commits.run((trx) => moveStatus(trx, { ids: [id], from: [...PENDING_STATUSES] }, 'canceled', 'api', now, { final_at: now, lease_until: null }));
+    if (moved.length === 0) {
+      const message = await findMessage(this.db, id);
+      if (!message) throw new NotFoundError('message', id);
+      if (message.status !== 'canceled') throw new ConflictError(`message ${id} is ${message.status}: it has been handed to a provider or is final, and can't be canceled`);
+    }
+    return this.get(id);
+  }
+}

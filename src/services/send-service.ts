@@ -1,0 +1,441 @@
+import { createHash } from 'node:crypto';
+import type { Config, ProviderName } from '../config.js';
+import { isHexPayload, segmentMessage, type MessageType } from '../domain/encoding.js';
+import { ConflictError, ValidationError, type FieldError } from '../domain/errors.js';
+import { newId } from '../domain/ids.js';
+import { defaultPriority, type MessageStatus, type SmsType } from '../domain/message-status.js';
+import { isPrivateHost } from '../domain/network-address.js';
+import { normalisePhone } from '../domain/phone.js';
+import { messageCost, roundCost } from '../domain/pricing.js';
+import { hasPlaceholders, renderTemplate } from '../domain/template.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { SmsProvider } from '../providers/provider.js';
+import type { ProviderRouter } from '../providers/routing.js';
+import type { GroupCommit } from '../store/group-commit.js';
+import { findIdempotentResponse, saveIdempotentResponse } from '../store/idempotency-store.js';
+import { insertRows, recordTransitions } from '../store/message-store.js';
+import type { BatchesTable, MessagesTable } from '../store/schema.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
+
+export interface Recipient {
+  number: string;
+  country_code?: string;
+  name?: string;
+  variables?: Record<string, string | number | boolean>;
+}
+
+interface CommonFields {
+  from_number?: string;
+  message_type?: MessageType;
+  sms_type?: SmsType;
+  provider?: ProviderName;
+  schedule_at?: string;
+  expire_at?: string;
+  priority?: number;
+  callback_url?: string;
+  custom_id?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SendRequest extends CommonFields {
+  to: Recipient[];
+  message?: string;
+  template_id?: string;
+  template_variables?: Record<string, string | number | boolean>;
+}
+
+export interface BatchRequest extends CommonFields {
+  name?: string;
+  recipients: Recipient[];
+  message?: string;
+  template_id?: string;
+  template_variables?: Record<string, string | number | boolean>;
+  send_immediately?: boolean;
+}
+
+/** A template as a send needs it; templates plug in through this so sending does not depend on their storage. */
+export interface TemplateForSend {
+  id: string;
+  version: number;
+  content: string;
+  sms_type: SmsType;
+}
+
+export interface TemplateSource {
+  forSend(id: string, trx?: Kysely<Database>): Promise<TemplateForSend>;
+  recordUse(trx: Kysely<Database>, id: string, uses: number, now: number): Promise<void>;
+}
+
+export interface RejectedRecipient {
+  index: number;
+  number: string;
+  error: string;
+  reason: string;
+}
+
+export interface IdempotentReply<T> {
+  statusCode: number;
+  body: T;
+  replayed: boolean;
+}
+
+/** A message to store, with what its reply needs. */
+interface PreparedMessage {
+  row: MessagesTable;
+}
+
+interface Timing {
+  status: 'draft' | 'scheduled' | 'queued';
+  scheduleAt: number | null;
+  expireAt: number | null;
+  dueAt: number;
+}
+
+/** Accepting messages: validate everything first, then store a whole request in one transaction. */
+export class SendService {
+  constructor(
+    private readonly config: Config,
+    private readonly db: Kysely<Database>,
+    private readonly commits: GroupCommit,
+    private readonly router: ProviderRouter,
+    private readonly metrics: GatewayMetrics,
+    private readonly templates: TemplateSource | undefined = undefined,
+  ) {}
+
+  async send(input: SendRequest, idempotencyKey?: string) {
+    return this.idempotent('send', idempotencyKey, input, (now) => this.prepareSend(input, now));
+  }
+
+  async sendBatch(input: BatchRequest, idempotencyKey?: string) {
+    return this.idempotent('send-batch', idempotencyKey, input, (now) => this.prepareBatch(input, now));
+  }
+
+  private async prepareSend(input: SendRequest, now: number) {
+    const errors: FieldError[] = [];
+    if (input.to.length > this.config.maxRecipientsPerRequest) {
+      throw new ValidationError(`too many recipients: at most ${this.config.maxRecipientsPerRequest}`, [
+        { field: 'to', message: `has ${input.to.length} recipients; MAX_RECIPIENTS_PER_REQUEST is ${this.config.maxRecipientsPerRequest}` },
+      ]);
+    }
+    const messageType = input.message_type ?? 'text';
+    const template = await this.template(input.template_id);
+    const smsType = input.sms_type ?? template?.sms_type ?? 'transactional';
+    if (input.message === undefined && template === undefined) {
+      errors.push({ field: 'message', message: 'is required (or give template_id)' });
+    }
+    const timing = this.timing(input, false, now, errors);
+    const provider = this.chooseProvider(input.provider, messageType, errors);
+    this.checkCallbackUrl(input.callback_url, errors);
+    const { valid, rejected } = this.recipients(input.to, 'to');
+    for (const r of rejected) errors.push({ field: `to[${r.index}].number`, message: r.error, reason: r.reason });
+    if (errors.length > 0) throw new ValidationError(errors.map((e) => `${e.field} ${e.message}`).join('; '), errors);
+
+    const batchId = newId('bat', now);
+    const messages: PreparedMessage[] = [];
+    const bodyErrors: FieldError[] = [];
+    for (const r of valid) {
+      const body = this.body(input.message, template, input.template_variables, r, messageType);
+      if (!body.ok) {
+        bodyErrors.push({ field: body.field === 'message' ? 'message' : `to[${r.index}]`, message: body.error, reason: body.reason });
+        continue;
+      }
+      messages.push(this.message(batchId, r, body.text, messageType, smsType, provider, input, timing, template, now));
+    }
+    if (bodyErrors.length > 0) throw new ValidationError(bodyErrors.map((e) => `${e.field} ${e.message}`).join('; '), dedupeErrors(bodyErrors));
+
+    const totals = sum(messages);
+    const batch = this.batchRow(batchId, 'single', null, input, template, smsType, messageType, provider, timing, {
+      total: messages.length, accepted: messages.length, rejected: 0, duplicates: input.to.length - valid.length - rejected.length, ...totals,
+    }, now);
+    const reply = {
+      batch_id: batchId,
+      status: timing.status,
+      total_recipients: messages.length,
+      total_segments: totals.segments,
+      estimated_cost: totals.cost,
+      currency: this.config.prices.currency,
+      messages: messages.map(({ row }) => ({
+        id: row.id, to: row.to_number, status: row.status, segments: row.segments, encoding: row.encoding, estimated_cost: row.estimated_cost,
+      })),
+      custom_id: input.custom_id ?? null,
+      scheduled_at: iso(timing.scheduleAt),
+      created_at: new Date(now).toISOString(),
+    };
+    return { reply, batch, messages, template, status: timing.status };
+  }
+
+  private async prepareBatch(input: BatchRequest, now: number) {
+    const errors: FieldError[] = [];
+    if (input.recipients.length > this.config.maxRecipientsPerRequest) {
+      throw new ValidationError(`too many recipients: at most ${this.config.maxRecipientsPerRequest}`, [
+        { field: 'recipients', message: `has ${input.recipients.length} recipients; MAX_RECIPIENTS_PER_REQUEST is ${this.config.maxRecipientsPerRequest}` },
+      ]);
+    }
+    const messageType = input.message_type ?? 'text';
+    const template = await this.template(input.template_id);
+    const smsType = input.sms_type ?? template?.sms_type ?? 'transactional';
+    if (input.message === undefined && template === undefined) errors.push({ field: 'message', message: 'is required (or give template_id)' });
+    const timing = this.timing(input, input.send_immediately === false, now, errors);
+    const provider = this.chooseProvider(input.provider, messageType, errors);
+    this.checkCallbackUrl(input.callback_url, errors);
+    if (errors.length > 0) throw new ValidationError(errors.map((e) => `${e.field} ${e.message}`).join('; '), errors);
+
+    const { valid, rejected } = this.recipients(input.recipients, 'recipients');
+    const batchId = newId('bat', now);
+    const messages: PreparedMessage[] = [];
+    for (const r of valid) {
+      const body = this.body(input.message, template, input.template_variables, r, messageType);
+      if (!body.ok) {
+        // A problem with the shared text (too long, bad hex) is the request's, not one recipient's.
+        if (body.field === 'message') throw new ValidationError(`message ${body.error}`, [{ field: 'message', message: body.error }]);
+        rejected.push({ index: r.index, number: r.input, error: body.error, reason: body.reason });
+        continue;
+      }
+      messages.push(this.message(batchId, r, body.text, messageType, smsType, provider, input, timing, template, now));
+    }
+    if (messages.length === 0) {
+      throw new ValidationError('no valid recipient', rejected.map((r) => ({ field: `recipients[${r.index}].number`, message: r.error, reason: r.reason })));
+    }
+    rejected.sort((a, b) => a.index - b.index);
+    const duplicates = input.recipients.length - valid.length - rejected.filter((r) => r.reason !== 'missing_variable').length;
+    const totals = sum(messages);
+    const batch = this.batchRow(batchId, 'batch', input.name ?? null, input, template, smsType, messageType, provider, timing, {
+      total: input.recipients.length, accepted: messages.length, rejected: rejected.length, duplicates, ...totals,
+    }, now);
+    const reply = {
+      batch_id: batchId,
+      name: input.name ?? null,
+      status: timing.status,
+      total_recipients: input.recipients.length,
+      accepted: messages.length,
+      rejected: rejected.length,
+      duplicates,
+      rejected_recipients: rejected.map((r) => ({ index: r.index, number: r.number, error: r.error, reason: r.reason })),
+      total_segments: totals.segments,
+      estimated_cost: totals.cost,
+      currency: this.config.prices.currency,
+      scheduled_at: iso(timing.scheduleAt),
+      created_at: new Date(now).toISOString(),
+    };
+    return { reply, batch, messages, template, status: timing.status };
+  }
+
+  /** Runs a prepared request exactly once per Idempotency-Key, storing its reply with its messages. */
+  private async idempotent<T>(
+    scope: string,
+    key: string | undefined,
+    input: unknown,
+    prepare: (now: number) => Promise<{ reply: T; batch: BatchesTable; messages: PreparedMessage[]; template: TemplateForSend | undefined; status: MessageStatus }>,
+  ): Promise<IdempotentReply<T>> {
+    const scopedKey = key === undefined ? undefined : `${scope}:${key}`;
+    const hash = key === undefined ? '' : createHash('sha256').update(JSON.stringify(input)).digest('hex');
+    const replay = async (): Promise<IdempotentReply<T> | undefined> => {
+      const stored = await findIdempotentResponse(this.db, scopedKey!, Date.now());
+      if (!stored) return undefined;
+      if (stored.request_hash !== hash) throw new ConflictError('Idempotency-Key was already used with a different request body');
+      return { statusCode: stored.status_code, body: JSON.parse(stored.response) as T, replayed: true };
+    };
+    if (scopedKey !== undefined) {
+      const earlier = await replay();
+      if (earlier) return earlier;
+    }
+    const now = Date.now();
+    const prepared = await prepare(now);
+    try {
+      await this.commits.run(async (trx) => {
+        if (scopedKey !== undefined) await saveIdempotentResponse(trx, scopedKey, hash, 200, prepared.reply, now);
+        await trx.insertInto('batches').values(prepared.batch).execute();
+        await insertRows(trx, 'messages', prepared.messages.map((m) => m.row));
+        await recordTransitions(trx, prepared.messages.map(({ row }) => ({
+          message: row, from: null, to: prepared.status, source: 'api', at: now,
+        })), false);
+        if (prepared.template) await this.templates!.recordUse(trx, prepared.template.id, prepared.messages.length, now);
+      });
+    } catch (err) {
+      // A concurrent request with the same key won the insert: answer as it did.
+      if (scopedKey !== undefined) {
+        const earlier = await replay();
+        if (earlier) return earlier;
+      }
+      throw err;
+    }
+    for (const { row } of prepared.messages) this.metrics.accepted.inc({ provider: row.provider, sms_type: row.sms_type });
+    return { statusCode: 200, body: prepared.reply, replayed: false };
+  }
+
+  private async template(id: string | undefined): Promise<TemplateForSend | undefined> {
+    if (id === undefined) return undefined;
+    if (!this.templates) throw new ValidationError('templates are not available', [{ field: 'template_id', message: 'templates are not enabled' }]);
+    return this.templates.forSend(id);
+  }
+
+  private timing(input: CommonFields, draft: boolean, now: number, errors: FieldError[]): Timing {
+    const scheduleAt = input.schedule_at !== undefined ? Date.parse(input.schedule_at) : null;
+    const expireAt = input.expire_at !== undefined ? Date.parse(input.expire_at) : null;
+    if (scheduleAt !== null && Number.isNaN(scheduleAt)) errors.push({ field: 'schedule_at', message: 'is not an ISO 8601 date-time' });
+    if (expireAt !== null && Number.isNaN(expireAt)) errors.push({ field: 'expire_at', message: 'is not an ISO 8601 date-time' });
+    if (expireAt !== null && expireAt <= now) errors.push({ field: 'expire_at', message: 'is in the past' });
+    else if (expireAt !== null && scheduleAt !== null && expireAt <= scheduleAt) errors.push({ field: 'expire_at', message: 'is not after schedule_at' });
+    const future = scheduleAt !== null && scheduleAt > now;
+    const status = future ? 'scheduled' : draft && scheduleAt === null ? 'draft' : 'queued';
+    return { status, scheduleAt, expireAt, dueAt: future ? scheduleAt! : now };
+  }
+
+  /** Collects a provider problem with the others, so one reply names every bad field. */
+  private chooseProvider(name: ProviderName | undefined, messageType: MessageType, errors: FieldError[]): SmsProvider {
+    try {
+      return this.router.choose(name, messageType);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      errors.push(...err.errors);
+      return undefined as unknown as SmsProvider;
+    }
+  }
+
+  private checkCallbackUrl(url: string | undefined, errors: FieldError[]): void {
+    if (url === undefined) return;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      errors.push({ field: 'callback_url', message: 'is not a URL' });
+      return;
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') errors.push({ field: 'callback_url', message: 'must be http or https' });
+    else if (!this.config.webhooks.allowPrivateNetworks && isPrivateHost(parsed.hostname)) {
+      errors.push({ field: 'callback_url', message: 'points to a private or loopback address (set CALLBACK_ALLOW_PRIVATE_NETWORKS=true to allow)' });
+    }
+  }
+
+  /** Normalises every recipient; the first of each E.164 number wins, later ones are duplicates. */
+  private recipients(list: Recipient[], field: string) {
+    const seen = new Set<string>();
+    const valid: Array<{ index: number; input: string; e164: string; country: string | undefined; name?: string; variables?: Recipient['variables'] }> = [];
+    const rejected: RejectedRecipient[] = [];
+    list.forEach((r, index) => {
+      const result = normalisePhone(r.number, r.country_code ?? this.config.defaultCountry, this.config.phoneValidation);
+      if (!result.ok) {
+        rejected.push({ index, number: r.number, error: result.reason, reason: 'invalid_number' });
+        return;
+      }
+      if (seen.has(result.phone.e164)) return;
+      seen.add(result.phone.e164);
+      valid.push({ index, input: r.number, e164: result.phone.e164, country: result.phone.country ?? r.country_code?.toUpperCase(), name: r.name, variables: r.variables });
+    });
+    void field;
+    return { valid, rejected };
+  }
+
+  private body(
+    message: string | undefined,
+    template: TemplateForSend | undefined,
+    shared: Record<string, unknown> | undefined,
+    recipient: { name?: string; variables?: Record<string, unknown> },
+    messageType: MessageType,
+  ): { ok: true; text: string } | { ok: false; field: 'message' | 'recipient'; error: string; reason: string } {
+    const source = template?.content ?? message!;
+    let text = source;
+    if (template !== undefined || hasPlaceholders(source)) {
+      const vars: Record<string, unknown> = { ...shared, ...(recipient.name !== undefined ? { name: recipient.name } : {}), ...recipient.variables };
+      const rendered = renderTemplate(source, vars);
+      if (!rendered.ok) {
+        return { ok: false, field: 'recipient', error: `missing template variable${rendered.missing.length > 1 ? 's' : ''}: ${rendered.missing.join(', ')}`, reason: 'missing_variable' };
+      }
+      text = rendered.text;
+    }
+    if (text.length === 0) return { ok: false, field: 'message', error: 'is empty', reason: 'empty_message' };
+    if (messageType === 'binary' && !isHexPayload(text)) return { ok: false, field: 'message', error: 'must be hex for message_type binary', reason: 'bad_binary' };
+    const length = [...text].length;
+    if (length > this.config.maxMessageLength) {
+      return { ok: false, field: template || hasPlaceholders(source) ? 'recipient' : 'message', error: `is ${length} characters; MAX_MESSAGE_LENGTH is ${this.config.maxMessageLength}`, reason: 'message_too_long' };
+    }
+    return { ok: true, text };
+  }
+
+  private message(
+    batchId: string,
+    r: { e164: string; country: string | undefined },
+    body: string,
+    messageType: MessageType,
+    smsType: SmsType,
+    provider: SmsProvider,
+    input: CommonFields,
+    timing: Timing,
+    template: TemplateForSend | undefined,
+    now: number,
+  ): PreparedMessage {
+    const seg = segmentMessage(body, messageType);
+    return {
+      row: {
+        id: newId('msg', now),
+        batch_id: batchId,
+        to_number: r.e164,
+        country: r.country ?? null,
+        from_number: input.from_number ?? this.config.defaultFromNumber ?? null,
+        body,
+        message_type: messageType,
+        sms_type: smsType,
+        encoding: seg.encoding,
+        segments: seg.segments,
+        priority: input.priority ?? defaultPriority(smsType),
+        provider: provider.name,
+        status: timing.status,
+        provider_message_id: null,
+        estimated_cost: messageCost(this.config.prices, provider.name, r.country, seg.segments),
+        cost: null,
+        currency: this.config.prices.currency,
+        attempts: 0,
+        error_code: null,
+        error_message: null,
+        custom_id: input.custom_id ?? null,
+        metadata: input.metadata && Object.keys(input.metadata).length > 0 ? JSON.stringify(input.metadata) : null,
+        callback_url: input.callback_url ?? null,
+        template_id: template?.id ?? null,
+        template_version: template?.version ?? null,
+        schedule_at: timing.scheduleAt,
+        expire_at: timing.expireAt,
+        due_at: timing.dueAt,
+        lease_until: null,
+        created_at: now,
+        updated_at: now,
+        sent_at: null,
+        final_at: null,
+      },
+    };
+  }
+
+  private batchRow(
+    id: string, kind: 'single' | 'batch', name: string | null, input: CommonFields, template: TemplateForSend | undefined,
+    smsType: SmsType, messageType: MessageType, provider: SmsProvider, timing: Timing,
+    counts: { total: number; accepted: number; rejected: number; duplicates: number; segments: number; cost: number }, now: number,
+  ): BatchesTable {
+    return {
+      id, name, kind, status: timing.status, sms_type: smsType, message_type: messageType, provider: provider.name,
+      template_id: template?.id ?? null, schedule_at: timing.scheduleAt, expire_at: timing.expireAt, callback_url: input.callback_url ?? null,
+      total_recipients: counts.total, accepted: counts.accepted, rejected: counts.rejected, duplicates: counts.duplicates,
+      total_segments: counts.segments, estimated_cost: counts.cost, currency: this.config.prices.currency,
+      metadata: input.metadata && Object.keys(input.metadata).length > 0 ? JSON.stringify(input.metadata) : null,
+      created_at: now, updated_at: now,
+    };
+  }
+}
+
+function sum(messages: PreparedMessage[]): { segments: number; cost: number } {
+  let segments = 0;
+  let cost = 0;
+  for (const { row } of messages) {
+    segments += row.segments;
+    cost += row.estimated_cost;
+  }
+  return { segments, cost: roundCost(cost) };
+}
+
+function dedupeErrors(errors: FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => (seen.has(e.field + e.message) ? false : (seen.add(e.field + e.message), true)));
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

@@ -1,0 +1,95 @@
+import type { Kysely } from 'kysely';
+import { NotFoundError } from '../domain/errors.js';
+import { canAdvance, isFinal, type MessageStatus } from '../domain/message-status.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { StatusReport } from '../providers/provider.js';
+import type { GroupCommit } from '../store/group-commit.js';
+import { recordTransitions, type MessageRow, type Transition } from '../store/message-store.js';
+import type { Database, MessagesTable } from '../store/schema.js';
+
+export interface ReportOutcome {
+  message_id: string | null;
+  provider_message_id: string | null;
+  status: string | null;
+  previous_status: string | null;
+  applied: boolean;
+  reason?: string;
+}
+
+/** Applies delivery reports. Statuses only move forward; a late or repeated report changes nothing. */
+export class StatusService {
+  constructor(private readonly db: Kysely<Database>, private readonly commits: GroupCommit, private readonly metrics: GatewayMetrics) {}
+
+  /** A report for one of our message ids (POST /api/sms/{id}/webhook). */
+  async applyToMessage(messageId: string, report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string }, source: string): Promise<ReportOutcome> {
+    const [outcome] = await this.commits.run(async (trx) => {
+      const message = await trx.selectFrom('messages').selectAll().where('id', '=', messageId).executeTakeFirst();
+      if (!message) throw new NotFoundError('message', messageId);
+      return [await this.apply(trx, message, report, source, Date.now())];
+    });
+    return outcome;
+  }
+
+  /** Reports in a provider's own format, already verified and mapped by that provider. */
+  async applyProviderReports(provider: string, reports: StatusReport[], source = `provider:${provider}`): Promise<ReportOutcome[]> {
+    if (reports.length === 0) return [];
+    return this.commits.run(async (trx) => {
+      const now = Date.now();
+      const ourIds = reports.map((r) => r.messageId).filter((id): id is string => id !== undefined);
+      const theirIds = reports.filter((r) => r.messageId === undefined).map((r) => r.providerMessageId);
+      const byId = new Map<string, MessageRow>();
+      const byProviderId = new Map<string, MessageRow>();
+      if (ourIds.length > 0) {
+        for (const m of await trx.selectFrom('messages').selectAll().where('id', 'in', ourIds).where('provider', '=', provider).execute()) byId.set(m.id, m);
+      }
+      if (theirIds.length > 0) {
+        for (const m of await trx.selectFrom('messages').selectAll().where('provider', '=', provider).where('provider_message_id', 'in', theirIds).execute()) {
+          byProviderId.set(m.provider_message_id!, m);
+        }
+      }
+      const outcomes: ReportOutcome[] = [];
+      for (const report of reports) {
+        const message = report.messageId !== undefined ? byId.get(report.messageId) : byProviderId.get(report.providerMessageId);
+        if (!message) {
+          outcomes.push({ message_id: report.messageId ?? null, provider_message_id: report.providerMessageId, status: null, previous_status: null, applied: false, reason: 'unknown message' });
+          continue;
+        }
+        outcomes.push(await this.apply(trx, message, report, source, now));
+      }
+      return outcomes;
+    });
+  }
+
+  private async apply(
+    trx: Kysely<Database>,
+    message: MessageRow,
+    report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string },
+    source: string,
+    now: number,
+  ): Promise<ReportOutcome> {
+    const from = message.status as MessageStatus;
+    const to = report.status;
+    const base = { message_id: message.id, provider_message_id: message.provider_message_id ?? report.providerMessageId ?? null, previous_status: from };
+    if (!canAdvance(from, to)) {
+      return { ...base, status: from, applied: false, reason: isFinal(from) ? `already final (${from})` : `would move back from ${from} to ${to}` };
+    }
+    const at = report.timestamp ?? now;
+    const changes: Partial<MessagesTable> = { status: to, updated_at: now };
+    if (report.errorCode !== undefined) changes.error_code = report.errorCode;
+    if (report.errorMessage !== undefined) changes.error_message = report.errorMessage;
+    if (report.cost !== undefined) changes.cost = report.cost;
+    if (message.provider_message_id === null && report.providerMessageId) changes.provider_message_id = report.providerMessageId;
+    if (message.sent_at === null && (to === 'sent' || to === 'delivered' || to === 'undelivered')) changes.sent_at = at;
+    if (isFinal(to)) {
+      changes.final_at = Math.max(at, message.sent_at ?? at);
+      changes.lease_until = null;
+    }
+    const updated = await trx.updateTable('messages').set(changes).where('id', '=', message.id).where('status', '=', from).executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) return { ...base, status: from, applied: false, reason: 'changed concurrently' };
+    const transition: Transition = { message, from, to, source, errorCode: report.errorCode ?? null, detail: report.errorMessage ?? null, at: now };
+    await recordTransitions(trx, [transition]);
+    if (to === 'delivered') this.metrics.delivered.inc({ provider: message.provider });
+    else if (isFinal(to)) this.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to });
+    return { ...base, status: to, applied: true };
+  }
+}

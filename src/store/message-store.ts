@@ -1,0 +1,201 @@
+import { type Insertable, type Kysely, type Selectable } from 'kysely';
+import { newId } from '../domain/ids.js';
+import type { MessageStatus } from '../domain/message-status.js';
+import type { DialectName } from './database.js';
+import type { BatchesTable, Database, MessagesTable } from './schema.js';
+
+export type MessageRow = Selectable<MessagesTable>;
+export type BatchRow = Selectable<BatchesTable>;
+type Db = Kysely<Database>;
+
+/** SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535. */
+const MAX_PARAMS = 30_000;
+
+export async function insertRows<T extends keyof Database>(db: Db, table: T, rows: Insertable<Database[T]>[]): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]).length;
+  const chunk = Math.max(1, Math.floor(MAX_PARAMS / columns));
+  for (let i = 0; i < rows.length; i += chunk) {
+    await db.insertInto(table).values(rows.slice(i, i + chunk) as any).execute();
+  }
+}
+
+/** The part of a message a status change needs for its event and its callback. */
+export interface TransitionSubject {
+  id: string;
+  batch_id: string;
+  custom_id: string | null;
+  metadata: string | null;
+  callback_url: string | null;
+}
+
+export interface Transition {
+  message: TransitionSubject;
+  from: MessageStatus | null;
+  to: MessageStatus;
+  source: string;
+  detail?: string | null;
+  errorCode?: string | null;
+  at: number;
+}
+
+/**
+ * Writes the event of each status change and, for messages with a callback_url, the callback
+ * to deliver: in the caller's transaction, so a change and its notification are stored together.
+ */
+export async function recordTransitions(db: Db, transitions: Transition[], notify = true): Promise<void> {
+  if (transitions.length === 0) return;
+  await insertRows(db, 'message_events', transitions.map((t) => ({
+    id: newId('evt', t.at),
+    message_id: t.message.id,
+    status: t.to,
+    previous_status: t.from,
+    source: t.source,
+    detail: t.detail ?? null,
+    created_at: t.at,
+  })));
+  if (!notify) return;
+  const callbacks = transitions.filter((t) => t.message.callback_url);
+  await insertRows(db, 'callbacks', callbacks.map((t) => ({
+    id: newId('cbk', t.at),
+    message_id: t.message.id,
+    url: t.message.callback_url!,
+    payload: JSON.stringify({
+      event: 'message.status',
+      message_id: t.message.id,
+      batch_id: t.message.batch_id,
+      custom_id: t.message.custom_id,
+      status: t.to,
+      previous_status: t.from,
+      error_code: t.errorCode ?? null,
+      timestamp: new Date(t.at).toISOString(),
+      metadata: t.message.metadata ? JSON.parse(t.message.metadata) : {},
+    }),
+    status: 'pending' as const,
+    attempts: 0,
+    next_attempt_at: t.at,
+    lease_until: null,
+    last_error: null,
+    created_at: t.at,
+    updated_at: t.at,
+  })));
+}
+
+const SUBJECT_COLUMNS = ['id', 'batch_id', 'custom_id', 'metadata', 'callback_url'] as const;
+
+/**
+ * Moves every message matching `filter` to `to`, one statement per previous status so each
+ * recorded change knows where it came from. Call it inside a transaction. Returns the moved messages.
+ */
+export async function moveStatus(
+  db: Db,
+  filter: { ids?: string[]; batchId?: string; from: MessageStatus[]; dueBefore?: number; expiredBefore?: number },
+  to: MessageStatus,
+  source: string,
+  now: number,
+  extra: Partial<MessagesTable> = {},
+  detail: string | null = null,
+): Promise<TransitionSubject[]> {
+  const moved: TransitionSubject[] = [];
+  for (const from of filter.from) {
+    let query = db.updateTable('messages').set({ ...extra, status: to, updated_at: now }).where('status', '=', from);
+    if (filter.ids) query = query.where('id', 'in', filter.ids);
+    if (filter.batchId) query = query.where('batch_id', '=', filter.batchId);
+    if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', filter.dueBefore);
+    if (filter.expiredBefore !== undefined) query = query.where('expire_at', '<=', filter.expiredBefore);
+    const changed = await query.returning(SUBJECT_COLUMNS).execute();
+    await recordTransitions(db, changed.map((m) => ({ message: m, from, to, source, detail, errorCode: extra.error_code ?? null, at: now })));
+    moved.push(...changed);
+  }
+  return moved;
+}
+
+export async function findMessage(db: Db, id: string): Promise<MessageRow | undefined> {
+  return db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findEvents(db: Db, messageId: string) {
+  return db.selectFrom('message_events').selectAll().where('message_id', '=', messageId).orderBy('created_at').orderBy('id').execute();
+}
+
+export interface MessageFilter {
+  status?: string;
+  sms_type?: string;
+  provider?: string;
+  batch_id?: string;
+  to?: string;
+  date_from?: number;
+  date_to?: number;
+}
+
+export async function listMessages(db: Db, filter: MessageFilter, limit: number, offset: number) {
+  let q = db.selectFrom('messages');
+  if (filter.status) q = q.where('status', '=', filter.status);
+  if (filter.sms_type) q = q.where('sms_type', '=', filter.sms_type);
+  if (filter.provider) q = q.where('provider', '=', filter.provider);
+  if (filter.batch_id) q = q.where('batch_id', '=', filter.batch_id);
+  if (filter.to) q = q.where('to_number', '=', filter.to);
+  if (filter.date_from !== undefined) q = q.where('created_at', '>=', filter.date_from);
+  if (filter.date_to !== undefined) q = q.where('created_at', '<=', filter.date_to);
+  const [items, total] = await Promise.all([
+    q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute(),
+    q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { items, total: Number(total.n) };
+}
+
+export async function findBatch(db: Db, id: string): Promise<BatchRow | undefined> {
+  return db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function batchCounts(db: Db, batchId: string) {
+  return db
+    .selectFrom('messages')
+    .select((eb) => [
+      'status',
+      eb.fn.countAll<number>().as('count'),
+      eb.fn.sum<number>('segments').as('segments'),
+      eb.fn.sum<number>(eb.fn.coalesce('cost', 'estimated_cost')).as('cost'),
+    ])
+    .where('batch_id', '=', batchId)
+    .groupBy('status')
+    .execute();
+}
+
+/**
+ * Claims up to `limit` due messages of one provider for sending, most urgent first. The
+ * claim is one UPDATE, so two workers never take the same message; the lease says how
+ * long the claim holds before recovery may take the message back.
+ */
+export async function claimDue(db: Db, dialect: DialectName, provider: string, limit: number, now: number, leaseUntil: number): Promise<MessageRow[]> {
+  let due = db
+    .selectFrom('messages')
+    .select('id')
+    .where('status', '=', 'queued')
+    .where('provider', '=', provider)
+    .where('due_at', '<=', now)
+    .orderBy('priority')
+    .orderBy('due_at')
+    .limit(limit);
+  if (dialect === 'postgres') due = due.forUpdate().skipLocked();
+  const rows = await db
+    .updateTable('messages')
+    .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), lease_until: leaseUntil, updated_at: now }))
+    .where('id', 'in', due)
+    .returningAll()
+    .execute();
+  rows.sort((a, b) => a.priority - b.priority || a.due_at - b.due_at);
+  return rows;
+}
+
+/** Sends whose lease ran out: the worker died, or never heard back from the provider. */
+export async function claimStale(db: Db, dialect: DialectName, limit: number, now: number, leaseUntil: number): Promise<MessageRow[]> {
+  let stale = db.selectFrom('messages').select('id').where('status', '=', 'sending').where('lease_until', '<', now).limit(limit);
+  if (dialect === 'postgres') stale = stale.forUpdate().skipLocked();
+  return db.updateTable('messages').set({ lease_until: leaseUntil, updated_at: now }).where('id', 'in', stale).returningAll().execute();
+}
+
+export async function countByStatus(db: Db, statuses: MessageStatus[]): Promise<number> {
+  const row = await db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', 'in', statuses).executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -1,0 +1,164 @@
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+const money = sql`double precision`;
+
+/** One schema for SQLite and PostgreSQL: text ids, bigint epoch-ms times, double precision money. */
+const migrations: Record<string, Migration> = {
+  '0001_messages': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('batches')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('sms_type', 'text', (c) => c.notNull())
+        .addColumn('message_type', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('template_id', 'text')
+        .addColumn('schedule_at', 'bigint')
+        .addColumn('expire_at', 'bigint')
+        .addColumn('callback_url', 'text')
+        .addColumn('total_recipients', 'integer', (c) => c.notNull())
+        .addColumn('accepted', 'integer', (c) => c.notNull())
+        .addColumn('rejected', 'integer', (c) => c.notNull())
+        .addColumn('duplicates', 'integer', (c) => c.notNull())
+        .addColumn('total_segments', 'integer', (c) => c.notNull())
+        .addColumn('estimated_cost', money, (c) => c.notNull())
+        .addColumn('currency', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('messages')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('to_number', 'text', (c) => c.notNull())
+        .addColumn('country', 'text')
+        .addColumn('from_number', 'text')
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('message_type', 'text', (c) => c.notNull())
+        .addColumn('sms_type', 'text', (c) => c.notNull())
+        .addColumn('encoding', 'text', (c) => c.notNull())
+        .addColumn('segments', 'integer', (c) => c.notNull())
+        .addColumn('priority', 'integer', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('provider_message_id', 'text')
+        .addColumn('estimated_cost', money, (c) => c.notNull())
+        .addColumn('cost', money)
+        .addColumn('currency', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('error_code', 'text')
+        .addColumn('error_message', 'text')
+        .addColumn('custom_id', 'text')
+        .addColumn('metadata', 'text')
+        .addColumn('callback_url', 'text')
+        .addColumn('template_id', 'text')
+        .addColumn('template_version', 'integer')
+        .addColumn('schedule_at', 'bigint')
+        .addColumn('expire_at', 'bigint')
+        .addColumn('due_at', 'bigint', (c) => c.notNull())
+        .addColumn('lease_until', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('sent_at', 'bigint')
+        .addColumn('final_at', 'bigint')
+        .execute();
+      // The dispatcher's claim: due messages of one provider, most urgent first.
+      await db.schema.createIndex('messages_dispatch').on('messages').columns(['status', 'provider', 'priority', 'due_at']).execute();
+      await db.schema.createIndex('messages_batch').on('messages').columns(['batch_id', 'status']).execute();
+      await db.schema.createIndex('messages_to').on('messages').columns(['to_number', 'created_at']).execute();
+      await db.schema.createIndex('messages_created').on('messages').columns(['created_at']).execute();
+      await db.schema.createIndex('messages_provider_id').on('messages').columns(['provider', 'provider_message_id']).execute();
+      await db.schema.createIndex('messages_lease').on('messages').columns(['status', 'lease_until']).execute();
+
+      await db.schema
+        .createTable('message_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('previous_status', 'text')
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('message_events_message').on('message_events').columns(['message_id', 'created_at']).execute();
+
+      await db.schema
+        .createTable('idempotency_keys')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('request_hash', 'text', (c) => c.notNull())
+        .addColumn('status_code', 'integer', (c) => c.notNull())
+        .addColumn('response', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('callbacks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+        .addColumn('lease_until', 'bigint')
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('callbacks_due').on('callbacks').columns(['status', 'next_attempt_at']).execute();
+      await db.schema.createIndex('callbacks_message').on('callbacks').columns(['message_id']).execute();
+
+      await db.schema
+        .createTable('callback_attempts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('callback_id', 'text', (c) => c.notNull())
+        .addColumn('attempt', 'integer', (c) => c.notNull())
+        .addColumn('status_code', 'integer')
+        .addColumn('error', 'text')
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('callback_attempts_callback').on('callback_attempts').columns(['callback_id']).execute();
+
+      await db.schema
+        .createTable('simulator_outbox')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('to_number', 'text', (c) => c.notNull())
+        .addColumn('from_number', 'text')
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('encoding', 'text', (c) => c.notNull())
+        .addColumn('segments', 'integer', (c) => c.notNull())
+        .addColumn('accepted_at', 'bigint', (c) => c.notNull())
+        .addColumn('report_due_at', 'bigint', (c) => c.notNull())
+        .addColumn('report_status', 'text', (c) => c.notNull())
+        .addColumn('reported_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('simulator_outbox_message').on('simulator_outbox').columns(['message_id']).execute();
+      await db.schema.createIndex('simulator_outbox_to').on('simulator_outbox').columns(['to_number']).execute();
+      await db.schema.createIndex('simulator_outbox_report').on('simulator_outbox').columns(['reported_at', 'report_due_at']).execute();
+
+      await db.schema
+        .createTable('secrets')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export async function migrate(db: Kysely<any>): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,135 @@
+/** Times are epoch milliseconds in every table: one representation for SQLite and PostgreSQL. */
+export interface BatchesTable {
+  id: string;
+  name: string | null;
+  kind: 'single' | 'batch';
+  status: 'draft' | 'scheduled' | 'queued' | 'canceled';
+  sms_type: string;
+  message_type: string;
+  provider: string;
+  template_id: string | null;
+  schedule_at: number | null;
+  expire_at: number | null;
+  callback_url: string | null;
+  total_recipients: number;
+  accepted: number;
+  rejected: number;
+  duplicates: number;
+  total_segments: number;
+  estimated_cost: number;
+  currency: string;
+  metadata: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MessagesTable {
+  id: string;
+  batch_id: string;
+  to_number: string;
+  country: string | null;
+  from_number: string | null;
+  body: string;
+  message_type: string;
+  sms_type: string;
+  encoding: string;
+  segments: number;
+  priority: number;
+  provider: string;
+  status: string;
+  provider_message_id: string | null;
+  estimated_cost: number;
+  cost: number | null;
+  currency: string;
+  attempts: number;
+  error_code: string | null;
+  error_message: string | null;
+  custom_id: string | null;
+  metadata: string | null;
+  callback_url: string | null;
+  template_id: string | null;
+  template_version: number | null;
+  schedule_at: number | null;
+  expire_at: number | null;
+  /** When the dispatcher may next pick it up (schedule time, or the next retry). */
+  due_at: number;
+  /** While `sending`: after this time the send is presumed dead and recovery takes over. */
+  lease_until: number | null;
+  created_at: number;
+  updated_at: number;
+  sent_at: number | null;
+  final_at: number | null;
+}
+
+export interface MessageEventsTable {
+  id: string;
+  message_id: string;
+  status: string;
+  previous_status: string | null;
+  source: string;
+  detail: string | null;
+  created_at: number;
+}
+
+export interface IdempotencyKeysTable {
+  key: string;
+  request_hash: string;
+  status_code: number;
+  response: string;
+  created_at: number;
+}
+
+export interface CallbacksTable {
+  id: string;
+  message_id: string;
+  url: string;
+  payload: string;
+  status: 'pending' | 'delivered' | 'failed' | 'refused';
+  attempts: number;
+  next_attempt_at: number;
+  lease_until: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CallbackAttemptsTable {
+  id: string;
+  callback_id: string;
+  attempt: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  created_at: number;
+}
+
+export interface SimulatorOutboxTable {
+  id: string;
+  message_id: string;
+  to_number: string;
+  from_number: string | null;
+  body: string;
+  encoding: string;
+  segments: number;
+  accepted_at: number;
+  report_due_at: number;
+  report_status: string;
+  reported_at: number | null;
+}
+
+export interface SecretsTable {
+  name: string;
+  value: string;
+  created_at: number;
+}
+
+export interface Database {
+  batches: BatchesTable;
+  messages: MessagesTable;
+  message_events: MessageEventsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  callbacks: CallbacksTable;
+  callback_attempts: CallbackAttemptsTable;
+  simulator_outbox: SimulatorOutboxTable;
+  secrets: SecretsTable;
+}

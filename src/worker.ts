@@ -1,0 +1,282 @@
+import type { Kysely } from 'kysely';
+import type { Config } from './config.js';
+import { backoffDelayMs } from './domain/backoff.js';
+import type { MessageType } from './domain/encoding.js';
+import type { MessageStatus, SmsType } from './domain/message-status.js';
+import { SegmentBudget } from './domain/rate-limit.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { SendOutcome, SmsProvider } from './providers/provider.js';
+import type { ProviderRouter } from './providers/routing.js';
+import type { DialectName } from './store/database.js';
+import type { GroupCommit } from './store/group-commit.js';
+import { claimDue, claimStale, moveStatus, recordTransitions, type MessageRow } from './store/message-store.js';
+import type { Database, MessagesTable } from './store/schema.js';
+
+const MAX_IN_FLIGHT = 64;
+const MAINTENANCE_INTERVAL_MS = 500;
+
+type Result =
+  | { message: MessageRow; outcome: SendOutcome; finishedAt: number }
+  | { message: MessageRow; outcome: { kind: 'expired' }; finishedAt: number };
+
+export interface DispatcherDeps {
+  config: Config;
+  db: Kysely<Database>;
+  dialect: DialectName;
+  commits: GroupCommit;
+  router: ProviderRouter;
+  metrics: GatewayMetrics;
+}
+
+/**
+ * The dispatch loop: claims due messages per provider (most urgent first), spends the
+ * provider's segment budget, sends, and stores each outcome. Retries only what the provider
+ * certainly did not take; a send whose outcome is unknown goes to recovery, never straight
+ * back to the queue, so our own retry never sends a message twice.
+ */
+export class Dispatcher {
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private readonly budgets = new Map<string, SegmentBudget>();
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const provider of this.deps.router.all()) this.loops.push(this.providerLoop(provider));
+    this.loops.push(this.maintenanceLoop());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await Promise.all(this.loops);
+    this.loops = [];
+  }
+
+  private budget(provider: string): SegmentBudget {
+    let b = this.budgets.get(provider);
+    if (!b) {
+      b = new SegmentBudget(this.deps.config.rateLimits, Date.now());
+      this.budgets.set(provider, b);
+    }
+    return b;
+  }
+
+  private async providerLoop(provider: SmsProvider): Promise<void> {
+    while (this.running) {
+      try {
+        const sent = await this.dispatchOnce(provider);
+        if (sent === 0) await this.sleep(this.deps.config.dispatch.pollIntervalMs);
+      } catch (err) {
+        console.error(`dispatch for ${provider.name} failed; retrying`, err);
+        await this.sleep(1000);
+      }
+    }
+  }
+
+  private async maintenanceLoop(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.maintain();
+      } catch (err) {
+        console.error('dispatch maintenance failed; retrying', err);
+      }
+      await this.sleep(MAINTENANCE_INTERVAL_MS);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** One claim-send-store round for a provider; returns how many messages it handled. */
+  async dispatchOnce(provider: SmsProvider): Promise<number> {
+    const { config, db, dialect, commits } = this.deps;
+    const budget = this.budget(provider.name);
+    const now = Date.now();
+    const available = budget.available(now);
+    if (available < 1) {
+      await this.sleep(Math.max(1, budget.waitMs(1, now)));
+      return -1;
+    }
+    const limit = Math.min(config.dispatch.batchSize, available);
+    const claimed = await commits.run(async (trx) => {
+      const rows = await claimDue(trx, dialect, provider.name, limit, now, now + config.dispatch.leaseSeconds * 1000);
+      await recordTransitions(trx, rows.map((m) => ({ message: m, from: 'queued', to: 'sending', source: 'dispatcher', at: now })));
+      return rows;
+    });
+    if (claimed.length === 0) return 0;
+    const results = await this.sendAll(provider, claimed, budget);
+    await this.store(results);
+    return claimed.length;
+  }
+
+  private async sendAll(provider: SmsProvider, messages: MessageRow[], budget: SegmentBudget): Promise<Result[]> {
+    const results: Result[] = [];
+    const inFlight = new Set<Promise<void>>();
+    for (const message of messages) {
+      const start = Date.now();
+      if (message.expire_at !== null && message.expire_at <= start) {
+        results.push({ message, outcome: { kind: 'expired' }, finishedAt: start });
+        continue;
+      }
+      // Priority order is kept: later messages wait for budget behind earlier ones.
+      const wait = budget.waitMs(message.segments, start);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      budget.take(message.segments, Date.now());
+      if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+      const task = this.sendOne(provider, message).then((r) => {
+        results.push(r);
+        inFlight.delete(task);
+      });
+      inFlight.add(task);
+    }
+    await Promise.all(inFlight);
+    return results;
+  }
+
+  private async sendOne(provider: SmsProvider, message: MessageRow): Promise<Result> {
+    const { config, metrics } = this.deps;
+    const started = Date.now();
+    metrics.queueWaitSeconds.observe({ provider: provider.name }, Math.max(0, started - message.due_at) / 1000);
+    let outcome: SendOutcome;
+    try {
+      outcome = await provider.send({
+        id: message.id,
+        to: message.to_number,
+        from: message.from_number ?? undefined,
+        body: message.body,
+        messageType: message.message_type as MessageType,
+        encoding: message.encoding as 'GSM-7' | 'UCS-2' | 'binary',
+        segments: message.segments,
+        smsType: message.sms_type as SmsType,
+        statusCallbackUrl: `${config.publicUrl}/api/webhooks/${provider.name}`,
+        validitySeconds: message.expire_at === null ? undefined : Math.max(1, Math.floor((message.expire_at - started) / 1000)),
+      }, AbortSignal.timeout(config.dispatch.providerTimeoutSeconds * 1000));
+    } catch (err) {
+      const e = err as Error;
+      outcome = { kind: 'unknown', code: e.name === 'TimeoutError' ? 'PROVIDER_TIMEOUT' : 'PROVIDER_ERROR', message: e.message };
+    }
+    const finishedAt = Date.now();
+    metrics.dispatchSeconds.observe({ provider: provider.name }, (finishedAt - started) / 1000);
+    return { message, outcome, finishedAt };
+  }
+
+  /** Stores every outcome of a round in one transaction. */
+  private async store(results: Result[]): Promise<void> {
+    const { config, commits, metrics } = this.deps;
+    const now = Date.now();
+    await commits.run(async (trx) => {
+      for (const { message, outcome, finishedAt } of results) {
+        const guard = () => trx.updateTable('messages').where('id', '=', message.id).where('status', '=', 'sending');
+        switch (outcome.kind) {
+          case 'accepted': {
+            // Until the provider reports a price, the price table's is the best figure there is.
+            const changes: Partial<MessagesTable> = {
+              status: 'sent', provider_message_id: outcome.providerMessageId, sent_at: finishedAt, lease_until: null, updated_at: now,
+              cost: outcome.cost ?? message.estimated_cost,
+            };
+            const r = await guard().set(changes).executeTakeFirst();
+            if (Number(r.numUpdatedRows) === 1) {
+              await recordTransitions(trx, [{ message, from: 'sending', to: 'sent', source: 'dispatcher', at: now }]);
+            } else {
+              // A delivery report overtook us: keep its status, fill in what it lacked.
+              await trx.updateTable('messages').set({ provider_message_id: outcome.providerMessageId, sent_at: finishedAt, lease_until: null })
+                .where('id', '=', message.id).where('provider_message_id', 'is', null).execute();
+            }
+            metrics.sent.inc({ provider: message.provider, sms_type: message.sms_type });
+            break;
+          }
+          case 'rejected':
+            await this.finish(trx, message, 'failed', outcome.code, outcome.message, now);
+            break;
+          case 'retry': {
+            if (message.attempts >= config.dispatch.maxAttempts) {
+              await this.finish(trx, message, 'failed', outcome.code, `${outcome.message} (gave up after ${message.attempts} attempts)`, now);
+              break;
+            }
+            const delay = outcome.retryAfterMs ?? backoffDelayMs(message.attempts, config.dispatch.retryBaseMs, config.dispatch.retryMaxMs);
+            await guard().set({ status: 'queued', due_at: now + delay, lease_until: null, error_code: outcome.code, error_message: outcome.message, updated_at: now }).execute();
+            await recordTransitions(trx, [{ message, from: 'sending', to: 'queued', source: 'dispatcher', detail: `retry ${message.attempts + 1} in ${delay} ms: ${outcome.message}`, errorCode: outcome.code, at: now }]);
+            metrics.sendRetries.inc({ provider: message.provider });
+            break;
+          }
+          case 'unknown':
+            // Left in `sending` with its lease run out: recovery asks the provider before anything else happens.
+            await guard().set({ lease_until: now, error_code: outcome.code, error_message: outcome.message, updated_at: now }).execute();
+            break;
+          case 'expired':
+            await this.finish(trx, message, 'expired', 'EXPIRED', 'expire_at passed before it could be sent', now);
+            break;
+        }
+      }
+    });
+  }
+
+  private async finish(trx: Kysely<Database>, message: MessageRow, to: MessageStatus, code: string, text: string, now: number): Promise<void> {
+    await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null }, text);
+    this.deps.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to });
+  }
+
+  /** Scheduled messages come due, unsent ones expire, and dead sends are recovered. */
+  async maintain(): Promise<void> {
+    const now = Date.now();
+    await this.deps.commits.run(async (trx) => {
+      await moveStatus(trx, { from: ['scheduled'], dueBefore: now }, 'queued', 'scheduler', now);
+      await moveStatus(trx, { from: ['scheduled', 'queued'], expiredBefore: now }, 'expired', 'scheduler', now,
+        { final_at: now, error_code: 'EXPIRED', error_message: 'expire_at passed before it could be sent' });
+    });
+    await this.recover(now);
+  }
+
+  /**
+   * A message still `sending` after its lease: the worker died mid-send, or never heard back.
+   * A provider that can look the message up by our id decides: found means sent, not found
+   * means it is safe to queue again. Where nobody can tell, the message fails as
+   * OUTCOME_UNKNOWN rather than risk a second copy on the recipient's phone.
+   */
+  async recover(now = Date.now()): Promise<number> {
+    const { config, commits, dialect, router } = this.deps;
+    const stale = await commits.run((trx) => claimStale(trx, dialect, 500, now, now + config.dispatch.leaseSeconds * 1000));
+    if (stale.length === 0) return 0;
+    const verdicts: Array<{ message: MessageRow; found: { providerMessageId: string } | null | 'unknown' }> = [];
+    for (const message of stale) {
+      const provider = router.get(message.provider);
+      if (!provider?.lookup) {
+        verdicts.push({ message, found: 'unknown' });
+        continue;
+      }
+      try {
+        verdicts.push({ message, found: await provider.lookup(message.id) });
+      } catch {
+        // The provider can't answer now: leave the claim's fresh lease to run out and ask again later.
+      }
+    }
+    const at = Date.now();
+    await commits.run(async (trx) => {
+      for (const { message, found } of verdicts) {
+        if (found === 'unknown') {
+          await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
+            { error_code: 'OUTCOME_UNKNOWN', error_message: 'the send was interrupted and the provider cannot say whether it took the message; not resent to avoid a duplicate', final_at: at, lease_until: null },
+            'interrupted send, outcome unknown');
+        } else if (found) {
+          await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'sent', 'recovery', at,
+            { provider_message_id: found.providerMessageId, sent_at: at, lease_until: null, error_code: null, error_message: null }, 'provider confirms it took the message');
+        } else {
+          await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'queued', 'recovery', at,
+            { due_at: at, lease_until: null }, 'provider never received it: queued again');
+        }
+      }
+    });
+    return verdicts.length;
+  }
+}
