@@ -52,4 +52,4 @@ export async function drain(services: Services, rounds = 50): Promise<void> {
 
 export const US = '+14155552671';
 export const US2 = '+14155552672';
-export const GB = '+447911123456';
+export const GB = '+447400123456';
