@@ -28,12 +28,14 @@ export async function startGateway(overrides: Record<string, string> = {}): Prom
   const env = testEnv(overrides);
   const gateway = await createGateway(loadConfig(env));
   const dir = env.DATABASE_URL.slice('sqlite:'.length).replace(/\/gateway\.db$/, '');
+  // A database the test brought along is the test's to remove (it may restart on it).
+  const owned = overrides.DATABASE_URL === undefined;
   const stop = gateway.stop;
   return Object.assign(gateway, {
     dir,
     async stop() {
       await stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (owned) rmSync(dir, { recursive: true, force: true });
     },
   });
 }

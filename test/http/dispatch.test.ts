@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { drain, startGateway, type TestGateway, US, US2 } from '../helpers/gateway.js';
+import { get, post } from '../helpers/http.js';
+import type { SmsProvider } from '../../src/providers/provider.js';
+
+let gw: TestGateway | undefined;
+afterEach(async () => {
+  await gw?.stop();
+  gw = undefined;
+});
+
+const numbers = (n: number, start = 1000) => Array.from({ length: n }, (_, i) => ({ number: `+1415555${String(start + i).padStart(4, '0')}` }));
+
+describe('dispatcher', () => {
+  it('sends the most urgent first: an OTP overtakes a promotional backlog', async () => {
+    gw = await startGateway({ DISPATCH_BATCH_SIZE: '10' });
+    await post(gw.app, '/api/sms/send-batch', { recipients: numbers(50), message: 'sale', sms_type: 'promotional' });
+    const otp = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'code 1234', sms_type: 'otp' });
+    await gw.services.dispatcher.dispatchOnce(gw.services.router.get('simulator')!);
+    const m = (await get(gw.app, `/api/sms/${otp.body.messages[0].id}`)).body;
+    expect(m.status).toBe('sent');
+    expect((await get(gw.app, '/api/sms?status=sent')).body.total).toBe(10);
+  });
+
+  it('spends the per-provider budget in segments and never drops what waits', async () => {
+    gw = await startGateway({ RATE_LIMIT_PER_SECOND: '4', DISPATCH_BATCH_SIZE: '100' });
+    // 3 messages of 2 segments each: 6 segments against a budget of 4 per second.
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }, { number: US2 }, { number: '+14155552673' }], message: 'a'.repeat(200) });
+    expect(res.body.total_segments).toBe(6);
+    const started = Date.now();
+    const simulator = gw.services.router.get('simulator')!;
+    await gw.services.dispatcher.dispatchOnce(simulator);
+    // The budget allowed claiming 4 messages' worth, but the third had to wait for tokens to refill.
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(400);
+    expect((await get(gw.app, '/api/sms?status=sent')).body.total).toBe(3);
+  });
+
+  it('retries transient provider errors with backoff and then gives up', async () => {
+    gw = await startGateway({ SIMULATOR_TRANSIENT_ERROR_RATE: '1', SEND_MAX_ATTEMPTS: '3', SEND_RETRY_BASE_MS: '1', SEND_RETRY_MAX_MS: '5' });
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
+    for (let i = 0; i < 10; i++) {
+      await drain(gw.services);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const m = (await get(gw.app, `/api/sms/${res.body.messages[0].id}`)).body;
+    expect(m).toMatchObject({ status: 'failed', attempts: 3, error_code: 'SIM_THROTTLED' });
+    expect(m.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'queued', 'sending', 'queued', 'sending', 'failed']);
+    expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(0);
+  });
+
+  it('recovers a send interrupted before the provider took it by queueing it again', async () => {
+    gw = await startGateway({ PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2' });
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
+    const id = res.body.messages[0].id;
+    // Simulate a worker that claimed the message and died: status sending, lease already over.
+    await gw.services.store.db.updateTable('messages').set({ status: 'sending', lease_until: Date.now() - 1, attempts: 1 }).where('id', '=', id).execute();
+    expect(await gw.services.dispatcher.recover()).toBe(1);
+    expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('queued');
+    await drain(gw.services);
+    expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
+    expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
+  });
+
+  it('recovers a send the provider took before the crash as sent, without sending again', async () => {
+    gw = await startGateway({ PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2' });
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
+    const id = res.body.messages[0].id;
+    const simulator = gw.services.simulator!;
+    // The provider took it, then the worker died before storing the answer.
+    await gw.services.store.db.updateTable('messages').set({ status: 'sending', lease_until: Date.now() - 1, attempts: 1 }).where('id', '=', id).execute();
+    const outcome = await simulator.send({ id, to: US, from: undefined, body: 'x', messageType: 'text', encoding: 'GSM-7', segments: 1, smsType: 'transactional', statusCallbackUrl: '', validitySeconds: undefined }, new AbortController().signal);
+    await gw.services.dispatcher.recover();
+    const m = (await get(gw.app, `/api/sms/${id}`)).body;
+    expect(m).toMatchObject({ status: 'sent', provider_message_id: outcome.kind === 'accepted' ? outcome.providerMessageId : 'x' });
+    await drain(gw.services);
+    expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
+    expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
+  });
+
+  it('fails an interrupted send as OUTCOME_UNKNOWN when the provider cannot be asked', async () => {
+    gw = await startGateway();
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
+    const id = res.body.messages[0].id;
+    const simulator = gw.services.router.get('simulator') as SmsProvider & { lookup?: unknown };
+    const lookup = simulator.lookup;
+    simulator.lookup = undefined;
+    try {
+      await gw.services.store.db.updateTable('messages').set({ status: 'sending', lease_until: Date.now() - 1 }).where('id', '=', id).execute();
+      await gw.services.dispatcher.recover();
+      expect((await get(gw.app, `/api/sms/${id}`)).body).toMatchObject({ status: 'failed', error_code: 'OUTCOME_UNKNOWN' });
+    } finally {
+      simulator.lookup = lookup;
+    }
+  });
+
+  it('reports simulated failures as undelivered', async () => {
+    gw = await startGateway({ SIMULATOR_FAILURE_RATE: '1' });
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
+    await drain(gw.services);
+    expect((await get(gw.app, `/api/sms/${res.body.messages[0].id}`)).body).toMatchObject({ status: 'undelivered', error_code: 'SIM_UNREACHABLE' });
+  });
+
+  it('runs by itself: the started loops deliver without being driven', async () => {
+    gw = await startGateway({ RUN_WORKER: 'true' });
+    const { startWorkers } = await import('../../src/gateway.js');
+    startWorkers(gw.services);
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
+    const id = res.body.messages[0].id;
+    for (let i = 0; i < 100 && (await get(gw.app, `/api/sms/${id}`)).body.status !== 'delivered'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
+  });
+});
