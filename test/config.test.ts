@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+describe('loadConfig', () => {
+  it('uses the seed\'s defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 8000, databaseUrl: 'sqlite:./data/gateway.db', maxMessageLength: 1600, maxRecipientsPerRequest: 1000,
+      rateLimits: { perSecond: 10, perMinute: 100, perHour: 1000 }, phoneValidation: 'strict', apiKeyRequired: false,
+      otp: { defaultLength: 6, defaultExpirySeconds: 300, maxAttempts: 3, resendCooldownSeconds: 60, maxResends: 3, maxPerNumberPerHour: 5 },
+      webhooks: { timeoutSeconds: 30, retryAttempts: 3, retryDelaySeconds: 5, allowPrivateNetworks: false },
+      maxSmsPerNumberPerHour: 10,
+    });
+    expect(c.prices.currency).toBe('USD');
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['RATE_LIMIT_PER_SECOND', '0'],
+    ['PHONE_VALIDATION', 'loose'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['DEFAULT_PROVIDER', 'pigeon'],
+    ['MESSAGE_ENCRYPTION_KEY', 'short'],
+    ['TWILIO_BASE_URL', 'not a url'],
+    ['API_KEY_REQUIRED', 'maybe'],
+    ['OTP_DEFAULT_LENGTH', '12'],
+    ['ALLOWED_COUNTRIES', 'USA'],
+    ['SIMULATOR_FAILURE_RATE', '2'],
+    ['PRICE_TABLE_PATH', '/nonexistent.json'],
+  ])('names a bad %s', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+
+  it('reads VONAGE_* as twins of NEXMO_*', () => {
+    expect(loadConfig({ VONAGE_API_KEY: 'k', VONAGE_API_SECRET: 's' }).providers.nexmo).toMatchObject({ apiKey: 'k', apiSecret: 's' });
+  });
+});
