@@ -245,7 +245,7 @@ export class SendService {
     try {
       await this.commits.run(async (trx) => {
         if (scopedKey !== undefined) await saveIdempotentResponse(trx, scopedKey, hash, 200, prepared.reply, now);
-        await trx.insertInto('batches').values(prepared.batch).execute();
+        await insertRows(trx, 'batches', [prepared.batch]);
         await insertRows(trx, 'messages', prepared.messages.map((m) => m.row));
         await recordTransitions(trx, prepared.messages.map(({ row }) => ({
           message: row, from: null, to: prepared.status, source: 'api', at: now,

@@ -41,7 +41,7 @@ export function openSqlite(path: string): BetterSqlite3.Database {
   const raw = new BetterSqlite3(path);
   raw.pragma('journal_mode = WAL');
   // FULL: a commit is on disk before the reply, even across power loss; group commit pays for it.
-  raw.pragma('synchronous = FULL');
+  raw.pragma(`synchronous = ${process.env.SQLITE_SYNCHRONOUS ?? 'FULL'}`);
   raw.pragma('busy_timeout = 5000');
   raw.pragma('foreign_keys = OFF');
   return raw;

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import type { DialectName } from './database.js';
 
@@ -11,10 +11,10 @@ interface Pending {
 }
 
 /**
- * Runs concurrent write jobs in one transaction, so one fsync covers every request that
- * arrived while the previous commit was in flight. Each job runs in its own savepoint:
- * one failing job rolls back only itself. On PostgreSQL, where connections are pooled,
- * every job simply gets its own transaction.
+ * Runs concurrent write jobs in one transaction, so one commit (and one fsync) covers every
+ * request that arrived while the previous commit was in flight. Should any job fail, the whole
+ * group rolls back and each job runs again alone, so only the failing one sees its error.
+ * On PostgreSQL, where connections are pooled, every job simply gets its own transaction.
  */
 export class GroupCommit {
   private pending: Pending[] = [];
@@ -42,33 +42,34 @@ export class GroupCommit {
     this.flushing = true;
     const jobs = this.pending;
     this.pending = [];
-    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
     try {
-      await this.db.transaction().execute(async (trx) => {
+      const values: unknown[] = [];
+      try {
+        await this.db.transaction().execute(async (trx) => {
+          for (const { job } of jobs) values.push(await job(trx));
+        });
+      } catch (err) {
         if (jobs.length === 1) {
-          outcomes.push({ ok: true, value: await jobs[0].job(trx) });
+          jobs[0].reject(err);
           return;
         }
-        for (const { job } of jobs) {
-          await sql`savepoint job`.execute(trx);
-          try {
-            const value = await job(trx);
-            await sql`release savepoint job`.execute(trx);
-            outcomes.push({ ok: true, value });
-          } catch (err) {
-            await sql`rollback to savepoint job`.execute(trx);
-            await sql`release savepoint job`.execute(trx);
-            outcomes.push({ ok: false, value: err });
-          }
-        }
-      });
-      jobs.forEach((p, i) => (outcomes[i].ok ? p.resolve(outcomes[i].value) : p.reject(outcomes[i].value)));
-    } catch (err) {
-      // A single-job group, or the commit itself, failed: nothing of it is stored.
-      for (const p of jobs) p.reject(err);
+        await this.runAlone(jobs);
+        return;
+      }
+      jobs.forEach((p, i) => p.resolve(values[i]));
     } finally {
       this.flushing = false;
       if (this.pending.length > 0) this.schedule();
+    }
+  }
+
+  private async runAlone(jobs: Pending[]): Promise<void> {
+    for (const { job, resolve, reject } of jobs) {
+      try {
+        resolve(await this.db.transaction().execute(job));
+      } catch (err) {
+        reject(err);
+      }
     }
   }
 }

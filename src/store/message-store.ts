@@ -1,4 +1,4 @@
-import { type Insertable, type Kysely, type Selectable } from 'kysely';
+import { CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
 import { newId } from '../domain/ids.js';
 import type { MessageStatus } from '../domain/message-status.js';
 import type { DialectName } from './database.js';
@@ -10,13 +10,28 @@ type Db = Kysely<Database>;
 
 /** SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535. */
 const MAX_PARAMS = 30_000;
+const compiledInserts = new Map<string, string>();
 
+/**
+ * Multi-row insert. The SQL for a given table, column list and row count is compiled by
+ * Kysely once (so it stays right for either dialect) and reused with fresh parameters:
+ * building and compiling the query every time cost more than running it.
+ */
 export async function insertRows<T extends keyof Database>(db: Db, table: T, rows: Insertable<Database[T]>[]): Promise<void> {
   if (rows.length === 0) return;
-  const columns = Object.keys(rows[0]).length;
-  const chunk = Math.max(1, Math.floor(MAX_PARAMS / columns));
+  const columns = Object.keys(rows[0]) as Array<keyof typeof rows[0]>;
+  const chunk = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
   for (let i = 0; i < rows.length; i += chunk) {
-    await db.insertInto(table).values(rows.slice(i, i + chunk) as any).execute();
+    const slice = rows.slice(i, i + chunk);
+    const key = `${String(table)}|${columns.join(',')}|${slice.length}`;
+    let text = compiledInserts.get(key);
+    if (text === undefined) {
+      text = db.insertInto(table).values(slice as any).compile().sql;
+      compiledInserts.set(key, text);
+    }
+    const parameters: unknown[] = [];
+    for (const row of slice) for (const c of columns) parameters.push(row[c] ?? null);
+    await db.executeQuery(CompiledQuery.raw(text, parameters));
   }
 }
 
@@ -138,7 +153,7 @@ export async function listMessages(db: Db, filter: MessageFilter, limit: number,
   if (filter.date_from !== undefined) q = q.where('created_at', '>=', filter.date_from);
   if (filter.date_to !== undefined) q = q.where('created_at', '<=', filter.date_to);
   const [items, total] = await Promise.all([
-    q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute(),
+    q.selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute(),
     q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
   ]);
   return { items, total: Number(total.n) };

@@ -67,13 +67,12 @@ const migrations: Record<string, Migration> = {
         .addColumn('sent_at', 'bigint')
         .addColumn('final_at', 'bigint')
         .execute();
-      // The dispatcher's claim: due messages of one provider, most urgent first.
+      // The dispatcher's claim (due messages of one provider, most urgent first) and recovery's scan of `sending`.
+      // Listing newest first walks the primary key: ids start with their creation time.
       await db.schema.createIndex('messages_dispatch').on('messages').columns(['status', 'provider', 'priority', 'due_at']).execute();
       await db.schema.createIndex('messages_batch').on('messages').columns(['batch_id', 'status']).execute();
       await db.schema.createIndex('messages_to').on('messages').columns(['to_number', 'created_at']).execute();
-      await db.schema.createIndex('messages_created').on('messages').columns(['created_at']).execute();
       await db.schema.createIndex('messages_provider_id').on('messages').columns(['provider', 'provider_message_id']).execute();
-      await db.schema.createIndex('messages_lease').on('messages').columns(['status', 'lease_until']).execute();
 
       await db.schema
         .createTable('message_events')

@@ -10,5 +10,5 @@ export async function post(app: FastifyInstance, url: string, body?: unknown, he
 
 export async function get(app: FastifyInstance, url: string) {
   const res = await app.inject({ method: 'GET', url });
-  return { status: res.statusCode, headers: res.headers, body: res.headers['content-type']?.includes('json') ? res.json() : res.body };
+  return { status: res.statusCode, headers: res.headers, body: String(res.headers['content-type'] ?? '').includes('json') ? res.json() : res.body };
 }
