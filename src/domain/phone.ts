@@ -11,11 +11,26 @@ export type PhoneResult = { ok: true; phone: ParsedPhone } | { ok: false; reason
 
 const E164_SHAPE = /^\+[1-9]\d{6,14}$/;
 
+const recent = new Map<string, PhoneResult>();
+const RECENT_LIMIT = 10_000;
+
 /**
  * Normalises a recipient to E.164. `strict` needs a number valid for its country
  * (libphonenumber's full metadata); `format` accepts any E.164-shaped number, for test networks.
  */
 export function normalisePhone(input: string, countryCode: string | undefined, mode: PhoneValidationMode): PhoneResult {
+  // Parsing with full metadata costs ~30 µs; the same users get OTPs and notices again and again.
+  const key = `${mode}|${countryCode ?? ''}|${input}`;
+  let result = recent.get(key);
+  if (result === undefined) {
+    result = parsePhone(input, countryCode, mode);
+    if (recent.size >= RECENT_LIMIT) recent.clear();
+    recent.set(key, result);
+  }
+  return result;
+}
+
+function parsePhone(input: string, countryCode: string | undefined, mode: PhoneValidationMode): PhoneResult {
   const raw = input.trim();
   if (raw.length === 0) return { ok: false, reason: 'phone number is empty' };
   const country = countryCode?.toUpperCase() as CountryCode | undefined;

@@ -27,7 +27,10 @@ export class MessageService {
     const message = await findMessage(this.db, id);
     if (!message) throw new NotFoundError('message', id);
     const events = await findEvents(this.db, id);
-    return { ...messageView(message), events: events.map(eventView) };
+    // Acceptance is not written as an event (it would cost the send path a row per message);
+    // it is the message row itself: its first status is where the first change started, or the current one.
+    const created = { status: events[0]?.previous_status ?? message.status, previous_status: null, source: 'api', detail: null, created_at: message.created_at };
+    return { ...messageView(message), events: [created, ...events].map(eventView) };
   }
 
   async list(query: ListQuery) {

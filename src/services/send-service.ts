@@ -13,7 +13,7 @@ import type { SmsProvider } from '../providers/provider.js';
 import type { ProviderRouter } from '../providers/routing.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { findIdempotentResponse, saveIdempotentResponse } from '../store/idempotency-store.js';
-import { insertRows, recordTransitions } from '../store/message-store.js';
+import { insertRows } from '../store/message-store.js';
 import type { BatchesTable, MessagesTable } from '../store/schema.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
@@ -247,9 +247,7 @@ export class SendService {
         if (scopedKey !== undefined) await saveIdempotentResponse(trx, scopedKey, hash, 200, prepared.reply, now);
         await insertRows(trx, 'batches', [prepared.batch]);
         await insertRows(trx, 'messages', prepared.messages.map((m) => m.row));
-        await recordTransitions(trx, prepared.messages.map(({ row }) => ({
-          message: row, from: null, to: prepared.status, source: 'api', at: now,
-        })), false);
+        // The creation itself is not stored as an event: the message row says it (see MessageService.get).
         if (prepared.template) await this.templates!.recordUse(trx, prepared.template.id, prepared.messages.length, now);
       });
     } catch (err) {
