@@ -9,6 +9,9 @@ import { AnalyticsService } from './services/analytics-service.js';
 import { BatchService } from './services/batch-service.js';
 import { CallbackService } from './services/callback-service.js';
 import { MessageService } from './services/message-service.js';
+import { OtpService } from './services/otp-service.js';
+import { TemplateService } from './services/template-service.js';
+import { persistedSecret } from './store/secret-store.js';
 import { SendService } from './services/send-service.js';
 import { SimulatorReports } from './services/simulator-reports.js';
 import { StatusService } from './services/status-service.js';
@@ -30,6 +33,8 @@ export interface Services {
   batches: BatchService;
   status: StatusService;
   analytics: AnalyticsService;
+  templates: TemplateService;
+  otp: OtpService;
   callbacks: CallbackService;
   dispatcher: Dispatcher;
   simulator: SimulatorProvider | undefined;
@@ -61,14 +66,19 @@ export async function createServices(config: Config): Promise<Services> {
   }
   const router = new ProviderRouter(providers, config.defaultProvider);
   const status = new StatusService(db, commits, metrics);
+  // Generated once and kept in the database when not configured, so every process agrees.
+  const otpKey = config.otp.hashSecret ? Buffer.from(config.otp.hashSecret, 'utf8') : await persistedSecret(db, 'otp_hmac_key');
+  const sealingKey = config.messageEncryptionKey ?? await persistedSecret(db, 'sealing_key');
+  const templates = new TemplateService(db, commits);
+  const send = new SendService(config, db, commits, router, metrics, templates, sealingKey);
+  const otp = new OtpService(config, db, commits, send, templates, otpKey);
   const services: Services = {
-    config, store, commits, metrics, router, status, simulator, simulatorOutbox,
-    send: new SendService(config, db, commits, router, metrics),
+    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp,
     messages: new MessageService(config, db, commits),
     batches: new BatchService(db, commits),
-    analytics: new AnalyticsService(db),
+    analytics: new AnalyticsService(db, (from, to) => otp.stats(from, to)),
     callbacks: new CallbackService(config, db, dialect, commits, metrics),
-    dispatcher: new Dispatcher({ config, db, dialect, commits, router, metrics }),
+    dispatcher: new Dispatcher({ config, db, dialect, commits, router, metrics, sealingKey }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,
     async readiness() {
       const checks: Record<string, string> = {};

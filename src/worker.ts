@@ -4,6 +4,7 @@ import { backoffDelayMs } from './domain/backoff.js';
 import type { MessageType } from './domain/encoding.js';
 import type { MessageStatus, SmsType } from './domain/message-status.js';
 import { SegmentBudget } from './domain/rate-limit.js';
+import { open } from './domain/sealing.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { SendOutcome, SmsProvider } from './providers/provider.js';
 import type { ProviderRouter } from './providers/routing.js';
@@ -21,6 +22,8 @@ type Result =
 
 export interface DispatcherDeps {
   config: Config;
+  /** Opens `sealed_body` (OTP texts stored masked). */
+  sealingKey: Buffer;
   db: Kysely<Database>;
   dialect: DialectName;
   commits: GroupCommit;
@@ -154,7 +157,7 @@ export class Dispatcher {
         id: message.id,
         to: message.to_number,
         from: message.from_number ?? undefined,
-        body: message.body,
+        body: message.sealed_body ? open(this.deps.sealingKey, message.sealed_body) : message.body,
         messageType: message.message_type as MessageType,
         encoding: message.encoding as 'GSM-7' | 'UCS-2' | 'binary',
         segments: message.segments,
@@ -183,14 +186,14 @@ export class Dispatcher {
             // Until the provider reports a price, the price table's is the best figure there is.
             const changes: Partial<MessagesTable> = {
               status: 'sent', provider_message_id: outcome.providerMessageId, sent_at: finishedAt, lease_until: null, updated_at: now,
-              cost: outcome.cost ?? message.estimated_cost,
+              cost: outcome.cost ?? message.estimated_cost, sealed_body: null,
             };
             const r = await guard().set(changes).executeTakeFirst();
             if (Number(r.numUpdatedRows) === 1) {
               await recordTransitions(trx, [{ message, from: 'sending', to: 'sent', source: 'dispatcher', at: now }]);
             } else {
               // A delivery report overtook us: keep its status, fill in what it lacked.
-              await trx.updateTable('messages').set({ provider_message_id: outcome.providerMessageId, sent_at: finishedAt, lease_until: null })
+              await trx.updateTable('messages').set({ provider_message_id: outcome.providerMessageId, sent_at: finishedAt, lease_until: null, sealed_body: null })
                 .where('id', '=', message.id).where('provider_message_id', 'is', null).execute();
             }
             metrics.sent.inc({ provider: message.provider, sms_type: message.sms_type });
@@ -223,7 +226,7 @@ export class Dispatcher {
   }
 
   private async finish(trx: Kysely<Database>, message: MessageRow, to: MessageStatus, code: string, text: string, now: number): Promise<void> {
-    await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null }, text);
+    await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
     this.deps.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to });
   }
 
@@ -233,7 +236,7 @@ export class Dispatcher {
     await this.deps.commits.run(async (trx) => {
       await moveStatus(trx, { from: ['scheduled'], dueBefore: now }, 'queued', 'scheduler', now);
       await moveStatus(trx, { from: ['scheduled', 'queued'], expiredBefore: now }, 'expired', 'scheduler', now,
-        { final_at: now, error_code: 'EXPIRED', error_message: 'expire_at passed before it could be sent' });
+        { final_at: now, error_code: 'EXPIRED', error_message: 'expire_at passed before it could be sent', sealed_body: null });
     });
     await this.recover(now);
   }
@@ -266,11 +269,11 @@ export class Dispatcher {
       for (const { message, found } of verdicts) {
         if (found === 'unknown') {
           await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
-            { error_code: 'OUTCOME_UNKNOWN', error_message: 'the send was interrupted and the provider cannot say whether it took the message; not resent to avoid a duplicate', final_at: at, lease_until: null },
+            { error_code: 'OUTCOME_UNKNOWN', error_message: 'the send was interrupted and the provider cannot say whether it took the message; not resent to avoid a duplicate', final_at: at, lease_until: null, sealed_body: null },
             'interrupted send, outcome unknown');
         } else if (found) {
           await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'sent', 'recovery', at,
-            { provider_message_id: found.providerMessageId, sent_at: at, lease_until: null, error_code: null, error_message: null }, 'provider confirms it took the message');
+            { provider_message_id: found.providerMessageId, sent_at: at, lease_until: null, error_code: null, error_message: null, sealed_body: null }, 'provider confirms it took the message');
         } else {
           await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'queued', 'recovery', at,
             { due_at: at, lease_until: null }, 'provider never received it: queued again');

@@ -30,3 +30,12 @@ export function hasPlaceholders(content: string): boolean {
   PLACEHOLDER.lastIndex = 0;
   return /\{\{\s*[A-Za-z_][A-Za-z0-9_.-]*\s*\}\}/.test(content);
 }
+
+/** Declared variables against the placeholders the content really has. */
+export function variableMismatch(content: string, declared: string[]): { undeclared: string[]; unused: string[] } {
+  const used = placeholdersOf(content);
+  return {
+    undeclared: used.filter((v) => !declared.includes(v)),
+    unused: declared.filter((v) => !used.includes(v)),
+  };
+}

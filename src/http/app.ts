@@ -10,7 +10,9 @@ import { analyticsRoutes } from './routes/analytics.js';
 import { healthRoutes } from './routes/health.js';
 import { phoneRoutes } from './routes/phone.js';
 import { simulatorRoutes } from './routes/simulator.js';
+import { otpRoutes } from './routes/otp.js';
 import { smsRoutes } from './routes/sms.js';
+import { templateRoutes } from './routes/templates.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 declare module 'fastify' {
@@ -93,6 +95,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(healthRoutes, { services });
   await app.register(smsRoutes, { services });
   await app.register(webhookRoutes, { services });
+  await app.register(templateRoutes, { services });
+  await app.register(otpRoutes, { services });
   await app.register(phoneRoutes, { services });
   await app.register(analyticsRoutes, { services });
   if (services.simulatorOutbox) await app.register(simulatorRoutes, { services });

@@ -75,7 +75,7 @@ export class BatchService {
       const batch = await findBatch(trx, id);
       if (!batch) throw new NotFoundError('batch', id);
       await trx.updateTable('batches').set({ status: 'canceled', updated_at: now }).where('id', '=', id).execute();
-      const moved = await moveStatus(trx, { batchId: id, from: [...PENDING_STATUSES] }, 'canceled', 'api', now, { final_at: now });
+      const moved = await moveStatus(trx, { batchId: id, from: [...PENDING_STATUSES] }, 'canceled', 'api', now, { final_at: now, sealed_body: null });
       return moved.length;
     });
     return { ...(await this.get(id)), canceled };

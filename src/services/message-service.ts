@@ -55,7 +55,7 @@ export class MessageService {
   /** Cancels a message that no provider has seen yet; once handed over it can't be called back. */
   async cancel(id: string) {
     const now = Date.now();
-    const moved = await this.commits.run((trx) => moveStatus(trx, { ids: [id], from: [...PENDING_STATUSES] }, 'canceled', 'api', now, { final_at: now, lease_until: null }));
+    const moved = await this.commits.run((trx) => moveStatus(trx, { ids: [id], from: [...PENDING_STATUSES] }, 'canceled', 'api', now, { final_at: now, lease_until: null, sealed_body: null }));
     if (moved.length === 0) {
       const message = await findMessage(this.db, id);
       if (!message) throw new NotFoundError('message', id);

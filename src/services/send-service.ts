@@ -7,6 +7,7 @@ import { defaultPriority, type MessageStatus, type SmsType } from '../domain/mes
 import { isPrivateHost } from '../domain/network-address.js';
 import { normalisePhone } from '../domain/phone.js';
 import { messageCost, roundCost } from '../domain/pricing.js';
+import { seal } from '../domain/sealing.js';
 import { hasPlaceholders, renderTemplate } from '../domain/template.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { SmsProvider } from '../providers/provider.js';
@@ -101,7 +102,27 @@ export class SendService {
     private readonly router: ProviderRouter,
     private readonly metrics: GatewayMetrics,
     private readonly templates: TemplateSource | undefined = undefined,
+    private readonly sealingKey: Buffer | undefined = undefined,
   ) {}
+
+  /**
+   * The message carrying a one-time passcode: stored with the code masked, the real text
+   * sealed for the dispatcher only. Returns rows for the caller's own transaction.
+   */
+  prepareOtpMessage(to: { e164: string; country: string | undefined }, text: string, masked: string, template: TemplateForSend | undefined, metadata: Record<string, unknown> | undefined, now: number) {
+    if (!this.sealingKey) throw new Error('OTP messages need a sealing key');
+    const provider = this.router.choose(undefined, 'text');
+    const timing: Timing = { status: 'queued', scheduleAt: null, expireAt: null, dueAt: now };
+    const batchId = newId('bat', now);
+    const input: CommonFields = { sms_type: 'otp', metadata };
+    const { row } = this.message(batchId, { e164: to.e164, country: to.country }, text, 'text', 'otp', provider, input, timing, template, now);
+    row.body = masked;
+    row.sealed_body = seal(this.sealingKey, text);
+    const batch = this.batchRow(batchId, 'single', null, input, template, 'otp', 'text', provider, timing, {
+      total: 1, accepted: 1, rejected: 0, duplicates: 0, segments: row.segments, cost: row.estimated_cost,
+    }, now);
+    return { batch, message: row };
+  }
 
   async send(input: SendRequest, idempotencyKey?: string) {
     return this.idempotent('send', idempotencyKey, input, (now) => this.prepareSend(input, now));

@@ -150,6 +150,71 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_templates_otp': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('templates')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('content', 'text', (c) => c.notNull())
+        .addColumn('variables', 'text', (c) => c.notNull())
+        .addColumn('category', 'text')
+        .addColumn('sms_type', 'text', (c) => c.notNull())
+        .addColumn('is_active', 'integer', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('usage_count', 'integer', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .addColumn('deleted_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('templates_category').on('templates').columns(['category', 'sms_type']).execute();
+
+      await db.schema
+        .createTable('template_versions')
+        .addColumn('template_id', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('content', 'text', (c) => c.notNull())
+        .addColumn('variables', 'text', (c) => c.notNull())
+        .addColumn('category', 'text')
+        .addColumn('sms_type', 'text', (c) => c.notNull())
+        .addColumn('is_active', 'integer', (c) => c.notNull())
+        .addColumn('change', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('template_versions_pk', ['template_id', 'version'])
+        .execute();
+
+      await db.schema
+        .createTable('otp_sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('phone_number', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('code_hash', 'text', (c) => c.notNull())
+        .addColumn('alphanumeric', 'integer', (c) => c.notNull())
+        .addColumn('code_length', 'integer', (c) => c.notNull())
+        .addColumn('expiry_seconds', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('failed_attempts', 'integer', (c) => c.notNull())
+        .addColumn('max_attempts', 'integer', (c) => c.notNull())
+        .addColumn('resends', 'integer', (c) => c.notNull())
+        .addColumn('last_sent_at', 'bigint', (c) => c.notNull())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('template_id', 'text')
+        .addColumn('custom_message', 'text')
+        .addColumn('metadata', 'text')
+        .addColumn('verified_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('otp_sessions_number').on('otp_sessions').columns(['phone_number', 'status', 'created_at']).execute();
+      await db.schema.createIndex('otp_sessions_created').on('otp_sessions').columns(['created_at']).execute();
+
+      // The text to put on the air when `body` is stored masked (OTP codes): sealed with a server
+      // key, and cleared once the provider has it.
+      await db.schema.alterTable('messages').addColumn('sealed_body', 'text').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -59,6 +59,7 @@ export interface MessagesTable {
   updated_at: number;
   sent_at: number | null;
   final_at: number | null;
+  sealed_body?: string | null;
 }
 
 export interface MessageEventsTable {
@@ -123,7 +124,63 @@ export interface SecretsTable {
   created_at: number;
 }
 
+export interface TemplatesTable {
+  id: string;
+  name: string;
+  content: string;
+  /** JSON array of variable names. */
+  variables: string;
+  category: string | null;
+  sms_type: string;
+  is_active: number;
+  version: number;
+  usage_count: number;
+  last_used_at: number | null;
+  deleted_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface TemplateVersionsTable {
+  template_id: string;
+  version: number;
+  name: string;
+  content: string;
+  variables: string;
+  category: string | null;
+  sms_type: string;
+  is_active: number;
+  change: string;
+  created_at: number;
+}
+
+export interface OtpSessionsTable {
+  id: string;
+  phone_number: string;
+  status: 'pending' | 'verified' | 'expired' | 'locked' | 'superseded';
+  /** HMAC-SHA256 of the code under a server secret: the code itself is never stored. */
+  code_hash: string;
+  alphanumeric: number;
+  code_length: number;
+  expiry_seconds: number;
+  expires_at: number;
+  failed_attempts: number;
+  max_attempts: number;
+  resends: number;
+  last_sent_at: number;
+  message_id: string;
+  template_id: string | null;
+  custom_message: string | null;
+  metadata: string | null;
+  verified_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
+  templates: TemplatesTable;
+  template_versions: TemplateVersionsTable;
+  otp_sessions: OtpSessionsTable;
   batches: BatchesTable;
   messages: MessagesTable;
   message_events: MessageEventsTable;

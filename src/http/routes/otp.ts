@@ -1,0 +1,38 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Services } from '../../gateway.js';
+import { IdParams } from '../schemas.js';
+
+const Phone = Type.Object({
+  number: Type.String({ minLength: 1, maxLength: 32 }),
+  country_code: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2}$' })),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+});
+
+const Generate = Type.Object({
+  phone_number: Phone,
+  length: Type.Optional(Type.Integer({ minimum: 4, maximum: 10 })),
+  expiry_minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 60 })),
+  alphanumeric: Type.Optional(Type.Boolean()),
+  custom_message: Type.Optional(Type.String({ minLength: 1, maxLength: 1600 })),
+  template_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+});
+
+const Verify = Type.Object({
+  phone_number: Phone,
+  otp_code: Type.String({ minLength: 1, maxLength: 20 }),
+  session_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+});
+
+export const otpRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { otp } = services;
+  app.post('/api/otp/generate', { schema: { tags: ['otp'], summary: 'Send a one-time passcode', body: Generate } }, async (request) =>
+    otp.generate(request.body));
+  app.post('/api/otp/verify', { schema: { tags: ['otp'], summary: 'Check a code (constant time; locks after OTP_MAX_ATTEMPTS)', body: Verify } }, async (request) =>
+    otp.verify(request.body));
+  app.post('/api/otp/resend/:session_id', { schema: { tags: ['otp'], summary: 'Send a fresh code for a pending session', params: IdParams('session_id') } }, async (request) =>
+    otp.resend(request.params.session_id));
+  app.get('/api/otp/sessions/:session_id', { schema: { tags: ['otp'], summary: 'A session\'s state, never its code', params: IdParams('session_id') } }, async (request) =>
+    otp.get(request.params.session_id));
+};

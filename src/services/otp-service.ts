@@ -1,0 +1,230 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Config } from '../config.js';
+import { ConflictError, NotFoundError, RateLimitedError, ValidationError } from '../domain/errors.js';
+import { newId } from '../domain/ids.js';
+import { codeMatches, generateCode, hashCode, normaliseEntered, otpText } from '../domain/otp.js';
+import { normalisePhone } from '../domain/phone.js';
+import type { GroupCommit } from '../store/group-commit.js';
+import { insertRows } from '../store/message-store.js';
+import type { Database, OtpSessionsTable } from '../store/schema.js';
+import type { SendService, TemplateForSend } from './send-service.js';
+import type { TemplateService } from './template-service.js';
+import type { OtpStats } from './analytics-service.js';
+
+export interface OtpGenerateRequest {
+  phone_number: { number: string; country_code?: string; name?: string };
+  length?: number;
+  expiry_minutes?: number;
+  alphanumeric?: boolean;
+  custom_message?: string;
+  template_id?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface OtpVerifyRequest {
+  phone_number: { number: string; country_code?: string };
+  otp_code: string;
+  session_id?: string;
+}
+
+type Session = Selectable<OtpSessionsTable>;
+const HOUR_MS = 3_600_000;
+
+/**
+ * One-time passcodes in the manner of Twilio Verify. The code exists in clear only in
+ * memory and on the air: the database keeps an HMAC of it and the message body masked.
+ */
+export class OtpService {
+  constructor(
+    private readonly config: Config,
+    private readonly db: Kysely<Database>,
+    private readonly commits: GroupCommit,
+    private readonly send: SendService,
+    private readonly templates: TemplateService,
+    private readonly hashKey: Buffer,
+  ) {}
+
+  async generate(input: OtpGenerateRequest) {
+    const phone = this.phone(input.phone_number.number, input.phone_number.country_code, 'phone_number.number');
+    const length = input.length ?? this.config.otp.defaultLength;
+    const expirySeconds = input.expiry_minutes !== undefined ? input.expiry_minutes * 60 : this.config.otp.defaultExpirySeconds;
+    const alphanumeric = input.alphanumeric ?? false;
+    const template = input.template_id !== undefined ? await this.templates.forSend(input.template_id) : undefined;
+    const now = Date.now();
+    const sessionId = newId('otp', now);
+    const code = generateCode(length, alphanumeric);
+    const message = this.message(code, expirySeconds, template, input.custom_message, input.phone_number.name, phone, input.metadata, now);
+    const session: OtpSessionsTable = {
+      id: sessionId,
+      phone_number: phone.e164,
+      status: 'pending',
+      code_hash: hashCode(this.hashKey, sessionId, code),
+      alphanumeric: alphanumeric ? 1 : 0,
+      code_length: length,
+      expiry_seconds: expirySeconds,
+      expires_at: now + expirySeconds * 1000,
+      failed_attempts: 0,
+      max_attempts: this.config.otp.maxAttempts,
+      resends: 0,
+      last_sent_at: now,
+      message_id: message.message.id,
+      template_id: template?.id ?? null,
+      custom_message: input.custom_message ?? null,
+      metadata: input.metadata && Object.keys(input.metadata).length > 0 ? JSON.stringify(input.metadata) : null,
+      verified_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.commits.run(async (trx) => {
+      await this.checkHourlyLimit(trx, phone.e164, now);
+      // A new code supersedes whatever was pending for the number: only the latest works.
+      await trx.updateTable('otp_sessions').set({ status: 'superseded', updated_at: now }).where('phone_number', '=', phone.e164).where('status', '=', 'pending').execute();
+      await this.store(trx, message, template, now);
+      await trx.insertInto('otp_sessions').values(session).execute();
+    });
+    return this.view(session, now);
+  }
+
+  async verify(input: OtpVerifyRequest) {
+    const phone = this.phone(input.phone_number.number, input.phone_number.country_code, 'phone_number.number');
+    return this.commits.run(async (trx) => {
+      const now = Date.now();
+      let query = trx.selectFrom('otp_sessions').selectAll().where('phone_number', '=', phone.e164);
+      query = input.session_id !== undefined ? query.where('id', '=', input.session_id) : query.where('status', '=', 'pending').orderBy('created_at', 'desc').limit(1);
+      const session = await query.executeTakeFirst();
+      // A session of another number answers exactly like one that does not exist.
+      if (!session) throw new NotFoundError('verification session', input.session_id ?? `for ${phone.e164}`);
+      const state = this.state(session, now);
+      const result = (verified: boolean, status: string, reason?: string, remaining = session.max_attempts - session.failed_attempts) => ({
+        verified, session_id: session.id, status, attempts_remaining: Math.max(0, remaining), ...(reason ? { reason } : {}),
+      });
+      if (state === 'expired') {
+        if (session.status === 'pending') await trx.updateTable('otp_sessions').set({ status: 'expired', updated_at: now }).where('id', '=', session.id).where('status', '=', 'pending').execute();
+        return result(false, 'expired', session.status === 'superseded' ? 'superseded by a newer code' : 'code expired');
+      }
+      if (state === 'verified') return result(false, 'verified', 'already verified: a code verifies once');
+      if (state === 'locked') return result(false, 'locked', 'too many wrong codes', 0);
+
+      const entered = normaliseEntered(input.otp_code, session.alphanumeric === 1);
+      if (codeMatches(this.hashKey, session.id, entered, session.code_hash)) {
+        // Guarded on the state read above: of two racing verifies exactly one succeeds.
+        const won = await trx.updateTable('otp_sessions').set({ status: 'verified', verified_at: now, updated_at: now })
+          .where('id', '=', session.id).where('status', '=', 'pending').where('failed_attempts', '=', session.failed_attempts).executeTakeFirst();
+        if (Number(won.numUpdatedRows) === 1) return result(true, 'verified');
+        return result(false, 'verified', 'already verified: a code verifies once');
+      }
+      const failed = session.failed_attempts + 1;
+      const locked = failed >= session.max_attempts;
+      const counted = await trx.updateTable('otp_sessions').set({ failed_attempts: failed, status: locked ? 'locked' : 'pending', updated_at: now })
+        .where('id', '=', session.id).where('status', '=', 'pending').where('failed_attempts', '=', session.failed_attempts).executeTakeFirst();
+      if (Number(counted.numUpdatedRows) === 0) return result(false, 'pending', 'concurrent attempt: try again');
+      return locked ? result(false, 'locked', 'too many wrong codes', 0) : result(false, 'pending', 'wrong code', session.max_attempts - failed);
+    });
+  }
+
+  async resend(sessionId: string) {
+    const session = await this.db.selectFrom('otp_sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
+    if (!session) throw new NotFoundError('verification session', sessionId);
+    const template = session.template_id ? await this.templates.forSend(session.template_id) : undefined;
+    const now = Date.now();
+    const code = generateCode(session.code_length, session.alphanumeric === 1);
+    const phone = this.phone(session.phone_number, undefined, 'session_id');
+    const metadata = session.metadata ? JSON.parse(session.metadata) : undefined;
+    const message = this.message(code, session.expiry_seconds, template, session.custom_message ?? undefined, undefined, phone, metadata, now);
+    const updated = await this.commits.run(async (trx) => {
+      const current = await trx.selectFrom('otp_sessions').selectAll().where('id', '=', sessionId).executeTakeFirstOrThrow();
+      const state = this.state(current, now);
+      if (state !== 'pending') throw new ConflictError(`session ${sessionId} is ${state}: request a new code with /api/otp/generate`);
+      if (current.resends >= this.config.otp.maxResends) throw new ConflictError(`session ${sessionId} has had its ${this.config.otp.maxResends} resends`);
+      const wait = current.last_sent_at + this.config.otp.resendCooldownSeconds * 1000 - now;
+      if (wait > 0) throw new RateLimitedError(`a code was sent less than ${this.config.otp.resendCooldownSeconds} s ago`, wait / 1000);
+      await this.checkHourlyLimit(trx, current.phone_number, now);
+      await this.store(trx, message, template, now);
+      // The old code stops working, expiry restarts, wrong attempts are kept (no fresh tries by resending).
+      const next = {
+        code_hash: hashCode(this.hashKey, sessionId, code), expires_at: now + current.expiry_seconds * 1000, resends: current.resends + 1,
+        last_sent_at: now, message_id: message.message.id, updated_at: now,
+      };
+      await trx.updateTable('otp_sessions').set(next).where('id', '=', sessionId).execute();
+      return { ...current, ...next };
+    });
+    return this.view(updated, now);
+  }
+
+  async get(sessionId: string) {
+    const session = await this.db.selectFrom('otp_sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
+    if (!session) throw new NotFoundError('verification session', sessionId);
+    const now = Date.now();
+    return {
+      ...this.view(session, now),
+      attempts_remaining: Math.max(0, session.max_attempts - session.failed_attempts),
+      resends: session.resends,
+      resends_remaining: Math.max(0, this.config.otp.maxResends - session.resends),
+      verified_at: session.verified_at === null ? null : new Date(session.verified_at).toISOString(),
+      created_at: new Date(session.created_at).toISOString(),
+      metadata: session.metadata ? JSON.parse(session.metadata) : {},
+    };
+  }
+
+  /** Counted in SQL over the sessions created in the window. */
+  async stats(from: number | undefined, to: number | undefined): Promise<OtpStats> {
+    const now = Date.now();
+    let q = this.db.selectFrom('otp_sessions');
+    if (from !== undefined) q = q.where('created_at', '>=', from);
+    if (to !== undefined) q = q.where('created_at', '<=', to);
+    const row = await q.select((eb) => [
+      eb.fn.countAll<number>().as('generated'),
+      eb.fn.sum<number>(eb.case().when('status', '=', 'verified').then(1).else(0).end()).as('verified'),
+      eb.fn.sum<number>(eb.case().when(eb.or([eb('status', '=', 'expired'), eb.and([eb('status', '=', 'pending'), eb('expires_at', '<=', now)])])).then(1).else(0).end()).as('expired'),
+      eb.fn.sum<number>(eb.case().when('status', '=', 'locked').then(1).else(0).end()).as('locked'),
+    ]).executeTakeFirstOrThrow();
+    return { generated: Number(row.generated ?? 0), verified: Number(row.verified ?? 0), expired: Number(row.expired ?? 0), locked: Number(row.locked ?? 0) };
+  }
+
+  private phone(number: string, country: string | undefined, field: string) {
+    const result = normalisePhone(number, country ?? this.config.defaultCountry, this.config.phoneValidation);
+    if (!result.ok) throw new ValidationError(`${field} ${result.reason}`, [{ field, message: result.reason }]);
+    return { e164: result.phone.e164, country: result.phone.country ?? country?.toUpperCase() };
+  }
+
+  private message(code: string, expirySeconds: number, template: TemplateForSend | undefined, custom: string | undefined, name: string | undefined,
+    phone: { e164: string; country: string | undefined }, metadata: Record<string, unknown> | undefined, now: number) {
+    const text = otpText(code, Math.ceil(expirySeconds / 60), { template: template?.content, custom }, name !== undefined ? { name } : {});
+    if (!text.ok) throw new ValidationError(`${text.field} ${text.message}`, [{ field: text.field, message: text.message }]);
+    if ([...text.text].length > this.config.maxMessageLength) throw new ValidationError('OTP message too long', [{ field: 'custom_message', message: `is longer than MAX_MESSAGE_LENGTH (${this.config.maxMessageLength})` }]);
+    return this.send.prepareOtpMessage(phone, text.text, text.masked, template, metadata, now);
+  }
+
+  private async store(trx: Kysely<Database>, message: ReturnType<SendService['prepareOtpMessage']>, template: TemplateForSend | undefined, now: number) {
+    await insertRows(trx, 'batches', [message.batch]);
+    await insertRows(trx, 'messages', [message.message]);
+    if (template) await this.templates.recordUse(trx, template.id, 1, now);
+  }
+
+  private async checkHourlyLimit(trx: Kysely<Database>, number: string, now: number): Promise<void> {
+    const row = await trx.selectFrom('messages').select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min<number>('created_at').as('oldest')])
+      .where('to_number', '=', number).where('created_at', '>', now - HOUR_MS).where('sms_type', '=', 'otp').executeTakeFirstOrThrow();
+    if (Number(row.n) >= this.config.otp.maxPerNumberPerHour) {
+      throw new RateLimitedError(`at most ${this.config.otp.maxPerNumberPerHour} codes per number per hour`, (Number(row.oldest) + HOUR_MS - now) / 1000);
+    }
+  }
+
+  /** Pending past its expiry is expired, whether or not a verify has written that down yet. */
+  private state(s: Session | OtpSessionsTable, now: number): 'pending' | 'verified' | 'expired' | 'locked' {
+    if (s.status === 'superseded' || s.status === 'expired') return 'expired';
+    if (s.status === 'pending' && now >= s.expires_at) return 'expired';
+    return s.status;
+  }
+
+  private view(s: OtpSessionsTable, now: number) {
+    return {
+      session_id: s.id,
+      phone_number: s.phone_number,
+      status: this.state(s, now),
+      expires_at: new Date(s.expires_at).toISOString(),
+      attempts_allowed: s.max_attempts,
+      resend_available_at: new Date(s.last_sent_at + this.config.otp.resendCooldownSeconds * 1000).toISOString(),
+      message_id: s.message_id,
+    };
+  }
+}
