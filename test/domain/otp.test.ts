@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { ALPHANUMERIC_ALPHABET, codeMatches, generateCode, hashCode, normaliseEntered, otpText } from '../../src/domain/otp.js';
+import { open, seal } from '../../src/domain/sealing.js';
+import { randomBytes } from 'node:crypto';
+
+describe('generateCode', () => {
+  it('draws uniformly from the alphabet (chi-square)', () => {
+    for (const [alphanumeric, size] of [[false, 10], [true, ALPHANUMERIC_ALPHABET.length]] as const) {
+      const counts = new Map<string, number>();
+      const codes = 20_000;
+      for (let i = 0; i < codes; i++) for (const ch of generateCode(6, alphanumeric)) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+      expect(counts.size).toBe(size);
+      const expected = (codes * 6) / size;
+      let chi = 0;
+      for (const n of counts.values()) chi += (n - expected) ** 2 / expected;
+      // 99.9th percentile of chi-square with size-1 degrees of freedom is below 3 * (size - 1) for these sizes.
+      expect(chi).toBeLessThan(3 * (size - 1));
+    }
+  });
+
+  it('every position varies independently', () => {
+    const firsts = new Set<string>();
+    const lasts = new Set<string>();
+    for (let i = 0; i < 500; i++) {
+      const c = generateCode(8, false);
+      firsts.add(c[0]);
+      lasts.add(c[7]);
+    }
+    expect(firsts.size).toBe(10);
+    expect(lasts.size).toBe(10);
+  });
+
+  it('has lengths 4 to 10 and no look-alikes', () => {
+    for (let n = 4; n <= 10; n++) expect(generateCode(n, false)).toMatch(new RegExp(`^\\d{${n}}$`));
+    expect(ALPHANUMERIC_ALPHABET).not.toMatch(/[01OIL]/);
+  });
+});
+
+describe('code hashing', () => {
+  const key = randomBytes(32);
+  it('matches only the right code for the right session', () => {
+    const h = hashCode(key, 'otp_a', '123456');
+    expect(codeMatches(key, 'otp_a', '123456', h)).toBe(true);
+    expect(codeMatches(key, 'otp_a', '123457', h)).toBe(false);
+    expect(codeMatches(key, 'otp_b', '123456', h)).toBe(false);
+    expect(codeMatches(randomBytes(32), 'otp_a', '123456', h)).toBe(false);
+    expect(normaliseEntered(' ab-cd ', true)).toBe('ABCD');
+  });
+});
+
+describe('otpText', () => {
+  it('fills {otp} and {expiry} and masks the code', () => {
+    const t = otpText('123456', 5, { custom: 'Code: {otp}. Valid {expiry} min.' });
+    expect(t).toEqual({ ok: true, text: 'Code: 123456. Valid 5 min.', masked: 'Code: ******. Valid 5 min.' });
+  });
+  it('default text fits one GSM-7 segment', async () => {
+    const { segmentMessage } = await import('../../src/domain/encoding.js');
+    const t = otpText('ABCDEFGHJK', 60, {});
+    expect(t.ok && segmentMessage(t.text)).toMatchObject({ encoding: 'GSM-7', segments: 1 });
+  });
+  it('refuses texts without the code', () => {
+    expect(otpText('1', 1, { custom: 'nothing' }).ok).toBe(false);
+    expect(otpText('1', 1, { template: 'nothing {{x}}' }).ok).toBe(false);
+  });
+});
+
+describe('sealing', () => {
+  it('opens what it sealed, and nothing else', () => {
+    const key = randomBytes(32);
+    const sealed = seal(key, 'Your code is 123456');
+    expect(sealed).not.toContain('123456');
+    expect(open(key, sealed)).toBe('Your code is 123456');
+    expect(() => open(randomBytes(32), sealed)).toThrow();
+    expect(() => open(key, sealed.slice(0, -2) + 'AA')).toThrow();
+  });
+});
