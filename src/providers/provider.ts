@@ -53,6 +53,8 @@ export interface ProviderCapabilities {
   messageTypes: readonly MessageType[];
   /** Whether the provider posts delivery reports; without them `sent` is as far as we can know. */
   deliveryReports: boolean;
+  /** Sends in flight at once: HTTP providers cap concurrent requests per account. */
+  maxConcurrency: number;
 }
 
 export interface SmsProvider {

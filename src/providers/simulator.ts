@@ -49,7 +49,8 @@ const REPORT_STATUSES = new Set(['delivered', 'undelivered', 'failed', 'sent']);
  */
 export class SimulatorProvider implements SmsProvider {
   readonly name = 'simulator' as const;
-  readonly capabilities = { messageTypes: ['text', 'unicode', 'binary', 'flash'] as const, deliveryReports: true };
+  // No network behind it: a whole round can be in flight, so its outbox writes share one commit.
+  readonly capabilities = { messageTypes: ['text', 'unicode', 'binary', 'flash'] as const, deliveryReports: true, maxConcurrency: 5000 };
 
   constructor(
     private readonly outbox: SimulatorOutbox,

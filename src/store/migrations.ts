@@ -70,7 +70,10 @@ const migrations: Record<string, Migration> = {
       // The dispatcher's claim (due messages of one provider, most urgent first) and recovery's scan of `sending`.
       // Listing newest first walks the primary key: ids start with their creation time.
       await db.schema.createIndex('messages_dispatch').on('messages').columns(['status', 'provider', 'priority', 'due_at']).execute();
-      await db.schema.createIndex('messages_batch').on('messages').columns(['batch_id', 'status']).execute();
+      // Not (batch_id, status): every status change would then move an index entry.
+      await db.schema.createIndex('messages_batch').on('messages').columns(['batch_id']).execute();
+      // Partial: only messages with an expiry are indexed for the expiry sweep.
+      await db.schema.createIndex('messages_expiry').on('messages').columns(['status', 'expire_at']).where(sql.ref('expire_at'), 'is not', null).execute();
       await db.schema.createIndex('messages_to').on('messages').columns(['to_number', 'created_at']).execute();
       await db.schema.createIndex('messages_provider_id').on('messages').columns(['provider', 'provider_message_id']).execute();
 
