@@ -1,0 +1,50 @@
+/**
+ * OTP generate + verify pairs per second over HTTP, against a gateway started as its own process.
+ * Phase 1 generates N codes (one per number) over 50 connections; the simulator delivers them;
+ * phase 2 reads each code as the phone would (the simulator outbox) and verifies it, 50 at a time.
+ * Pairs/s = N / (generate time + verify time); the dispatch in between is not counted.
+ * Usage: npx tsx bench/otp.ts [--pairs 5000]
+ */
+import autocannon from 'autocannon';
+import Database from 'better-sqlite3';
+import { parseArgs } from 'node:util';
+import { startServer } from './server.js';
+
+const { values } = parseArgs({ options: { pairs: { type: 'string', default: '5000' } } });
+const pairs = Number(values.pairs);
+const server = await startServer({ RUN_WORKER: 'true', SIMULATOR_DELIVERY_DELAY_MS: '3600000', OTP_MAX_PER_NUMBER_PER_HOUR: '1000' });
+const numbers = Array.from({ length: pairs }, (_, i) => `+1415${2_000_000 + i * 7}`);
+
+/** autocannon, not fetch: the client shares this 2-core machine, and fetch costs it more CPU per request. */
+async function run(path: string, bodies: string[]): Promise<{ seconds: number; ok: number }> {
+  let next = 0;
+  const started = performance.now();
+  const result = await autocannon({
+    url: `${server.base}${path}`, method: 'POST', headers: { 'content-type': 'application/json' }, connections: 50, amount: bodies.length,
+    requests: [{ method: 'POST', setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }) }],
+  });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${path}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return { seconds: (performance.now() - started) / 1000, ok: result['2xx'] };
+}
+
+const generated = await run('/api/otp/generate', numbers.map((number) => JSON.stringify({ phone_number: { number } })));
+const generateSeconds = generated.seconds;
+
+const db = new Database(server.dbPath, { readonly: true });
+let codes = new Map<string, string>();
+for (let i = 0; i < 600 && codes.size < pairs; i++) {
+  await new Promise((r) => setTimeout(r, 100));
+  const rows = db.prepare('select to_number, body from simulator_outbox').all() as Array<{ to_number: string; body: string }>;
+  codes = new Map(rows.map((r) => [r.to_number, r.body.match(/code is (\d+)/)![1]]));
+}
+db.close();
+
+const verifiedRun = await run('/api/otp/verify', numbers.map((number) => JSON.stringify({ phone_number: { number }, otp_code: codes.get(number) })));
+const verifySeconds = verifiedRun.seconds;
+// Every code verifies once: the sessions that are now verified are the successes.
+const check = new Database(server.dbPath, { readonly: true });
+const verified = (check.prepare(`select count(*) n from otp_sessions where status = 'verified'`).get() as { n: number }).n;
+check.close();
+await server.stop();
+console.log(`otp: ${pairs} generates in ${generateSeconds.toFixed(2)} s (${Math.round(pairs / generateSeconds)}/s), ${verified} verified in ${verifySeconds.toFixed(2)} s (${Math.round(pairs / verifySeconds)}/s)`);
+console.log(`otp: generate+verify pairs/s = ${Math.round(pairs / (generateSeconds + verifySeconds))}`);
