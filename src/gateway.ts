@@ -45,7 +45,7 @@ export interface Services {
 
 export async function createServices(config: Config): Promise<Services> {
   const store = createStore(config.databaseUrl);
-  await migrate(store.db);
+  await migrate(store.db, store.dialect);
   const { db, dialect } = store;
   const commits = new GroupCommit(db, dialect);
   const metrics = new GatewayMetrics(async () => {

@@ -228,13 +228,14 @@ export class Dispatcher {
     for (let i = 0; i < accepted.length; i += 500) {
       const chunk = accepted.slice(i, i + 500);
       const byId = new Map(chunk.map((a) => [a.message.id, a]));
-      const providerId = sql.join(chunk.map((a) => sql`when ${a.message.id} then ${a.outcome.providerMessageId}`), sql` `);
-      const sentAt = sql.join(chunk.map((a) => sql`when ${a.message.id} then ${a.finishedAt}`), sql` `);
+      // Explicit casts: PostgreSQL cannot infer the type of a parameter in a CASE branch.
+      const providerId = sql.join(chunk.map((a) => sql`when ${a.message.id} then cast(${a.outcome.providerMessageId} as text)`), sql` `);
+      const sentAt = sql.join(chunk.map((a) => sql`when ${a.message.id} then cast(${a.finishedAt} as bigint)`), sql` `);
       // Until the provider reports a price, the price table's is the best figure there is.
       const priced = chunk.filter((a) => a.outcome.cost !== undefined);
       const cost = priced.length === 0
         ? sql<number>`estimated_cost`
-        : sql<number>`case id ${sql.join(priced.map((a) => sql`when ${a.message.id} then ${a.outcome.cost}`), sql` `)} else estimated_cost end`;
+        : sql<number>`case id ${sql.join(priced.map((a) => sql`when ${a.message.id} then cast(${a.outcome.cost} as double precision)`), sql` `)} else estimated_cost end`;
       const updated = await trx.updateTable('messages')
         .set({
           status: 'sent', lease_until: null, updated_at: now, sealed_body: null,

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { segmentMessage } from '../domain/encoding.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
@@ -111,8 +111,9 @@ export class TemplateService implements TemplateSource {
     if (q.sms_type) base = base.where('sms_type', '=', q.sms_type);
     if (q.is_active !== undefined) base = base.where('is_active', '=', q.is_active ? 1 : 0);
     if (q.search) {
-      const pattern = `%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      base = base.where((eb) => eb.or([eb('name', 'like', pattern), eb('content', 'like', pattern)]));
+      // lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+      const pattern = `%${q.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      base = base.where(sql<boolean>`(lower(name) like ${pattern} escape '\\' or lower(content) like ${pattern} escape '\\')`);
     }
     const [items, total] = await Promise.all([
       base.selectAll().orderBy('created_at', 'desc').orderBy('id').limit(limit).offset(offset).execute(),

@@ -1,16 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dropDatabase, freshDatabaseUrl } from './database.js';
 import { loadConfig } from '../../src/config.js';
 import { createGateway, type Services } from '../../src/gateway.js';
 
-export type TestGateway = Awaited<ReturnType<typeof createGateway>> & { dir: string };
+export type TestGateway = Awaited<ReturnType<typeof createGateway>>;
 
-/** Settings for tests: a fresh SQLite file, limits out of the way, instant simulator reports. */
-export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
-  const dir = mkdtempSync(join(tmpdir(), 'smsgw-'));
+/** Settings for tests: a fresh database, limits out of the way, instant simulator reports. */
+export async function testEnv(overrides: Record<string, string> = {}): Promise<Record<string, string>> {
   return {
-    DATABASE_URL: `sqlite:${join(dir, 'gateway.db')}`,
+    DATABASE_URL: overrides.DATABASE_URL ?? await freshDatabaseUrl(),
     LOG_LEVEL: 'silent',
     RATE_LIMIT_PER_SECOND: '100000',
     RATE_LIMIT_PER_MINUTE: '1000000',
@@ -25,17 +22,15 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
 
 /** A gateway without background loops: tests drive dispatch step by step with `drain`. */
 export async function startGateway(overrides: Record<string, string> = {}): Promise<TestGateway> {
-  const env = testEnv(overrides);
+  const env = await testEnv(overrides);
   const gateway = await createGateway(loadConfig(env));
-  const dir = env.DATABASE_URL.slice('sqlite:'.length).replace(/\/gateway\.db$/, '');
   // A database the test brought along is the test's to remove (it may restart on it).
   const owned = overrides.DATABASE_URL === undefined;
   const stop = gateway.stop;
   return Object.assign(gateway, {
-    dir,
     async stop() {
       await stop();
-      if (owned) rmSync(dir, { recursive: true, force: true });
+      if (owned) await dropDatabase(env.DATABASE_URL);
     },
   });
 }

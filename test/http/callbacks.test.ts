@@ -1,8 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dropDatabase, freshDatabaseUrl } from '../helpers/database.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { drain, startGateway, type TestGateway, US } from '../helpers/gateway.js';
 import { get, post } from '../helpers/http.js';
@@ -19,7 +17,7 @@ let server: Server;
 let url: string;
 let received: Received[];
 let failNext: number;
-let dir: string;
+let databaseUrl: string;
 const gateways: TestGateway[] = [];
 
 beforeEach(async () => {
@@ -40,18 +38,18 @@ beforeEach(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as any).port}/hook`;
-  dir = mkdtempSync(join(tmpdir(), 'smsgw-cb-'));
+  databaseUrl = await freshDatabaseUrl();
 });
 
 afterEach(async () => {
   for (const g of gateways.splice(0)) await g.stop();
+  await dropDatabase(databaseUrl);
   server.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function gateway(env: Record<string, string> = {}) {
   const g = await startGateway({
-    DATABASE_URL: `sqlite:${join(dir, 'gw.db')}`, WEBHOOK_SECRET: SECRET, CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true',
+    DATABASE_URL: databaseUrl, WEBHOOK_SECRET: SECRET, CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true',
     WEBHOOK_RETRY_DELAY: '0', WEBHOOK_RETRY_ATTEMPTS: '3', ...env,
   });
   gateways.push(g);

@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { drain, startGateway, type TestGateway, US, US2 } from '../helpers/gateway.js';
 import { get, post } from '../helpers/http.js';
 
@@ -54,13 +52,11 @@ describe('OTP', () => {
     expect(JSON.stringify(res.body)).not.toContain(code);
     expect(JSON.stringify(session.body)).not.toContain(code);
     expect(JSON.stringify((await get(g.app, `/api/sms/${res.body.message_id}`)).body)).not.toContain(code);
-    const db = new Database(join(g.dir, 'gateway.db'), { readonly: true });
-    const tables = ['messages', 'otp_sessions', 'message_events', 'callbacks', 'batches'];
+    const tables = ['messages', 'otp_sessions', 'message_events', 'callbacks', 'batches', 'idempotency_keys'] as const;
     for (const table of tables) {
-      const rows = db.prepare(`select * from ${table}`).all();
+      const rows = await g.services.store.db.selectFrom(table).selectAll().execute();
       expect(JSON.stringify(rows), table).not.toContain(code);
     }
-    db.close();
   });
 
   it('uses the seed\'s custom_message syntax and a template\'s {{otp}}', async () => {

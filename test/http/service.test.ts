@@ -80,6 +80,8 @@ describe('operations', () => {
 
   it('rate limits API calls with 429, Retry-After and RateLimit headers', async () => {
     gw = await startGateway({ RATE_LIMIT_PER_SECOND: '2', RATE_LIMIT_PER_MINUTE: '100', RATE_LIMIT_PER_HOUR: '1000' });
+    // Windows are whole seconds: start right after one begins so all three calls share it.
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
     const first = await get(gw.app, '/api/sms');
     expect(first.headers['ratelimit-limit']).toBe('2');
     expect(first.headers['ratelimit-remaining']).toBe('1');
