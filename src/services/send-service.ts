@@ -158,7 +158,14 @@ export class SendService {
     for (const r of valid) {
       const body = this.body(input.message, template, input.template_variables, r, messageType);
       if (!body.ok) {
-        bodyErrors.push({ field: body.field === 'message' ? 'message' : `to[${r.index}]`, message: body.error, reason: body.reason });
+        if (body.variables) {
+          // One error per missing variable, named where the client would put it.
+          for (const v of body.variables) {
+            bodyErrors.push({ field: v === 'name' ? `to[${r.index}].name` : `template_variables.${v}`, message: `is required by the ${template ? 'template' : 'message'}`, reason: body.reason });
+          }
+        } else {
+          bodyErrors.push({ field: body.field === 'message' ? 'message' : `to[${r.index}]`, message: body.error, reason: body.reason });
+        }
         continue;
       }
       messages.push(this.message(batchId, r, body.text, messageType, smsType, provider, input, timing, template, now));
@@ -352,14 +359,14 @@ export class SendService {
     shared: Record<string, unknown> | undefined,
     recipient: { name?: string; variables?: Record<string, unknown> },
     messageType: MessageType,
-  ): { ok: true; text: string } | { ok: false; field: 'message' | 'recipient'; error: string; reason: string } {
+  ): { ok: true; text: string } | { ok: false; field: 'message' | 'recipient'; error: string; reason: string; variables?: string[] } {
     const source = template?.content ?? message!;
     let text = source;
     if (template !== undefined || hasPlaceholders(source)) {
       const vars: Record<string, unknown> = { ...shared, ...(recipient.name !== undefined ? { name: recipient.name } : {}), ...recipient.variables };
       const rendered = renderTemplate(source, vars);
       if (!rendered.ok) {
-        return { ok: false, field: 'recipient', error: `missing template variable${rendered.missing.length > 1 ? 's' : ''}: ${rendered.missing.join(', ')}`, reason: 'missing_variable' };
+        return { ok: false, field: 'recipient', error: `missing template variable${rendered.missing.length > 1 ? 's' : ''}: ${rendered.missing.join(', ')}`, reason: 'missing_variable', variables: rendered.missing };
       }
       text = rendered.text;
     }

@@ -63,6 +63,29 @@ describe('POST /api/sms/send', () => {
     }
   });
 
+  it('reads national numbers in DEFAULT_COUNTRY', async () => {
+    const gb = await startGateway({ DEFAULT_COUNTRY: 'GB' });
+    try {
+      const res = await post(gb.app, '/api/sms/send', { to: [{ number: '07400 123456' }], message: 'x' });
+      expect(res.body.messages[0].to).toBe(GB);
+    } finally {
+      await gb.stop();
+    }
+  });
+
+  it('sends flash, unicode and binary messages as their type says', async () => {
+    const flash = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'Alert!', message_type: 'flash', sms_type: 'alert' });
+    expect(flash.body.messages[0]).toMatchObject({ encoding: 'GSM-7', segments: 1 });
+    const unicode = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'plain', message_type: 'unicode' });
+    expect(unicode.body.messages[0].encoding).toBe('UCS-2');
+    const binary = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: '0a0b0c0d', message_type: 'binary' });
+    expect(binary.body.messages[0]).toMatchObject({ encoding: 'binary', segments: 1 });
+    await drain(gw.services);
+    const sent = (await get(gw.app, '/api/sms?status=delivered')).body;
+    expect(sent.total).toBe(3);
+    expect(sent.items.map((m: any) => m.message_type).sort()).toEqual(['binary', 'flash', 'unicode']);
+  });
+
   it('names a provider without credentials instead of switching silently', async () => {
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x', provider: 'twilio' });
     expect(res.status).toBe(422);

@@ -110,6 +110,7 @@ describe('templates', () => {
     const missing = await post(gw.app, '/api/sms/send', { to: [{ number: US }], template_id: 'promo_template' });
     expect(missing.status).toBe(422);
     expect(missing.body.detail).toContain('discount');
+    expect(missing.body.errors.map((e: any) => e.field)).toEqual(['to[0].name', 'template_variables.discount']);
     expect((await get(gw.app, '/api/templates/promo_template')).body.usage_count).toBe(3);
   });
 
