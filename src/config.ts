@@ -277,3 +277,16 @@ export function loadConfig(env: Env = process.env): Config {
     prices: priceTable(env),
   };
 }
+
+/** For the entry points: a bad variable ends the process with its name, not a stack trace. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(78);
+    }
+    throw err;
+  }
+}

@@ -11,7 +11,8 @@ import type { ProviderRouter } from './providers/routing.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
 import { claimDue, claimStale, moveStatus, recordTransitions, type MessageRow, type Transition } from './store/message-store.js';
-import type { Database, MessagesTable } from './store/schema.js';
+import type { Database } from './store/schema.js';
+import { PollingLoop } from './services/polling-loop.js';
 
 const MAINTENANCE_INTERVAL_MS = 500;
 
@@ -37,24 +38,26 @@ export interface DispatcherDeps {
  * back to the queue, so our own retry never sends a message twice.
  */
 export class Dispatcher {
-  private running = false;
-  private loops: Promise<void>[] = [];
+  private loops: PollingLoop[] = [];
   private readonly budgets = new Map<string, SegmentBudget>();
-  private wake: (() => void) | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {}
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    for (const provider of this.deps.router.all()) this.loops.push(this.providerLoop(provider));
-    this.loops.push(this.maintenanceLoop());
+    if (this.loops.length > 0) return;
+    for (const provider of this.deps.router.all()) {
+      // A round that waited for budget (-1) counts as work: go again at once.
+      this.loops.push(new PollingLoop(`dispatch for ${provider.name}`, this.deps.config.dispatch.pollIntervalMs, async () => Math.abs(await this.dispatchOnce(provider))));
+    }
+    this.loops.push(new PollingLoop('dispatch maintenance', MAINTENANCE_INTERVAL_MS, async () => {
+      await this.maintain();
+      return 0;
+    }));
+    for (const loop of this.loops) loop.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.wake?.();
-    await Promise.all(this.loops);
+    await Promise.all(this.loops.map((loop) => loop.stop()));
     this.loops = [];
   }
 
@@ -67,39 +70,6 @@ export class Dispatcher {
     return b;
   }
 
-  private async providerLoop(provider: SmsProvider): Promise<void> {
-    while (this.running) {
-      try {
-        const sent = await this.dispatchOnce(provider);
-        if (sent === 0) await this.sleep(this.deps.config.dispatch.pollIntervalMs);
-      } catch (err) {
-        console.error(`dispatch for ${provider.name} failed; retrying`, err);
-        await this.sleep(1000);
-      }
-    }
-  }
-
-  private async maintenanceLoop(): Promise<void> {
-    while (this.running) {
-      try {
-        await this.maintain();
-      } catch (err) {
-        console.error('dispatch maintenance failed; retrying', err);
-      }
-      await this.sleep(MAINTENANCE_INTERVAL_MS);
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
-
   /** One claim-send-store round for a provider; returns how many messages it handled. */
   async dispatchOnce(provider: SmsProvider): Promise<number> {
     const { config, db, dialect, commits } = this.deps;
@@ -107,7 +77,7 @@ export class Dispatcher {
     const now = Date.now();
     const available = budget.available(now);
     if (available < 1) {
-      await this.sleep(Math.max(1, budget.waitMs(1, now)));
+      await new Promise((r) => setTimeout(r, Math.max(1, budget.waitMs(1, now))));
       return -1;
     }
     const limit = Math.min(config.dispatch.batchSize, available);

@@ -9,6 +9,7 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { DialectName } from '../store/database.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import type { Database } from '../store/schema.js';
+import { PollingLoop } from './polling-loop.js';
 
 const CONCURRENCY = 16;
 
@@ -20,10 +21,7 @@ type Attempt = { ok: true; statusCode: number } | { ok: false; statusCode: numbe
  * so after a crash an undelivered callback is picked up again.
  */
 export class CallbackService {
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
+  private readonly loop = new PollingLoop('callback delivery', 200, () => this.deliverDue());
 
   constructor(
     private readonly config: Config,
@@ -34,16 +32,11 @@ export class CallbackService {
   ) {}
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    clearTimeout(this.timer);
-    this.wake?.();
-    await this.loop;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   async deliverDue(now = Date.now()): Promise<number> {
@@ -116,23 +109,6 @@ export class CallbackService {
     } catch (err) {
       const e = err as Error;
       return { ok: false, statusCode: null, error: e.name === 'TimeoutError' ? 'timed out' : e.message };
-    }
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let handled = 0;
-      try {
-        handled = await this.deliverDue();
-      } catch (err) {
-        console.error('callback delivery failed; retrying', err);
-      }
-      if (handled === 0 && this.running) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          this.timer = setTimeout(resolve, 200);
-        });
-      }
     }
   }
 

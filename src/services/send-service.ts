@@ -133,22 +133,8 @@ export class SendService {
   }
 
   private async prepareSend(input: SendRequest, now: number) {
-    const errors: FieldError[] = [];
-    if (input.to.length > this.config.maxRecipientsPerRequest) {
-      throw new ValidationError(`too many recipients: at most ${this.config.maxRecipientsPerRequest}`, [
-        { field: 'to', message: `has ${input.to.length} recipients; MAX_RECIPIENTS_PER_REQUEST is ${this.config.maxRecipientsPerRequest}` },
-      ]);
-    }
-    const messageType = input.message_type ?? 'text';
-    const template = await this.template(input.template_id);
-    const smsType = input.sms_type ?? template?.sms_type ?? 'transactional';
-    if (input.message === undefined && template === undefined) {
-      errors.push({ field: 'message', message: 'is required (or give template_id)' });
-    }
-    const timing = this.timing(input, false, now, errors);
-    const provider = this.chooseProvider(input.provider, messageType, errors);
-    this.checkCallbackUrl(input.callback_url, errors);
-    const { valid, rejected } = this.recipients(input.to, 'to');
+    const { errors, messageType, template, smsType, timing, provider } = await this.common(input, input.to.length, 'to', false, now);
+    const { valid, rejected } = this.recipients(input.to);
     for (const r of rejected) errors.push({ field: `to[${r.index}].number`, message: r.error, reason: r.reason });
     if (errors.length > 0) throw new ValidationError(errors.map((e) => `${e.field} ${e.message}`).join('; '), errors);
 
@@ -194,22 +180,10 @@ export class SendService {
   }
 
   private async prepareBatch(input: BatchRequest, now: number) {
-    const errors: FieldError[] = [];
-    if (input.recipients.length > this.config.maxRecipientsPerRequest) {
-      throw new ValidationError(`too many recipients: at most ${this.config.maxRecipientsPerRequest}`, [
-        { field: 'recipients', message: `has ${input.recipients.length} recipients; MAX_RECIPIENTS_PER_REQUEST is ${this.config.maxRecipientsPerRequest}` },
-      ]);
-    }
-    const messageType = input.message_type ?? 'text';
-    const template = await this.template(input.template_id);
-    const smsType = input.sms_type ?? template?.sms_type ?? 'transactional';
-    if (input.message === undefined && template === undefined) errors.push({ field: 'message', message: 'is required (or give template_id)' });
-    const timing = this.timing(input, input.send_immediately === false, now, errors);
-    const provider = this.chooseProvider(input.provider, messageType, errors);
-    this.checkCallbackUrl(input.callback_url, errors);
+    const { errors, messageType, template, smsType, timing, provider } = await this.common(input, input.recipients.length, 'recipients', input.send_immediately === false, now);
     if (errors.length > 0) throw new ValidationError(errors.map((e) => `${e.field} ${e.message}`).join('; '), errors);
 
-    const { valid, rejected } = this.recipients(input.recipients, 'recipients');
+    const { valid, rejected } = this.recipients(input.recipients);
     const batchId = newId('bat', now);
     const messages: PreparedMessage[] = [];
     for (const r of valid) {
@@ -247,6 +221,24 @@ export class SendService {
       created_at: new Date(now).toISOString(),
     };
     return { reply, batch, messages, template, status: timing.status };
+  }
+
+  /** What send and send-batch check alike; problems are collected so one reply names them all. */
+  private async common(input: CommonFields & { message?: string; template_id?: string }, recipients: number, field: string, draft: boolean, now: number) {
+    if (recipients > this.config.maxRecipientsPerRequest) {
+      throw new ValidationError(`too many recipients: at most ${this.config.maxRecipientsPerRequest}`, [
+        { field, message: `has ${recipients} recipients; MAX_RECIPIENTS_PER_REQUEST is ${this.config.maxRecipientsPerRequest}` },
+      ]);
+    }
+    const errors: FieldError[] = [];
+    const messageType = input.message_type ?? 'text';
+    const template = await this.template(input.template_id);
+    const smsType = input.sms_type ?? template?.sms_type ?? 'transactional';
+    if (input.message === undefined && template === undefined) errors.push({ field: 'message', message: 'is required (or give template_id)' });
+    const timing = this.timing(input, draft, now, errors);
+    const provider = this.chooseProvider(input.provider, messageType, errors);
+    this.checkCallbackUrl(input.callback_url, errors);
+    return { errors, messageType, template, smsType, timing, provider };
   }
 
   /** Runs a prepared request exactly once per Idempotency-Key, storing its reply with its messages. */
@@ -335,7 +327,7 @@ export class SendService {
   }
 
   /** Normalises every recipient; the first of each E.164 number wins, later ones are duplicates. */
-  private recipients(list: Recipient[], field: string) {
+  private recipients(list: Recipient[]) {
     const seen = new Set<string>();
     const valid: Array<{ index: number; input: string; e164: string; country: string | undefined; name?: string; variables?: Recipient['variables'] }> = [];
     const rejected: RejectedRecipient[] = [];
@@ -349,7 +341,6 @@ export class SendService {
       seen.add(result.phone.e164);
       valid.push({ index, input: r.number, e164: result.phone.e164, country: result.phone.country ?? r.country_code?.toUpperCase(), name: r.name, variables: r.variables });
     });
-    void field;
     return { valid, rejected };
   }
 

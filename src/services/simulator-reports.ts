@@ -1,5 +1,6 @@
 import type { SimulatorProvider } from '../providers/simulator.js';
 import type { SimulatorOutboxStore } from '../store/simulator-outbox-store.js';
+import { PollingLoop } from './polling-loop.js';
 import type { StatusService } from './status-service.js';
 
 /**
@@ -9,24 +10,16 @@ import type { StatusService } from './status-service.js';
  * between repeats a report (harmless: statuses never move back) rather than loses one.
  */
 export class SimulatorReports {
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
+  private readonly loop = new PollingLoop('simulator delivery reports', 100, () => this.deliverDue());
 
   constructor(private readonly simulator: SimulatorProvider, private readonly outbox: SimulatorOutboxStore, private readonly status: StatusService) {}
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    clearTimeout(this.timer);
-    this.wake?.();
-    await this.loop;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   async deliverDue(now = Date.now()): Promise<number> {
@@ -36,22 +29,5 @@ export class SimulatorReports {
     await this.status.applyProviderReports('simulator', reports);
     await this.outbox.markReported(due.map((d) => d.id), now);
     return due.length;
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let handled = 0;
-      try {
-        handled = await this.deliverDue();
-      } catch (err) {
-        console.error('simulator delivery reports failed; retrying', err);
-      }
-      if (handled === 0 && this.running) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          this.timer = setTimeout(resolve, 100);
-        });
-      }
-    }
   }
 }

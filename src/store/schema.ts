@@ -1,3 +1,5 @@
+import type { SimulatorOutboxEntry } from '../providers/simulator.js';
+
 /** Times are epoch milliseconds in every table: one representation for SQLite and PostgreSQL. */
 export interface BatchesTable {
   id: string;
@@ -104,17 +106,8 @@ export interface CallbackAttemptsTable {
   created_at: number;
 }
 
-export interface SimulatorOutboxTable {
-  id: string;
-  message_id: string;
-  to_number: string;
-  from_number: string | null;
-  body: string;
-  encoding: string;
-  segments: number;
-  accepted_at: number;
-  report_due_at: number;
-  report_status: string;
+/** The simulator provider's outbox entry, plus when its delivery report went out. */
+export interface SimulatorOutboxTable extends SimulatorOutboxEntry {
   reported_at: number | null;
 }
 

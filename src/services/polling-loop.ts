@@ -1,0 +1,42 @@
+/**
+ * Runs `step` again and again: at once while it finds work, after `idleMs` when it found none.
+ * `stop` waits for the step in progress, so a shutdown never cuts a transaction in half.
+ */
+export class PollingLoop {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly name: string, private readonly idleMs: number, private readonly step: () => Promise<number>) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let handled = 0;
+      try {
+        handled = await this.step();
+      } catch (err) {
+        console.error(`${this.name} failed; retrying`, err);
+      }
+      if (handled === 0 && this.running) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          this.timer = setTimeout(resolve, this.idleMs);
+        });
+      }
+    }
+  }
+}
