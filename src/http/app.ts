@@ -56,11 +56,13 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`));
 
   const limiter = new WindowLimiter(config.rateLimits);
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/api/') || isProviderWebhook(request.url)) return;
+  // Hooks on every request are callback-style: an async hook costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.url.startsWith('/api/') || isProviderWebhook(request.url)) return done();
     const verdict = limiter.hit(request.ip, Date.now());
     reply.header('ratelimit-limit', verdict.limit).header('ratelimit-remaining', verdict.remaining).header('ratelimit-reset', verdict.resetSeconds);
-    if (!verdict.allowed) throw new RateLimitedError(`rate limit of ${verdict.limit} requests exceeded; retry in ${verdict.resetSeconds} s`, verdict.resetSeconds);
+    if (!verdict.allowed) return done(new RateLimitedError(`rate limit of ${verdict.limit} requests exceeded; retry in ${verdict.resetSeconds} s`, verdict.resetSeconds));
+    done();
   });
 
   if (config.allowedOrigins.length > 0) {
@@ -76,11 +78,12 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     });
   }
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     services.metrics.httpSeconds.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: reply.statusCode },
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   await app.register(swagger, {

@@ -130,8 +130,10 @@ describe('POST /api/sms/send', () => {
   });
 
   it('a scheduled message becomes due and is sent', async () => {
-    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'soon', schedule_at: new Date(Date.now() + 300).toISOString() });
-    await new Promise((r) => setTimeout(r, 350));
+    // Margins of a second: a loaded CI machine must not accept it after its own schedule time.
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'soon', schedule_at: new Date(Date.now() + 1000).toISOString() });
+    expect(res.body.status).toBe('scheduled');
+    await new Promise((r) => setTimeout(r, 1100));
     await drain(gw.services);
     const m = (await get(gw.app, `/api/sms/${res.body.messages[0].id}`)).body;
     expect(m.status).toBe('delivered');
@@ -139,8 +141,9 @@ describe('POST /api/sms/send', () => {
   });
 
   it('expires messages not sent before expire_at', async () => {
-    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x', schedule_at: new Date(Date.now() + 150).toISOString(), expire_at: new Date(Date.now() + 200).toISOString() });
-    await new Promise((r) => setTimeout(r, 250));
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x', schedule_at: new Date(Date.now() + 1000).toISOString(), expire_at: new Date(Date.now() + 1200).toISOString() });
+    expect(res.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1300));
     await drain(gw.services);
     const m = (await get(gw.app, `/api/sms/${res.body.messages[0].id}`)).body;
     expect(m.status).toBe('expired');
