@@ -1,0 +1,60 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createStore, type Store } from '../../src/store/database.js';
+import { GroupCommit } from '../../src/store/group-commit.js';
+import { migrate } from '../../src/store/migrations.js';
+import { insertRows } from '../../src/store/message-store.js';
+import { dropDatabase, freshDatabaseUrl } from '../helpers/database.js';
+
+let url: string;
+let store: Store;
+let commits: GroupCommit;
+
+beforeEach(async () => {
+  url = await freshDatabaseUrl();
+  store = createStore(url);
+  await migrate(store.db, store.dialect);
+  commits = new GroupCommit(store.db, store.dialect);
+});
+afterEach(async () => {
+  await store.close();
+  await dropDatabase(url);
+});
+
+const secret = (name: string) => ({ name, value: 'v', created_at: 1 });
+
+describe('GroupCommit', () => {
+  it('commits concurrent jobs together and isolates a failing one', async () => {
+    await insertRows(store.db, 'secrets', [secret('taken')]);
+    const results = await Promise.allSettled([
+      commits.run((trx) => insertRows(trx, 'secrets', [secret('a')])),
+      commits.run((trx) => insertRows(trx, 'secrets', [secret('taken')])),
+      commits.run((trx) => insertRows(trx, 'secrets', [secret('b'), secret('c')])),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const names = (await store.db.selectFrom('secrets').select('name').orderBy('name').execute()).map((r) => r.name);
+    expect(names).toEqual(['a', 'b', 'c', 'taken']);
+  });
+
+  it('a job that throws leaves nothing of itself behind', async () => {
+    await expect(commits.run(async (trx) => {
+      await insertRows(trx, 'secrets', [secret('half')]);
+      throw new Error('changed my mind');
+    })).rejects.toThrow('changed my mind');
+    expect(await store.db.selectFrom('secrets').selectAll().execute()).toEqual([]);
+  });
+
+  it('returns each job\'s own value', async () => {
+    const values = await Promise.all([1, 2, 3].map((n) => commits.run(async () => n * 10)));
+    expect(values).toEqual([10, 20, 30]);
+  });
+});
+
+describe('insertRows', () => {
+  it('inserts more rows than one statement can bind, with every column in place', async () => {
+    const rows = Array.from({ length: 12_000 }, (_, i) => ({ name: `k${i}`, value: `v${i}`, created_at: i }));
+    await insertRows(store.db, 'secrets', rows);
+    const count = await store.db.selectFrom('secrets').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(count.n)).toBe(12_000);
+    expect(await store.db.selectFrom('secrets').selectAll().where('name', '=', 'k11999').executeTakeFirst()).toEqual({ name: 'k11999', value: 'v11999', created_at: 11999 });
+  });
+});
