@@ -192,7 +192,7 @@ export class OtpService {
     const text = otpText(code, Math.ceil(expirySeconds / 60), { template: template?.content, custom }, name !== undefined ? { name } : {});
     if (!text.ok) throw new ValidationError(`${text.field} ${text.message}`, [{ field: text.field, message: text.message }]);
     if ([...text.text].length > this.config.maxMessageLength) throw new ValidationError('OTP message too long', [{ field: 'custom_message', message: `is longer than MAX_MESSAGE_LENGTH (${this.config.maxMessageLength})` }]);
-    return this.send.prepareOtpMessage(phone, text.text, text.masked, template, metadata, now);
+    return this.send.prepareOtpMessage(phone, text.text, text.masked, template, metadata, now, now + expirySeconds * 1000);
   }
 
   private async store(trx: Kysely<Database>, message: ReturnType<SendService['prepareOtpMessage']>, template: TemplateForSend | undefined, now: number) {

@@ -109,10 +109,11 @@ export class SendService {
    * The message carrying a one-time passcode: stored with the code masked, the real text
    * sealed for the dispatcher only. Returns rows for the caller's own transaction.
    */
-  prepareOtpMessage(to: { e164: string; country: string | undefined }, text: string, masked: string, template: TemplateForSend | undefined, metadata: Record<string, unknown> | undefined, now: number) {
+  prepareOtpMessage(to: { e164: string; country: string | undefined }, text: string, masked: string, template: TemplateForSend | undefined, metadata: Record<string, unknown> | undefined, now: number, codeExpiresAt: number) {
     if (!this.sealingKey) throw new Error('OTP messages need a sealing key');
     const provider = this.router.choose(undefined, 'text');
-    const timing: Timing = { status: 'queued', scheduleAt: null, expireAt: null, dueAt: now };
+    // A code that can no longer be verified is not worth sending: the message expires with it.
+    const timing: Timing = { status: 'queued', scheduleAt: null, expireAt: codeExpiresAt, dueAt: now };
     const batchId = newId('bat', now);
     const input: CommonFields = { sms_type: 'otp', metadata };
     const { row } = this.message(batchId, { e164: to.e164, country: to.country }, text, 'text', 'otp', provider, input, timing, template, now);

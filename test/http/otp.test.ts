@@ -33,7 +33,7 @@ describe('OTP', () => {
     expect(res.body.session_id).toMatch(/^otp_/);
     expect(Object.keys(res.body).sort()).toEqual(['attempts_allowed', 'expires_at', 'message_id', 'phone_number', 'resend_available_at', 'session_id', 'status']);
     const message = (await get(g.app, `/api/sms/${res.body.message_id}`)).body;
-    expect(message).toMatchObject({ sms_type: 'otp', priority: 1, segments: 1, encoding: 'GSM-7' });
+    expect(message).toMatchObject({ sms_type: 'otp', priority: 1, segments: 1, encoding: 'GSM-7', expire_at: res.body.expires_at });
     expect(message.message).toMatch(/code is \*{6}\./);
     const code = await codeSentTo(g, US);
     expect(code).toMatch(/^\d{6}$/);
