@@ -18,7 +18,7 @@ const MAINTENANCE_INTERVAL_MS = 500;
 
 type Result =
   | { message: MessageRow; outcome: SendOutcome; finishedAt: number }
-  | { message: MessageRow; outcome: { kind: 'expired' }; finishedAt: number };
+  | { message: MessageRow; outcome: { kind: 'expired' | 'released' }; finishedAt: number };
 
 export interface DispatcherDeps {
   config: Config;
@@ -81,28 +81,34 @@ export class Dispatcher {
       return -1;
     }
     const limit = Math.min(config.dispatch.batchSize, available);
-    const claimed = await commits.run(async (trx) => {
-      const rows = await claimDue(trx, dialect, provider.name, limit, now, now + config.dispatch.leaseSeconds * 1000);
-      await recordTransitions(trx, rows.map((m) => ({ message: m, from: 'queued', to: 'sending', source: 'dispatcher', at: now })));
-      return rows;
-    });
+    const leaseUntil = now + config.dispatch.leaseSeconds * 1000;
+    // The claim alone is what makes a crash recoverable; its `sending` events are written with the outcomes,
+    // so that messages handed back unsent (below) leave no trace.
+    const claimed = await commits.run((trx) => claimDue(trx, dialect, provider.name, limit, now, leaseUntil));
     if (claimed.length === 0) return 0;
-    const results = await this.sendAll(provider, claimed, budget);
-    await this.store(results);
+    const results = await this.sendAll(provider, claimed, budget, leaseUntil);
+    await this.store(results, now);
     return claimed.length;
   }
 
-  private async sendAll(provider: SmsProvider, messages: MessageRow[], budget: SegmentBudget): Promise<Result[]> {
+  private async sendAll(provider: SmsProvider, messages: MessageRow[], budget: SegmentBudget, leaseUntil: number): Promise<Result[]> {
     const results: Result[] = [];
     const inFlight = new Set<Promise<void>>();
-    for (const message of messages) {
+    const timeoutMs = this.deps.config.dispatch.providerTimeoutSeconds * 1000;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i];
       const start = Date.now();
       if (message.expire_at !== null && message.expire_at <= start) {
         results.push({ message, outcome: { kind: 'expired' }, finishedAt: start });
         continue;
       }
-      // Priority order is kept: later messages wait for budget behind earlier ones.
+      // Priority order is kept: later messages wait for budget behind earlier ones...
       const wait = budget.waitMs(message.segments, start);
+      if (wait > 0 && start + wait + timeoutMs >= leaseUntil) {
+        // ...but never past the claim's lease, or recovery could take a message we are about to send.
+        for (const rest of messages.slice(i)) results.push({ message: rest, outcome: { kind: 'released' }, finishedAt: start });
+        break;
+      }
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       budget.take(message.segments, Date.now());
       if (inFlight.size >= provider.capabilities.maxConcurrency) await Promise.race(inFlight);
@@ -144,14 +150,21 @@ export class Dispatcher {
   }
 
   /** Stores every outcome of a round in one transaction. */
-  private async store(results: Result[]): Promise<void> {
+  private async store(results: Result[], claimedAt: number): Promise<void> {
     const { config, commits, metrics } = this.deps;
-    const now = Date.now();
+    // Strictly after the claim, so each message's events sort in the order they happened.
+    const now = Math.max(Date.now(), claimedAt + 1);
     await commits.run(async (trx) => {
       const transitions: Transition[] = [];
       const accepted: Array<{ message: MessageRow; outcome: { providerMessageId: string; cost?: number }; finishedAt: number }> = [];
       for (const { message, outcome, finishedAt } of results) {
         const guard = () => trx.updateTable('messages').where('id', '=', message.id).where('status', '=', 'sending');
+        if (outcome.kind === 'released') {
+          // Not tried: back in the queue as it was, attempt not counted.
+          await guard().set((eb) => ({ status: 'queued', lease_until: null, attempts: eb('attempts', '-', 1), updated_at: now })).execute();
+          continue;
+        }
+        transitions.push({ message, from: 'queued', to: 'sending', source: 'dispatcher', at: claimedAt });
         switch (outcome.kind) {
           case 'accepted':
             accepted.push({ message, outcome, finishedAt });

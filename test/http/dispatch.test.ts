@@ -36,6 +36,24 @@ describe('dispatcher', () => {
     expect((await get(gw.app, '/api/sms?status=sent')).body.total).toBe(3);
   });
 
+  it('hands unsent messages back rather than wait past the claim\'s lease', async () => {
+    gw = await startGateway({ RATE_LIMIT_PER_SECOND: '2', PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2' });
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }, { number: US2 }], message: 'b'.repeat(200) });
+    expect(res.body.total_segments).toBe(4);
+    await gw.services.dispatcher.dispatchOnce(gw.services.router.get('simulator')!);
+    const [first, second] = res.body.messages.map((m: any) => m.id);
+    // Read through the service: the API's own limit is 2 calls a second here too.
+    const sent = await gw.services.messages.get(first);
+    const waiting = await gw.services.messages.get(second);
+    expect(sent.status).toBe('sent');
+    // The second needed a second's budget; with a 1 s send timeout that would outlive the 2 s lease.
+    expect(waiting).toMatchObject({ status: 'queued', attempts: 0 });
+    expect(waiting.events.map((e) => e.status)).toEqual(['queued']);
+    await new Promise((r) => setTimeout(r, 1100));
+    await gw.services.dispatcher.dispatchOnce(gw.services.router.get('simulator')!);
+    expect((await gw.services.messages.get(second)).status).toBe('sent');
+  });
+
   it('retries transient provider errors with backoff and then gives up', async () => {
     gw = await startGateway({ SIMULATOR_TRANSIENT_ERROR_RATE: '1', SEND_MAX_ATTEMPTS: '3', SEND_RETRY_BASE_MS: '1', SEND_RETRY_MAX_MS: '5' });
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
