@@ -78,7 +78,7 @@ export async function createServices(config: Config): Promise<Services> {
     batches: new BatchService(db, commits),
     analytics: new AnalyticsService(db, (from, to) => otp.stats(from, to)),
     callbacks: new CallbackService(config, db, dialect, commits, metrics),
-    dispatcher: new Dispatcher({ config, db, dialect, commits, router, metrics, sealingKey }),
+    dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, sealingKey }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,
     async readiness() {
       const checks: Record<string, string> = {};

@@ -24,7 +24,6 @@ export interface DispatcherDeps {
   config: Config;
   /** Opens `sealed_body` (OTP texts stored masked). */
   sealingKey: Buffer;
-  db: Kysely<Database>;
   dialect: DialectName;
   commits: GroupCommit;
   router: ProviderRouter;
@@ -72,7 +71,7 @@ export class Dispatcher {
 
   /** One claim-send-store round for a provider; returns how many messages it handled. */
   async dispatchOnce(provider: SmsProvider): Promise<number> {
-    const { config, db, dialect, commits } = this.deps;
+    const { config, dialect, commits } = this.deps;
     const budget = this.budget(provider.name);
     const now = Date.now();
     const available = budget.available(now);

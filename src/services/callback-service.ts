@@ -112,9 +112,16 @@ export class CallbackService {
     }
   }
 
+  /** Every delivery attempt of a message's callbacks, oldest first: what an application debugging its endpoint needs. */
   async attemptsFor(messageId: string) {
-    return this.db.selectFrom('callbacks').innerJoin('callback_attempts', 'callback_attempts.callback_id', 'callbacks.id')
-      .select(['callbacks.id as callback_id', 'callbacks.url', 'callbacks.status', 'callback_attempts.attempt', 'callback_attempts.status_code', 'callback_attempts.error', 'callback_attempts.created_at'])
-      .where('callbacks.message_id', '=', messageId).orderBy('callback_attempts.created_at').execute();
+    const rows = await this.db.selectFrom('callbacks').innerJoin('callback_attempts', 'callback_attempts.callback_id', 'callbacks.id')
+      .select([
+        'callbacks.id as callback_id', 'callbacks.url', 'callbacks.status', 'callbacks.payload', 'callback_attempts.attempt',
+        'callback_attempts.status_code', 'callback_attempts.error', 'callback_attempts.duration_ms', 'callback_attempts.created_at',
+      ])
+      .where('callbacks.message_id', '=', messageId).orderBy('callback_attempts.created_at').orderBy('callback_attempts.attempt').execute();
+    return rows.map(({ payload, created_at, ...r }) => ({
+      ...r, event_status: (JSON.parse(payload) as { status: string }).status, attempted_at: new Date(created_at).toISOString(),
+    }));
   }
 }

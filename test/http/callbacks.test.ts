@@ -79,8 +79,9 @@ describe('status callbacks', () => {
     for (let i = 0; i < 5; i++) await drain(gw.services);
     expect(received.map((r) => r.body.status)).toEqual(expect.arrayContaining(['sending', 'sent', 'delivered']));
     expect(received).toHaveLength(3);
-    const attempts = await gw.services.callbacks.attemptsFor(res.body.messages[0].id);
+    const attempts = (await get(gw.app, `/api/sms/${res.body.messages[0].id}/callbacks`)).body.items as any[];
     expect(attempts.filter((a) => a.status_code === 500)).toHaveLength(2);
+    expect(attempts[0]).toMatchObject({ url, event_status: 'sending', attempt: 1, status_code: 500, error: 'HTTP 500' });
     expect(attempts.filter((a) => a.status_code === 204)).toHaveLength(3);
   });
 

@@ -41,6 +41,11 @@ export const smsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
   app.get('/api/sms/:sms_id', { schema: { tags: ['sms'], summary: 'One message with its status history', params: IdParams('sms_id') } }, async (request) =>
     messages.get(request.params.sms_id));
 
+  app.get('/api/sms/:sms_id/callbacks', { schema: { tags: ['sms'], summary: 'Status callback delivery attempts of a message', params: IdParams('sms_id') } }, async (request) => {
+    await messages.get(request.params.sms_id);
+    return { items: await services.callbacks.attemptsFor(request.params.sms_id) };
+  });
+
   app.post('/api/sms/:sms_id/cancel', { schema: { tags: ['sms'], summary: 'Cancel a message not yet handed to a provider', params: IdParams('sms_id') } }, async (request) =>
     messages.cancel(request.params.sms_id));
 
