@@ -191,6 +191,7 @@ export async function claimDue(db: Db, dialect: DialectName, provider: string, l
     .where('due_at', '<=', now)
     .orderBy('priority')
     .orderBy('due_at')
+    .orderBy('id')
     .limit(limit);
   if (dialect === 'postgres') due = due.forUpdate().skipLocked();
   const rows = await db
@@ -199,7 +200,8 @@ export async function claimDue(db: Db, dialect: DialectName, provider: string, l
     .where('id', 'in', due)
     .returningAll()
     .execute();
-  rows.sort((a, b) => a.priority - b.priority || a.due_at - b.due_at);
+  // Ids grow with acceptance time: equal priority and due time go first come, first served.
+  rows.sort((a, b) => a.priority - b.priority || a.due_at - b.due_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return rows;
 }
 

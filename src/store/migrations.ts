@@ -69,7 +69,7 @@ const migrations: Record<string, Migration> = {
         .execute();
       // The dispatcher's claim (due messages of one provider, most urgent first) and recovery's scan of `sending`.
       // Listing newest first walks the primary key: ids start with their creation time.
-      await db.schema.createIndex('messages_dispatch').on('messages').columns(['status', 'provider', 'priority', 'due_at']).execute();
+      await db.schema.createIndex('messages_dispatch').on('messages').columns(['status', 'provider', 'priority', 'due_at', 'id']).execute();
       // Not (batch_id, status): every status change would then move an index entry.
       await db.schema.createIndex('messages_batch').on('messages').columns(['batch_id']).execute();
       // Partial: only messages with an expiry are indexed for the expiry sweep.

@@ -41,12 +41,13 @@ describe('dispatcher', () => {
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }, { number: US2 }], message: 'b'.repeat(200) });
     expect(res.body.total_segments).toBe(4);
     await gw.services.dispatcher.dispatchOnce(gw.services.router.get('simulator')!);
-    const [first, second] = res.body.messages.map((m: any) => m.id);
     // Read through the service: the API's own limit is 2 calls a second here too.
+    const [first, second] = res.body.messages.map((m: any) => m.id);
     const sent = await gw.services.messages.get(first);
     const waiting = await gw.services.messages.get(second);
+    // First come, first served; the second needed another second's budget, and with a 1 s send
+    // timeout that would outlive the 2 s lease.
     expect(sent.status).toBe('sent');
-    // The second needed a second's budget; with a 1 s send timeout that would outlive the 2 s lease.
     expect(waiting).toMatchObject({ status: 'queued', attempts: 0 });
     expect(waiting.events.map((e) => e.status)).toEqual(['queued']);
     await new Promise((r) => setTimeout(r, 1100));
