@@ -16,18 +16,28 @@ function randomChunk(n: number): Buffer {
   return out;
 }
 
+function encodeTime(ms: number): string {
+  let time = '';
+  let t = ms;
+  for (let i = 0; i < 10; i++) {
+    time = CROCKFORD[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  return time;
+}
+
+/** The smallest or largest id `newId(prefix, ms)` can give: time ranges become primary-key ranges. */
+export function idBoundary(prefix: string, ms: number, side: 'first' | 'last'): string {
+  return `${prefix}_${encodeTime(Math.max(0, Math.floor(ms)))}${(side === 'first' ? '0' : 'z').repeat(16)}`;
+}
+
 /**
  * `prefix_` + 10 chars of millisecond time + 4 chars of a per-millisecond sequence + 12 random
  * chars (60 bits), Crockford base32. Ids sort in the order this process made them, so "newest
  * first" and first-come-first-served both follow the primary key.
  */
 export function newId(prefix: string, now = Date.now()): string {
-  let time = '';
-  let t = now;
-  for (let i = 0; i < 10; i++) {
-    time = CROCKFORD[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
+  const time = encodeTime(now);
   const bytes = randomChunk(12);
   if (now !== lastTime) {
     lastTime = now;

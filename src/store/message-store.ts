@@ -1,5 +1,5 @@
 import { CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
-import { newId } from '../domain/ids.js';
+import { idBoundary, newId } from '../domain/ids.js';
 import type { MessageStatus } from '../domain/message-status.js';
 import type { DialectName } from './database.js';
 import type { BatchesTable, Database, MessagesTable } from './schema.js';
@@ -150,8 +150,9 @@ export async function listMessages(db: Db, filter: MessageFilter, limit: number,
   if (filter.provider) q = q.where('provider', '=', filter.provider);
   if (filter.batch_id) q = q.where('batch_id', '=', filter.batch_id);
   if (filter.to) q = q.where('to_number', '=', filter.to);
-  if (filter.date_from !== undefined) q = q.where('created_at', '>=', filter.date_from);
-  if (filter.date_to !== undefined) q = q.where('created_at', '<=', filter.date_to);
+  // Message ids begin with their creation time, so a date range is a primary-key range.
+  if (filter.date_from !== undefined) q = q.where('id', '>=', idBoundary('msg', filter.date_from, 'first'));
+  if (filter.date_to !== undefined) q = q.where('id', '<=', idBoundary('msg', filter.date_to, 'last'));
   const [items, total] = await Promise.all([
     q.selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute(),
     q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),

@@ -189,6 +189,10 @@ describe('messages', () => {
     expect((await get(gw.app, `/api/sms?to=${encodeURIComponent(US)}`)).body.total).toBe(3);
     expect((await get(gw.app, '/api/sms?status=delivered')).body.total).toBe(0);
     expect((await get(gw.app, `/api/sms?date_from=${new Date(Date.now() + 60_000).toISOString()}`)).body.total).toBe(0);
+    const minuteAgo = new Date(Date.now() - 60_000).toISOString();
+    expect((await get(gw.app, `/api/sms?date_from=${minuteAgo}`)).body.total).toBe(4);
+    expect((await get(gw.app, `/api/sms?date_to=${minuteAgo}`)).body.total).toBe(0);
+    expect((await get(gw.app, `/api/sms?date_from=${minuteAgo}&date_to=${new Date().toISOString()}&sms_type=promotional`)).body.total).toBe(1);
     expect((await get(gw.app, '/api/sms?limit=501')).status).toBe(422);
     expect((await get(gw.app, '/api/sms?status=bogus')).status).toBe(422);
   });
