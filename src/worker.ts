@@ -283,6 +283,18 @@ export class Dispatcher {
     }
     const at = Date.now();
     await commits.run(async (trx) => {
+      // A crash between claim and outcome left no `sending` event (it is written with the outcome): add it,
+      // stamped with the claim time, which the claim left in updated_at.
+      const ids = verdicts.map((v) => v.message.id);
+      const latest = new Map<string, string>();
+      if (ids.length > 0) {
+        const events = await trx.selectFrom('message_events').select(['message_id', 'status']).where('message_id', 'in', ids)
+          .orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+        for (const e of events) if (!latest.has(e.message_id)) latest.set(e.message_id, e.status);
+      }
+      await recordTransitions(trx, verdicts.filter((v) => latest.get(v.message.id) !== 'sending').map(({ message }) => ({
+        message, from: 'queued', to: 'sending', source: 'dispatcher', detail: 'claimed before an interruption', at: Math.min(message.updated_at, at - 1),
+      })));
       for (const { message, found } of verdicts) {
         if (found === 'unknown') {
           await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,

@@ -210,7 +210,8 @@ export async function claimDue(db: Db, dialect: DialectName, provider: string, l
 export async function claimStale(db: Db, dialect: DialectName, limit: number, now: number, leaseUntil: number): Promise<MessageRow[]> {
   let stale = db.selectFrom('messages').select('id').where('status', '=', 'sending').where('lease_until', '<', now).limit(limit);
   if (dialect === 'postgres') stale = stale.forUpdate().skipLocked();
-  return db.updateTable('messages').set({ lease_until: leaseUntil, updated_at: now }).where('id', 'in', stale).returningAll().execute();
+  // updated_at is left as the claim wrote it: recovery dates the claim's missing event by it.
+  return db.updateTable('messages').set({ lease_until: leaseUntil }).where('id', 'in', stale).returningAll().execute();
 }
 
 export async function countByStatus(db: Db, statuses: MessageStatus[]): Promise<number> {

@@ -75,7 +75,9 @@ describe('dispatcher', () => {
     // Simulate a worker that claimed the message and died: status sending, lease already over.
     await gw.services.store.db.updateTable('messages').set({ status: 'sending', lease_until: Date.now() - 1, attempts: 1 }).where('id', '=', id).execute();
     expect(await gw.services.dispatcher.recover()).toBe(1);
-    expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('queued');
+    const requeued = (await get(gw.app, `/api/sms/${id}`)).body;
+    expect(requeued.status).toBe('queued');
+    expect(requeued.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['queued', 'recovery']]);
     await drain(gw.services);
     expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
     expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
