@@ -65,7 +65,7 @@ export async function createServices(config: Config): Promise<Services> {
     providers.push(simulator);
   }
   const router = new ProviderRouter(providers, config.defaultProvider);
-  const status = new StatusService(db, commits, metrics);
+  const status = new StatusService(commits, metrics);
   // Generated once and kept in the database when not configured, so every process agrees.
   const otpKey = config.otp.hashSecret ? Buffer.from(config.otp.hashSecret, 'utf8') : await persistedSecret(db, 'otp_hmac_key');
   const sealingKey = config.messageEncryptionKey ?? await persistedSecret(db, 'sealing_key');

@@ -3,7 +3,7 @@ import type { Config, ProviderName } from '../config.js';
 import { isHexPayload, segmentMessage, type MessageType } from '../domain/encoding.js';
 import { ConflictError, ValidationError, type FieldError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
-import { defaultPriority, type MessageStatus, type SmsType } from '../domain/message-status.js';
+import { defaultPriority, type SmsType } from '../domain/message-status.js';
 import { isPrivateHost } from '../domain/network-address.js';
 import { normalisePhone } from '../domain/phone.js';
 import { messageCost, roundCost } from '../domain/pricing.js';
@@ -177,7 +177,7 @@ export class SendService {
       scheduled_at: iso(timing.scheduleAt),
       created_at: new Date(now).toISOString(),
     };
-    return { reply, batch, messages, template, status: timing.status };
+    return { reply, batch, messages, template };
   }
 
   private async prepareBatch(input: BatchRequest, now: number) {
@@ -221,7 +221,7 @@ export class SendService {
       scheduled_at: iso(timing.scheduleAt),
       created_at: new Date(now).toISOString(),
     };
-    return { reply, batch, messages, template, status: timing.status };
+    return { reply, batch, messages, template };
   }
 
   /** What send and send-batch check alike; problems are collected so one reply names them all. */
@@ -247,7 +247,7 @@ export class SendService {
     scope: string,
     key: string | undefined,
     input: unknown,
-    prepare: (now: number) => Promise<{ reply: T; batch: BatchesTable; messages: PreparedMessage[]; template: TemplateForSend | undefined; status: MessageStatus }>,
+    prepare: (now: number) => Promise<{ reply: T; batch: BatchesTable; messages: PreparedMessage[]; template: TemplateForSend | undefined }>,
   ): Promise<IdempotentReply<T>> {
     const scopedKey = key === undefined ? undefined : `${scope}:${key}`;
     const hash = key === undefined ? '' : createHash('sha256').update(JSON.stringify(input)).digest('hex');

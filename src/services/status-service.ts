@@ -18,7 +18,7 @@ export interface ReportOutcome {
 
 /** Applies delivery reports. Statuses only move forward; a late or repeated report changes nothing. */
 export class StatusService {
-  constructor(private readonly db: Kysely<Database>, private readonly commits: GroupCommit, private readonly metrics: GatewayMetrics) {}
+  constructor(private readonly commits: GroupCommit, private readonly metrics: GatewayMetrics) {}
 
   /** A report for one of our message ids (POST /api/sms/{id}/webhook). */
   async applyToMessage(messageId: string, report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string }, source: string): Promise<ReportOutcome> {
