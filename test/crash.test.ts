@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { onPostgres } from './helpers/database.js';
+import { freePort, spawnGateway, waitForHealth } from './helpers/process.js';
 
-const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'smsgw-crash-'));
 const children: ChildProcess[] = [];
 
@@ -16,39 +15,18 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function startProcess(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'error',
-      DATABASE_URL: `sqlite:${join(dir, 'gateway.db')}`,
-      // Slow sending so the kill lands while messages are queued and in flight.
-      RATE_LIMIT_PER_SECOND: '150', RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_PER_HOUR: '1000000',
-      SIMULATOR_LATENCY_MS: '150', SIMULATOR_DELIVERY_DELAY_MS: '100',
-      PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  const child = spawnGateway('src/main.ts', {
+    PORT: String(port),
+    DATABASE_URL: `sqlite:${join(dir, 'gateway.db')}`,
+    // Slow sending so the kill lands while messages are queued and in flight.
+    RATE_LIMIT_PER_SECOND: '150', RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_PER_HOUR: '1000000',
+    SIMULATOR_LATENCY_MS: '150', SIMULATOR_DELIVERY_DELAY_MS: '100',
+    PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2',
   });
   children.push(child);
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return child;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('gateway did not start');
+  await waitForHealth(port);
+  return child;
 }
 
 // Spawns the real server on an SQLite file; the PostgreSQL run covers the same paths in-process.

@@ -20,7 +20,11 @@ export interface Store {
 function cachingDatabase(raw: BetterSqlite3.Database) {
   const statements = new Map<string, BetterSqlite3.Statement>();
   return {
-    prepare(sql: string) {
+    prepare(text: string) {
+      // Every transaction here writes. BEGIN IMMEDIATE takes the write lock up front, so with several
+      // processes on one file a busy writer is waited for (busy_timeout) instead of failing the
+      // transaction with SQLITE_BUSY when a deferred reader tries to upgrade.
+      const sql = text === 'begin' ? 'begin immediate' : text;
       let stmt = statements.get(sql);
       if (stmt === undefined) {
         stmt = raw.prepare(sql);
