@@ -23,6 +23,7 @@ export interface Config {
   host: string;
   logLevel: string;
   databaseUrl: string;
+  sqliteDurability: 'full' | 'normal';
   redisUrl: string | undefined;
   runWorker: boolean;
   publicUrl: string;
@@ -165,6 +166,12 @@ function priceTable(env: Env): PriceTable {
   return table;
 }
 
+function sqliteDurability(env: Env): 'full' | 'normal' {
+  const v = (str(env, 'SQLITE_SYNCHRONOUS') ?? 'FULL').toUpperCase();
+  if (v !== 'FULL' && v !== 'NORMAL') throw new ConfigError('SQLITE_SYNCHRONOUS', 'must be FULL or NORMAL');
+  return v === 'FULL' ? 'full' : 'normal';
+}
+
 /** Reads and checks every variable once, at start; a bad one stops the start with its name. */
 export function loadConfig(env: Env = process.env): Config {
   const perSecond = int(env, 'RATE_LIMIT_PER_SECOND', 10, 1);
@@ -192,6 +199,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: str(env, 'HOST') ?? '0.0.0.0',
     logLevel: str(env, 'LOG_LEVEL') ?? 'info',
     databaseUrl,
+    sqliteDurability: sqliteDurability(env),
     redisUrl: str(env, 'REDIS_URL'),
     runWorker: bool(env, 'RUN_WORKER', true),
     publicUrl: url(env, 'PUBLIC_URL', `http://localhost:${int(env, 'PORT', 8000, 0, 65535)}`),

@@ -44,10 +44,10 @@ export interface Services {
 }
 
 export async function createServices(config: Config): Promise<Services> {
-  const store = createStore(config.databaseUrl);
+  const store = createStore(config.databaseUrl, config.sqliteDurability);
   await migrate(store.db, store.dialect);
   const { db, dialect } = store;
-  const commits = new GroupCommit(db, dialect);
+  const commits = new GroupCommit(db, dialect, store.walSync);
   const metrics = new GatewayMetrics(async () => {
     const rows = await db.selectFrom('messages').select((eb) => ['status', eb.fn.countAll<number>().as('n')])
       .where('status', 'in', ['scheduled', 'queued', 'sending']).groupBy('status').execute();

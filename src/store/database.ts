@@ -4,14 +4,23 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { WalSync } from './wal-sync.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
 export interface Store {
   db: Kysely<Database>;
   dialect: DialectName;
+  /** SQLite with durable commits: what the group commit awaits before it answers. */
+  walSync?: WalSync;
   close(): Promise<void>;
 }
+
+/**
+ * `full`: a reply means the rows survive power loss (WAL fdatasync'd, off the event loop).
+ * `normal`: they survive a crash of the process, not of the machine.
+ */
+export type SqliteDurability = 'full' | 'normal';
 
 /**
  * better-sqlite3 compiles a statement on every `prepare`; Kysely prepares per query.
@@ -44,8 +53,8 @@ export function openSqlite(path: string): BetterSqlite3.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const raw = new BetterSqlite3(path);
   raw.pragma('journal_mode = WAL');
-  // FULL: a commit is on disk before the reply, even across power loss; group commit pays for it.
-  raw.pragma(`synchronous = ${process.env.SQLITE_SYNCHRONOUS ?? 'FULL'}`);
+  // Commits never fsync on the event loop; durability is WalSync's job (see createStore).
+  raw.pragma('synchronous = NORMAL');
   raw.pragma('busy_timeout = 5000');
   // Index pages stay in memory: inserts touch several indexes, and a miss is a read syscall.
   raw.pragma('cache_size = -65536');
@@ -54,11 +63,19 @@ export function openSqlite(path: string): BetterSqlite3.Database {
   return raw;
 }
 
-export function createStore(databaseUrl: string): Store {
+export function createStore(databaseUrl: string, durability: SqliteDurability = 'full'): Store {
   if (databaseUrl.startsWith('sqlite:')) {
-    const raw = openSqlite(databaseUrl.slice('sqlite:'.length));
+    const path = databaseUrl.slice('sqlite:'.length);
+    const raw = openSqlite(path);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(raw) }) });
-    return { db, dialect: 'sqlite', close: () => db.destroy() };
+    const walSync = durability === 'full' && path !== ':memory:' ? new WalSync(`${path}-wal`) : undefined;
+    return {
+      db, dialect: 'sqlite', walSync,
+      async close() {
+        await db.destroy();
+        await walSync?.close();
+      },
+    };
   }
   // BIGINT (our epoch-millisecond times) would otherwise arrive as strings.
   pg.types.setTypeParser(20, (v) => Number(v));

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import type { DialectName } from './database.js';
+import type { WalSync } from './wal-sync.js';
 
 type Job<T> = (trx: Transaction<Database>) => Promise<T>;
 
@@ -21,7 +22,7 @@ export class GroupCommit {
   private scheduled = false;
   private flushing = false;
 
-  constructor(private readonly db: Kysely<Database>, private readonly dialect: DialectName) {}
+  constructor(private readonly db: Kysely<Database>, private readonly dialect: DialectName, private readonly walSync?: WalSync) {}
 
   run<T>(job: Job<T>): Promise<T> {
     if (this.dialect !== 'sqlite') return this.db.transaction().execute(job);
@@ -42,33 +43,44 @@ export class GroupCommit {
     this.flushing = true;
     const jobs = this.pending;
     this.pending = [];
+    const settled: Array<() => void> = [];
     try {
       const values: unknown[] = [];
       try {
         await this.db.transaction().execute(async (trx) => {
           for (const { job } of jobs) values.push(await job(trx));
         });
+        jobs.forEach((p, i) => settled.push(() => p.resolve(values[i])));
       } catch (err) {
-        if (jobs.length === 1) {
-          jobs[0].reject(err);
-          return;
-        }
-        await this.runAlone(jobs);
-        return;
+        if (jobs.length === 1) settled.push(() => jobs[0].reject(err));
+        else await this.runAlone(jobs, settled);
       }
-      jobs.forEach((p, i) => p.resolve(values[i]));
     } finally {
+      // The next group may commit while this one's WAL is being synced.
       this.flushing = false;
       if (this.pending.length > 0) this.schedule();
     }
+    await this.durable(jobs, settled);
   }
 
-  private async runAlone(jobs: Pending[]): Promise<void> {
+  /** Answers only once the group's commit is on disk; a failed sync fails every job of it. */
+  private async durable(jobs: Pending[], settled: Array<() => void>): Promise<void> {
+    try {
+      await this.walSync?.sync();
+    } catch (err) {
+      for (const p of jobs) p.reject(err);
+      return;
+    }
+    for (const settle of settled) settle();
+  }
+
+  private async runAlone(jobs: Pending[], settled: Array<() => void>): Promise<void> {
     for (const { job, resolve, reject } of jobs) {
       try {
-        resolve(await this.db.transaction().execute(job));
+        const value = await this.db.transaction().execute(job);
+        settled.push(() => resolve(value));
       } catch (err) {
-        reject(err);
+        settled.push(() => reject(err));
       }
     }
   }

@@ -13,7 +13,7 @@ beforeEach(async () => {
   url = await freshDatabaseUrl();
   store = createStore(url);
   await migrate(store.db, store.dialect);
-  commits = new GroupCommit(store.db, store.dialect);
+  commits = new GroupCommit(store.db, store.dialect, store.walSync);
 });
 afterEach(async () => {
   await store.close();
