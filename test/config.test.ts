@@ -27,6 +27,7 @@ describe('loadConfig', () => {
     ['ALLOWED_COUNTRIES', 'USA'],
     ['SIMULATOR_FAILURE_RATE', '2'],
     ['PRICE_TABLE_PATH', '/nonexistent.json'],
+    ['SQLITE_SYNCHRONOUS', 'OFF'],
   ])('names a bad %s', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
