@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { onPostgres } from './helpers/database.js';
-import { freePort, spawnGateway, waitForHealth } from './helpers/process.js';
+import { exited, freePort, outboxCopies, spawnGateway, waitForBatch, waitForHealth } from './helpers/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smsgw-crash-'));
 const children: ChildProcess[] = [];
@@ -55,21 +55,13 @@ describe.skipIf(onPostgres)('crash and restart', () => {
     expect(sending.n + queued.n).toBeGreaterThan(0);
 
     const second = await startProcess(port);
-    let batch: any;
-    for (let i = 0; i < 400; i++) {
-      batch = await (await fetch(`${base}/api/sms/batches/${batch_id}`)).json();
-      if (batch.status === 'completed') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const batch = await waitForBatch(base, batch_id, 20_000);
     second.kill('SIGTERM');
-    await new Promise((r) => second.once('exit', r));
+    await exited(second);
     expect(batch.status).toBe('completed');
     expect(batch.counts).toEqual({ delivered: 400 });
-
-    const db = new Database(join(dir, 'gateway.db'), { readonly: true });
-    const copies = db.prepare('select message_id, count(*) n from simulator_outbox group by message_id').all() as Array<{ n: number }>;
-    db.close();
+    const copies = outboxCopies(join(dir, 'gateway.db'));
     expect(copies).toHaveLength(400);
-    expect(copies.filter((c) => c.n !== 1)).toEqual([]);
+    expect(copies.filter((n) => n !== 1)).toEqual([]);
   }, 90_000);
 });

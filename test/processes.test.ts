@@ -2,10 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { onPostgres } from './helpers/database.js';
-import { exited, freePort, spawnGateway, waitForHealth } from './helpers/process.js';
+import { exited, freePort, outboxCopies, spawnGateway, waitForBatch, waitForHealth } from './helpers/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smsgw-split-'));
 const children: ChildProcess[] = [];
@@ -35,20 +34,12 @@ describe.skipIf(onPostgres)('API and worker as separate processes', () => {
 
     const workers = [spawnGateway('src/worker-main.ts', shared), spawnGateway('src/worker-main.ts', shared)];
     children.push(...workers);
-    let batch: any;
-    for (let i = 0; i < 300; i++) {
-      batch = await (await fetch(`${base}/api/sms/batches/${batch_id}`)).json();
-      if (batch.status === 'completed') break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const batch = await waitForBatch(base, batch_id, 30_000);
     for (const child of [api, ...workers]) child.kill('SIGTERM');
     await Promise.all([api, ...workers].map(exited));
     expect(batch.counts).toEqual({ delivered: 300 });
-
-    const db = new Database(join(dir, 'gateway.db'), { readonly: true });
-    const copies = db.prepare('select message_id, count(*) n from simulator_outbox group by message_id').all() as Array<{ n: number }>;
-    db.close();
+    const copies = outboxCopies(join(dir, 'gateway.db'));
     expect(copies).toHaveLength(300);
-    expect(copies.filter((c) => c.n !== 1)).toEqual([]);
+    expect(copies.filter((n) => n !== 1)).toEqual([]);
   }, 90_000);
 });

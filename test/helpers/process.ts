@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -36,4 +37,24 @@ export async function waitForHealth(port: number): Promise<void> {
 
 export function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+}
+
+/** How many times the simulator received each message, read from the database file the processes shared. */
+export function outboxCopies(databasePath: string): number[] {
+  const db = new Database(databasePath, { readonly: true });
+  try {
+    return (db.prepare('select count(*) n from simulator_outbox group by message_id').all() as Array<{ n: number }>).map((r) => r.n);
+  } finally {
+    db.close();
+  }
+}
+
+/** Polls a batch until every message is final, or gives up after `timeoutMs`. */
+export async function waitForBatch(base: string, batchId: string, timeoutMs: number): Promise<{ status: string; counts: Record<string, number> }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const batch = await (await fetch(`${base}/api/sms/batches/${batchId}`)).json();
+    if (batch.status === 'completed' || Date.now() > deadline) return batch;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
