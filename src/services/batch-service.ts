@@ -56,7 +56,7 @@ export class BatchService {
   /** Releases a draft batch: now, or at its schedule_at if that is still ahead. */
   async send(id: string) {
     const now = Date.now();
-    await this.commits.run(async (trx) => {
+    await this.commits.mayFail(async (trx) => {
       const batch = await findBatch(trx, id);
       if (!batch) throw new NotFoundError('batch', id);
       if (batch.status !== 'draft') throw new ConflictError(`batch ${id} is ${batch.status}, not draft`);
@@ -71,7 +71,7 @@ export class BatchService {
   /** Cancels every message of the batch that no provider has seen yet. */
   async cancel(id: string) {
     const now = Date.now();
-    const canceled = await this.commits.run(async (trx) => {
+    const canceled = await this.commits.mayFail(async (trx) => {
       const batch = await findBatch(trx, id);
       if (!batch) throw new NotFoundError('batch', id);
       await trx.updateTable('batches').set({ status: 'canceled', updated_at: now }).where('id', '=', id).execute();

@@ -75,7 +75,7 @@ export class OtpService {
       created_at: now,
       updated_at: now,
     };
-    await this.commits.run(async (trx) => {
+    await this.commits.mayFail(async (trx) => {
       await this.checkHourlyLimit(trx, phone.e164, now);
       // A new code supersedes whatever was pending for the number: only the latest works.
       await trx.updateTable('otp_sessions').set({ status: 'superseded', updated_at: now }).where('phone_number', '=', phone.e164).where('status', '=', 'pending').execute();
@@ -87,7 +87,7 @@ export class OtpService {
 
   async verify(input: OtpVerifyRequest) {
     const phone = this.phone(input.phone_number.number, input.phone_number.country_code, 'phone_number.number');
-    return this.commits.run(async (trx) => {
+    return this.commits.mayFail(async (trx) => {
       const now = Date.now();
       let query = trx.selectFrom('otp_sessions').selectAll().where('phone_number', '=', phone.e164);
       query = input.session_id !== undefined ? query.where('id', '=', input.session_id) : query.where('status', '=', 'pending').orderBy('created_at', 'desc').limit(1);
@@ -131,7 +131,7 @@ export class OtpService {
     const phone = this.phone(session.phone_number, undefined, 'session_id');
     const metadata = session.metadata ? JSON.parse(session.metadata) : undefined;
     const message = this.message(code, session.expiry_seconds, template, session.custom_message ?? undefined, undefined, phone, metadata, now);
-    const updated = await this.commits.run(async (trx) => {
+    const updated = await this.commits.mayFail(async (trx) => {
       const current = await trx.selectFrom('otp_sessions').selectAll().where('id', '=', sessionId).executeTakeFirstOrThrow();
       const state = this.state(current, now);
       if (state !== 'pending') throw new ConflictError(`session ${sessionId} is ${state}: request a new code with /api/otp/generate`);

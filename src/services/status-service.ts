@@ -22,7 +22,7 @@ export class StatusService {
 
   /** A report for one of our message ids (POST /api/sms/{id}/webhook). */
   async applyToMessage(messageId: string, report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string }, source: string): Promise<ReportOutcome> {
-    const [outcome] = await this.commits.run(async (trx) => {
+    const [outcome] = await this.commits.mayFail(async (trx) => {
       const message = await trx.selectFrom('messages').selectAll().where('id', '=', messageId).executeTakeFirst();
       if (!message) throw new NotFoundError('message', messageId);
       return [await this.apply(trx, message, report, source, Date.now())];

@@ -90,7 +90,7 @@ export class TemplateService implements TemplateSource {
       created_at: now,
       updated_at: now,
     };
-    await this.commits.run(async (trx) => {
+    await this.commits.mayFail(async (trx) => {
       const taken = await trx.selectFrom('templates').select('id').where('id', '=', row.id).executeTakeFirst();
       if (taken) throw new ConflictError(`template id ${row.id} is already taken`);
       await trx.insertInto('templates').values(row).execute();
@@ -124,7 +124,7 @@ export class TemplateService implements TemplateSource {
 
   async update(id: string, change: TemplateChange) {
     const now = Date.now();
-    const updated = await this.commits.run(async (trx) => {
+    const updated = await this.commits.mayFail(async (trx) => {
       const current = await this.find(trx, id);
       const content = change.content ?? current.content;
       const variables = change.content !== undefined || change.variables !== undefined
@@ -153,7 +153,7 @@ export class TemplateService implements TemplateSource {
 
   async remove(id: string): Promise<void> {
     const now = Date.now();
-    await this.commits.run(async (trx) => {
+    await this.commits.mayFail(async (trx) => {
       const current = await this.find(trx, id);
       const next = { ...current, version: current.version + 1, is_active: 0, updated_at: now };
       await trx.updateTable('templates').set({ deleted_at: now, is_active: 0, version: next.version, updated_at: now }).where('id', '=', id).execute();

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import type { DialectName } from './database.js';
 import type { WalSync } from './wal-sync.js';
@@ -7,14 +7,18 @@ type Job<T> = (trx: Transaction<Database>) => Promise<T>;
 
 interface Pending {
   job: Job<unknown>;
+  /** Wrapped in a savepoint, so its failure stays its own (see `mayFail`). */
+  contained: boolean;
   resolve: (value: unknown) => void;
   reject: (reason: unknown) => void;
 }
 
 /**
  * Runs concurrent write jobs in one transaction, so one commit (and one fsync) covers every
- * request that arrived while the previous commit was in flight. Should any job fail, the whole
- * group rolls back and each job runs again alone, so only the failing one sees its error.
+ * request that arrived while the previous commit was in flight. Should a job fail, the whole
+ * group rolls back and each job runs again alone, so only the failing one sees its error;
+ * jobs that fail as a matter of course (`mayFail`: not found, conflict, rate limit) run in a
+ * savepoint instead, so a flood of them does not turn every group into single transactions.
  * On PostgreSQL, where connections are pooled, every job simply gets its own transaction.
  */
 export class GroupCommit {
@@ -25,9 +29,18 @@ export class GroupCommit {
   constructor(private readonly db: Kysely<Database>, private readonly dialect: DialectName, private readonly walSync?: WalSync) {}
 
   run<T>(job: Job<T>): Promise<T> {
+    return this.enqueue(job, false);
+  }
+
+  /** For jobs whose errors are answers (404, 409, 429) rather than accidents. */
+  mayFail<T>(job: Job<T>): Promise<T> {
+    return this.enqueue(job, true);
+  }
+
+  private enqueue<T>(job: Job<T>, contained: boolean): Promise<T> {
     if (this.dialect !== 'sqlite') return this.db.transaction().execute(job);
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ job, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({ job, contained, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -47,10 +60,26 @@ export class GroupCommit {
     try {
       const values: unknown[] = [];
       try {
+        const failures = new Map<number, unknown>();
         await this.db.transaction().execute(async (trx) => {
-          for (const { job } of jobs) values.push(await job(trx));
+          for (const [i, { job, contained }] of jobs.entries()) {
+            if (!contained) {
+              values.push(await job(trx));
+              continue;
+            }
+            await sql`savepoint job`.execute(trx);
+            try {
+              values.push(await job(trx));
+              await sql`release savepoint job`.execute(trx);
+            } catch (err) {
+              await sql`rollback to savepoint job`.execute(trx);
+              await sql`release savepoint job`.execute(trx);
+              values.push(undefined);
+              failures.set(i, err);
+            }
+          }
         });
-        jobs.forEach((p, i) => settled.push(() => p.resolve(values[i])));
+        jobs.forEach((p, i) => settled.push(failures.has(i) ? () => p.reject(failures.get(i)) : () => p.resolve(values[i])));
       } catch (err) {
         if (jobs.length === 1) settled.push(() => jobs[0].reject(err));
         else await this.runAlone(jobs, settled);

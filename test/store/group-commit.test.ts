@@ -35,6 +35,20 @@ describe('GroupCommit', () => {
     expect(names).toEqual(['a', 'b', 'c', 'taken']);
   });
 
+  it('a job that may fail fails alone, within the group, after writing', async () => {
+    const results = await Promise.allSettled([
+      commits.run((trx) => insertRows(trx, 'secrets', [secret('a')])),
+      commits.mayFail(async (trx) => {
+        await insertRows(trx, 'secrets', [secret('half')]);
+        throw new Error('not found');
+      }),
+      commits.run((trx) => insertRows(trx, 'secrets', [secret('b')])),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const names = (await store.db.selectFrom('secrets').select('name').orderBy('name').execute()).map((r) => r.name);
+    expect(names).toEqual(['a', 'b']);
+  });
+
   it('a job that throws leaves nothing of itself behind', async () => {
     await expect(commits.run(async (trx) => {
       await insertRows(trx, 'secrets', [secret('half')]);
