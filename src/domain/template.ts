@@ -26,9 +26,11 @@ export function renderTemplate(content: string, variables: Record<string, unknow
   return missing.size > 0 ? { ok: false, missing: [...missing] } : { ok: true, text };
 }
 
+const ANY_PLACEHOLDER = new RegExp(PLACEHOLDER.source);
+
 export function hasPlaceholders(content: string): boolean {
-  PLACEHOLDER.lastIndex = 0;
-  return /\{\{\s*[A-Za-z_][A-Za-z0-9_.-]*\s*\}\}/.test(content);
+  // Most texts have no braces at all: skip the regular expression for them.
+  return content.includes('{{') && ANY_PLACEHOLDER.test(content);
 }
 
 /** Declared variables against the placeholders the content really has. */

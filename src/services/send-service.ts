@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Config, ProviderName } from '../config.js';
-import { isHexPayload, segmentMessage, type MessageType } from '../domain/encoding.js';
+import { isHexPayload, segmentMessage, type MessageType, type Segmentation } from '../domain/encoding.js';
 import { ConflictError, ValidationError, type FieldError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { defaultPriority, type SmsType } from '../domain/message-status.js';
@@ -101,8 +101,8 @@ export class SendService {
     private readonly commits: GroupCommit,
     private readonly router: ProviderRouter,
     private readonly metrics: GatewayMetrics,
-    private readonly templates: TemplateSource | undefined = undefined,
-    private readonly sealingKey: Buffer | undefined = undefined,
+    private readonly templates: TemplateSource,
+    private readonly sealingKey: Buffer,
   ) {}
 
   /**
@@ -110,7 +110,6 @@ export class SendService {
    * sealed for the dispatcher only. Returns rows for the caller's own transaction.
    */
   prepareOtpMessage(to: { e164: string; country: string | undefined }, text: string, masked: string, template: TemplateForSend | undefined, metadata: Record<string, unknown> | undefined, now: number, codeExpiresAt: number) {
-    if (!this.sealingKey) throw new Error('OTP messages need a sealing key');
     const provider = this.router.choose(undefined, 'text');
     // A code that can no longer be verified is not worth sending: the message expires with it.
     const timing: Timing = { status: 'queued', scheduleAt: null, expireAt: codeExpiresAt, dueAt: now };
@@ -269,7 +268,7 @@ export class SendService {
         await insertRows(trx, 'batches', [prepared.batch]);
         await insertRows(trx, 'messages', prepared.messages.map((m) => m.row));
         // The creation itself is not stored as an event: the message row says it (see MessageService.get).
-        if (prepared.template) await this.templates!.recordUse(trx, prepared.template.id, prepared.messages.length, now);
+        if (prepared.template) await this.templates.recordUse(trx, prepared.template.id, prepared.messages.length, now);
       });
     } catch (err) {
       // A concurrent request with the same key won the insert: answer as it did.
@@ -284,9 +283,7 @@ export class SendService {
   }
 
   private async template(id: string | undefined): Promise<TemplateForSend | undefined> {
-    if (id === undefined) return undefined;
-    if (!this.templates) throw new ValidationError('templates are not available', [{ field: 'template_id', message: 'templates are not enabled' }]);
-    return this.templates.forSend(id);
+    return id === undefined ? undefined : this.templates.forSend(id);
   }
 
   private timing(input: CommonFields, draft: boolean, now: number, errors: FieldError[]): Timing {
@@ -353,8 +350,9 @@ export class SendService {
     messageType: MessageType,
   ): { ok: true; text: string } | { ok: false; field: 'message' | 'recipient'; error: string; reason: string; variables?: string[] } {
     const source = template?.content ?? message!;
+    const rendersVariables = template !== undefined || hasPlaceholders(source);
     let text = source;
-    if (template !== undefined || hasPlaceholders(source)) {
+    if (rendersVariables) {
       const vars: Record<string, unknown> = { ...shared, ...(recipient.name !== undefined ? { name: recipient.name } : {}), ...recipient.variables };
       const rendered = renderTemplate(source, vars);
       if (!rendered.ok) {
@@ -366,9 +364,20 @@ export class SendService {
     if (messageType === 'binary' && !isHexPayload(text)) return { ok: false, field: 'message', error: 'must be hex for message_type binary', reason: 'bad_binary' };
     const length = [...text].length;
     if (length > this.config.maxMessageLength) {
-      return { ok: false, field: template || hasPlaceholders(source) ? 'recipient' : 'message', error: `is ${length} characters; MAX_MESSAGE_LENGTH is ${this.config.maxMessageLength}`, reason: 'message_too_long' };
+      return { ok: false, field: rendersVariables ? 'recipient' : 'message', error: `is ${length} characters; MAX_MESSAGE_LENGTH is ${this.config.maxMessageLength}`, reason: 'message_too_long' };
     }
     return { ok: true, text };
+  }
+
+  /** A batch usually sends one text to every recipient: segment it once, not once per recipient. */
+  private lastSegmented: { body: string; messageType: MessageType; result: Segmentation } | undefined;
+
+  private segments(body: string, messageType: MessageType): Segmentation {
+    const last = this.lastSegmented;
+    if (last && last.body === body && last.messageType === messageType) return last.result;
+    const result = segmentMessage(body, messageType);
+    this.lastSegmented = { body, messageType, result };
+    return result;
   }
 
   private message(
@@ -383,7 +392,7 @@ export class SendService {
     template: TemplateForSend | undefined,
     now: number,
   ): PreparedMessage {
-    const seg = segmentMessage(body, messageType);
+    const seg = this.segments(body, messageType);
     return {
       row: {
         id: newId('msg', now),

@@ -1,6 +1,17 @@
-import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 const money = sql`double precision`;
+
+/** What a template and each of its versions both hold. */
+function templateFields<T extends string, C extends string>(table: CreateTableBuilder<T, C>) {
+  return table
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('content', 'text', (c) => c.notNull())
+    .addColumn('variables', 'text', (c) => c.notNull())
+    .addColumn('category', 'text')
+    .addColumn('sms_type', 'text', (c) => c.notNull())
+    .addColumn('is_active', 'integer', (c) => c.notNull());
+}
 
 /** One schema for SQLite and PostgreSQL: text ids, bigint epoch-ms times, double precision money. */
 const migrations: Record<string, Migration> = {
@@ -155,15 +166,9 @@ const migrations: Record<string, Migration> = {
   },
   '0002_templates_otp': {
     async up(db: Kysely<any>) {
-      await db.schema
+      await templateFields(db.schema
         .createTable('templates')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('content', 'text', (c) => c.notNull())
-        .addColumn('variables', 'text', (c) => c.notNull())
-        .addColumn('category', 'text')
-        .addColumn('sms_type', 'text', (c) => c.notNull())
-        .addColumn('is_active', 'integer', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.primaryKey()))
         .addColumn('version', 'integer', (c) => c.notNull())
         .addColumn('usage_count', 'integer', (c) => c.notNull())
         .addColumn('last_used_at', 'bigint')
@@ -173,16 +178,10 @@ const migrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('templates_category').on('templates').columns(['category', 'sms_type']).execute();
 
-      await db.schema
+      await templateFields(db.schema
         .createTable('template_versions')
         .addColumn('template_id', 'text', (c) => c.notNull())
-        .addColumn('version', 'integer', (c) => c.notNull())
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('content', 'text', (c) => c.notNull())
-        .addColumn('variables', 'text', (c) => c.notNull())
-        .addColumn('category', 'text')
-        .addColumn('sms_type', 'text', (c) => c.notNull())
-        .addColumn('is_active', 'integer', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull()))
         .addColumn('change', 'text', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('template_versions_pk', ['template_id', 'version'])

@@ -134,18 +134,13 @@ export interface TemplatesTable {
   updated_at: number;
 }
 
-export interface TemplateVersionsTable {
+/** A template as it was at one version: the template's own fields, frozen. */
+export type TemplateVersionsTable = Pick<TemplatesTable, 'name' | 'content' | 'variables' | 'category' | 'sms_type' | 'is_active'> & {
   template_id: string;
   version: number;
-  name: string;
-  content: string;
-  variables: string;
-  category: string | null;
-  sms_type: string;
-  is_active: number;
   change: string;
   created_at: number;
-}
+};
 
 export interface OtpSessionsTable {
   id: string;
