@@ -276,7 +276,7 @@ export class Dispatcher {
         continue;
       }
       try {
-        verdicts.push({ message, found: await provider.lookup(message.id) });
+        verdicts.push({ message, found: await provider.lookup({ messageId: message.id, to: message.to_number, attemptedAt: message.updated_at }, AbortSignal.timeout(config.dispatch.providerTimeoutSeconds * 1000)) });
       } catch {
         // The provider can't answer now: leave the claim's fresh lease to run out and ask again later.
       }

@@ -6,8 +6,10 @@ import type { MessageStatus, SmsType } from '../domain/message-status.js';
 export interface OutgoingSms {
   /** Our message id; providers that carry a client reference get it, so a lost answer can be looked up. */
   id: string;
+  /** E.164 with its `+`; a provider that wants it without strips it itself. */
   to: string;
   from: string | undefined;
+  /** The text; for `binary` messages, the payload in hex. */
   body: string;
   messageType: MessageType;
   encoding: Encoding;
@@ -21,30 +23,46 @@ export interface OutgoingSms {
 /**
  * `accepted`: the provider took it. `rejected`: it never will (bad number, blocked): final.
  * `retry`: it certainly did not take it and may later (throttled, down). `unknown`: it may or
- * may not have taken it (timeout after the request went out): never resent blindly.
+ * may not have taken it (timeout after the request went out): never resent blindly, never failed over.
+ * `providerErrorCode` is the provider's own code, kept beside our normalised `code`.
  */
 export type SendOutcome =
-  | { kind: 'accepted'; providerMessageId: string; cost?: number }
-  | { kind: 'rejected'; code: string; message: string }
-  | { kind: 'retry'; code: string; message: string; retryAfterMs?: number }
-  | { kind: 'unknown'; code: string; message: string };
+  | {
+    kind: 'accepted';
+    providerMessageId: string;
+    /** One id per part when the provider splits a long text and reports each part on its own (Vonage). */
+    partIds?: string[];
+    /** The provider's own price for the message, when its answer carries one. */
+    cost?: number;
+  }
+  | { kind: 'rejected'; code: string; message: string; providerErrorCode?: string }
+  | { kind: 'retry'; code: string; message: string; retryAfterMs?: number; providerErrorCode?: string }
+  | { kind: 'unknown'; code: string; message: string; providerErrorCode?: string };
 
 /** A delivery report in our terms. */
 export interface StatusReport {
+  /** The provider's id of the message, or of the part this report is about. */
   providerMessageId: string;
   /** Our id, when the provider echoes a client reference. */
   messageId?: string;
   status: MessageStatus;
+  /** Our normalised code (e.g. UNDELIVERABLE, EXPIRED, REJECTED). */
   errorCode?: string;
+  /** The provider's own error code, as it sent it. */
+  providerErrorCode?: string;
   errorMessage?: string;
   timestamp?: number;
+  /** The provider's reported price, when the report carries one. */
   cost?: number;
 }
 
 export interface WebhookRequest {
+  /** The full URL the provider called, as it signed it (PUBLIC_URL + path + query). */
   url: string;
+  method: 'GET' | 'POST';
   headers: Record<string, string | string[] | undefined>;
   rawBody: string;
+  /** Parsed body: an object for JSON and form bodies. */
   body: unknown;
   query: Record<string, string>;
 }
@@ -53,8 +71,22 @@ export interface ProviderCapabilities {
   messageTypes: readonly MessageType[];
   /** Whether the provider posts delivery reports; without them `sent` is as far as we can know. */
   deliveryReports: boolean;
+  /** Whether texts outside GSM 03.38 arrive intact. */
+  unicode: boolean;
+  /** Most parts the provider sends one long text as. */
+  maxParts: number;
   /** Sends in flight at once: HTTP providers cap concurrent requests per account. */
   maxConcurrency: number;
+  /** Whether `lookup` can find a message whose send answer was lost, and how (for GET /api/providers and README). */
+  lookup: string;
+}
+
+export interface LookupHint {
+  /** Our message id (client reference, where the provider stores one). */
+  messageId: string;
+  to: string;
+  /** When the send was attempted: providers that can only search by recipient and time use it. */
+  attemptedAt: number;
 }
 
 export interface SmsProvider {
@@ -62,10 +94,10 @@ export interface SmsProvider {
   readonly capabilities: ProviderCapabilities;
   send(sms: OutgoingSms, signal: AbortSignal): Promise<SendOutcome>;
   /**
-   * Finds a message by our id after a send whose answer was lost. `null` means the provider
-   * is certain it never took it. Providers that cannot answer that leave it undefined.
+   * Finds a message after a send whose answer was lost. `null` means the provider is
+   * certain it never took it. Providers that cannot answer that leave it undefined.
    */
-  lookup?(messageId: string): Promise<{ providerMessageId: string } | null>;
+  lookup?(hint: LookupHint, signal: AbortSignal): Promise<{ providerMessageId: string } | null>;
   /** Verifies the provider's own signature (throws UnauthorizedError) and maps the report. */
   parseWebhook(request: WebhookRequest): StatusReport[];
 }

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { UnauthorizedError, ValidationError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { MessageStatus } from '../domain/message-status.js';
-import type { OutgoingSms, SendOutcome, SmsProvider, StatusReport, WebhookRequest } from './provider.js';
+import type { LookupHint, OutgoingSms, SendOutcome, SmsProvider, StatusReport, WebhookRequest } from './provider.js';
 
 export interface SimulatorOutboxEntry {
   id: string;
@@ -50,7 +50,10 @@ const REPORT_STATUSES = new Set(['delivered', 'undelivered', 'failed', 'sent']);
 export class SimulatorProvider implements SmsProvider {
   readonly name = 'simulator' as const;
   // No network behind it: a whole round can be in flight, so its outbox writes share one commit.
-  readonly capabilities = { messageTypes: ['text', 'unicode', 'binary', 'flash'] as const, deliveryReports: true, maxConcurrency: 5000 };
+  readonly capabilities = {
+    messageTypes: ['text', 'unicode', 'binary', 'flash'] as const, deliveryReports: true, unicode: true, maxParts: 255, maxConcurrency: 5000,
+    lookup: 'by our message id, in its own outbox',
+  };
 
   constructor(
     private readonly outbox: SimulatorOutbox,
@@ -81,8 +84,8 @@ export class SimulatorProvider implements SmsProvider {
     return { kind: 'accepted', providerMessageId: entry.id };
   }
 
-  async lookup(messageId: string): Promise<{ providerMessageId: string } | null> {
-    const found = await this.outbox.findByMessageId(messageId);
+  async lookup(hint: LookupHint): Promise<{ providerMessageId: string } | null> {
+    const found = await this.outbox.findByMessageId(hint.messageId);
     return found ? { providerMessageId: found.id } : null;
   }
 

@@ -10,6 +10,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     if (!provider) throw new NotFoundError('provider', request.params.provider);
     const reports = provider.parseWebhook({
       url: `${services.config.publicUrl}${request.url}`,
+      method: request.method === 'GET' ? 'GET' : 'POST',
       headers: request.headers,
       rawBody: request.rawBody ?? '',
       body: request.body,
