@@ -54,6 +54,12 @@ export interface StatusReport {
   timestamp?: number;
   /** The provider's reported price, when the report carries one. */
   cost?: number;
+  /**
+   * Set when the report is about one part of a long text the provider sent as several:
+   * the part's own id and, when the report says it, how many parts there are. The message's
+   * status is then built from every part's (delivered once all are, failed once one is).
+   */
+  part?: { id: string; count?: number };
 }
 
 export interface WebhookRequest {
