@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PriceTable } from './domain/pricing.js';
 import type { PhoneValidationMode } from './domain/phone.js';
@@ -28,6 +29,12 @@ export interface Config {
   runWorker: boolean;
   publicUrl: string;
   apiKeyRequired: boolean;
+  http: {
+    /** Whole request (headers and body) must arrive within this. */
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    maxConnectionsPerClient: number;
+  };
   allowedOrigins: string[];
   webhookSecret: string | undefined;
   defaultProvider: ProviderName | undefined;
@@ -41,6 +48,8 @@ export interface Config {
   phoneValidation: PhoneValidationMode;
   defaultCountry: string | undefined;
   messageEncryptionKey: Buffer | undefined;
+  /** Where keys not given in configuration are generated and kept (never in the database). */
+  keysFile: string;
   otp: {
     defaultLength: number;
     defaultExpirySeconds: number;
@@ -48,7 +57,8 @@ export interface Config {
     resendCooldownSeconds: number;
     maxResends: number;
     maxPerNumberPerHour: number;
-    hashSecret: string | undefined;
+    /** Key of the codes' HMAC; from OTP_HASH_KEY (or the older OTP_HASH_SECRET), else the key file. */
+    hashKey: Buffer | undefined;
   };
   webhooks: {
     timeoutSeconds: number;
@@ -144,6 +154,14 @@ function encryptionKey(env: Env): Buffer | undefined {
   return key;
 }
 
+function otpHashKey(env: Env): Buffer | undefined {
+  const name = str(env, 'OTP_HASH_KEY') !== undefined ? 'OTP_HASH_KEY' : 'OTP_HASH_SECRET';
+  const v = str(env, name);
+  if (v === undefined) return undefined;
+  if (v.length < 16) throw new ConfigError(name, 'must be at least 16 characters: it is all that protects the stored code hashes');
+  return Buffer.from(v, 'utf8');
+}
+
 const EXAMPLE_PRICES = fileURLToPath(new URL('../config/prices.example.json', import.meta.url));
 
 function priceTable(env: Env): PriceTable {
@@ -170,6 +188,14 @@ function sqliteDurability(env: Env): 'full' | 'normal' {
   const v = (str(env, 'SQLITE_SYNCHRONOUS') ?? 'FULL').toUpperCase();
   if (v !== 'FULL' && v !== 'NORMAL') throw new ConfigError('SQLITE_SYNCHRONOUS', 'must be FULL or NORMAL');
   return v === 'FULL' ? 'full' : 'normal';
+}
+
+function httpLimits(env: Env): Config['http'] {
+  const requestTimeoutMs = int(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000);
+  const headersTimeoutMs = int(env, 'HEADERS_TIMEOUT_MS', Math.min(10_000, requestTimeoutMs), 100, 600_000);
+  // Node refuses a headers timeout longer than the whole request's.
+  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError('HEADERS_TIMEOUT_MS', `must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
+  return { requestTimeoutMs, headersTimeoutMs, maxConnectionsPerClient: int(env, 'MAX_CONNECTIONS_PER_CLIENT', 256, 1, 1_000_000) };
 }
 
 /** Reads and checks every variable once, at start; a bad one stops the start with its name. */
@@ -204,6 +230,7 @@ export function loadConfig(env: Env = process.env): Config {
     runWorker: bool(env, 'RUN_WORKER', true),
     publicUrl: url(env, 'PUBLIC_URL', `http://localhost:${int(env, 'PORT', 8000, 0, 65535)}`),
     apiKeyRequired: bool(env, 'API_KEY_REQUIRED', false),
+    http: httpLimits(env),
     allowedOrigins: (str(env, 'ALLOWED_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     webhookSecret: str(env, 'WEBHOOK_SECRET'),
     defaultProvider,
@@ -221,6 +248,8 @@ export function loadConfig(env: Env = process.env): Config {
     phoneValidation,
     defaultCountry,
     messageEncryptionKey: encryptionKey(env),
+    keysFile: str(env, 'KEYS_FILE') ?? (databaseUrl.startsWith('sqlite:') && databaseUrl !== 'sqlite::memory:'
+      ? join(dirname(databaseUrl.slice('sqlite:'.length)), 'keys.json') : './data/keys.json'),
     otp: {
       defaultLength: int(env, 'OTP_DEFAULT_LENGTH', 6, 4, 10),
       defaultExpirySeconds: int(env, 'OTP_DEFAULT_EXPIRY', 300, 60, 3600),
@@ -228,7 +257,7 @@ export function loadConfig(env: Env = process.env): Config {
       resendCooldownSeconds: int(env, 'OTP_RESEND_COOLDOWN', 60, 0, 3600),
       maxResends: int(env, 'OTP_MAX_RESENDS', 3, 0, 100),
       maxPerNumberPerHour: int(env, 'OTP_MAX_PER_NUMBER_PER_HOUR', 5, 1),
-      hashSecret: str(env, 'OTP_HASH_SECRET'),
+      hashKey: otpHashKey(env),
     },
     webhooks: {
       timeoutSeconds: num(env, 'WEBHOOK_TIMEOUT', 30, 0.1, 300),

@@ -11,12 +11,12 @@ import { CallbackService } from './services/callback-service.js';
 import { MessageService } from './services/message-service.js';
 import { OtpService } from './services/otp-service.js';
 import { TemplateService } from './services/template-service.js';
-import { persistedSecret } from './store/secret-store.js';
 import { SendService } from './services/send-service.js';
 import { SimulatorReports } from './services/simulator-reports.js';
 import { StatusService } from './services/status-service.js';
 import { createStore, type Store } from './store/database.js';
 import { GroupCommit } from './store/group-commit.js';
+import { loadGatewayKeys } from './store/key-file.js';
 import { migrate } from './store/migrations.js';
 import { SimulatorOutboxStore } from './store/simulator-outbox-store.js';
 import { Dispatcher } from './worker.js';
@@ -41,6 +41,8 @@ export interface Services {
   simulatorOutbox: SimulatorOutboxStore | undefined;
   simulatorReports: SimulatorReports | undefined;
   readiness(): Promise<Record<string, string>>;
+  /** What the operator should know at start (unauthenticated reports, a changed key). */
+  startupWarnings: string[];
 }
 
 export async function createServices(config: Config): Promise<Services> {
@@ -66,14 +68,17 @@ export async function createServices(config: Config): Promise<Services> {
   }
   const router = new ProviderRouter(providers, config.defaultProvider);
   const status = new StatusService(commits, metrics);
-  // Generated once and kept in the database when not configured, so every process agrees.
-  const otpKey = config.otp.hashSecret ? Buffer.from(config.otp.hashSecret, 'utf8') : await persistedSecret(db, 'otp_hmac_key');
-  const sealingKey = config.messageEncryptionKey ?? await persistedSecret(db, 'sealing_key');
+  const { keys, warnings } = await loadGatewayKeys(db, { otpHashKey: config.otp.hashKey, messageEncryptionKey: config.messageEncryptionKey }, config.keysFile);
+  const otpKey = keys.otpHashKey;
+  const sealingKey = keys.messageEncryptionKey;
+  if (!config.webhookSecret) {
+    warnings.push('WEBHOOK_SECRET is not set: POST /api/sms/{id}/webhook accepts unauthenticated delivery reports, and callbacks go out unsigned');
+  }
   const templates = new TemplateService(db, commits);
   const send = new SendService(config, db, commits, router, metrics, templates, sealingKey);
   const otp = new OtpService(config, db, commits, send, templates, otpKey);
   const services: Services = {
-    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp,
+    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings,
     messages: new MessageService(config, db, commits),
     batches: new BatchService(db, commits),
     analytics: new AnalyticsService(db, (from, to) => otp.stats(from, to)),
@@ -114,6 +119,7 @@ export async function createGateway(config: Config) {
     app,
     services,
     async start() {
+      for (const warning of services.startupWarnings) app.log.warn(warning);
       if (config.runWorker) startWorkers(services);
       await app.listen({ port: config.port, host: config.host });
     },

@@ -4,6 +4,7 @@ import { createServices, startWorkers, stopWorkers } from './gateway.js';
 /** `npm run worker`: the dispatch, callback and simulator loops without the HTTP API. */
 const config = loadConfigOrExit();
 const services = await createServices(config);
+for (const warning of services.startupWarnings) console.warn(`warning: ${warning}`);
 startWorkers(services);
 console.log(`worker started (${services.store.dialect}, providers: ${services.router.all().map((p) => p.name).join(', ')})`);
 

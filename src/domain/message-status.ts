@@ -8,6 +8,11 @@ export const FINAL_STATUSES: readonly MessageStatus[] = ['delivered', 'undeliver
 /** Not yet handed to a provider: these can still be canceled or expire. */
 export const PENDING_STATUSES: readonly MessageStatus[] = ['draft', 'scheduled', 'queued'];
 
+/** Handed to a provider: the only messages a delivery report may move. */
+export const HANDED_OVER_STATUSES: readonly MessageStatus[] = ['sending', 'sent', 'delivered', 'undelivered', 'failed'];
+/** What a delivery report may say: that the provider took the message, and what became of it. */
+export const REPORTABLE_STATUSES = ['sent', 'delivered', 'undelivered', 'failed'] as const;
+
 const RANK: Record<MessageStatus, number> = {
   draft: 0, scheduled: 1, queued: 2, sending: 3, sent: 4,
   delivered: 5, undelivered: 5, failed: 5, expired: 5, canceled: 5,

@@ -10,6 +10,16 @@ export interface ParsedPhone {
 export type PhoneResult = { ok: true; phone: ParsedPhone } | { ok: false; reason: string };
 
 const E164_SHAPE = /^\+[1-9]\d{6,14}$/;
+/**
+ * A number field holds a number: digits, a leading `+`, and the punctuation people type
+ * between digit groups. libphonenumber would otherwise pull a number out of free text
+ * ("call +14155552671 now") or silently drop an extension ("... ext. 5").
+ */
+const DIALLABLE = /^\+?[ (]*[0-9][0-9 ().\-/]*$/;
+function isDiallable(text: string): boolean {
+  return DIALLABLE.test(text);
+}
+const NOT_A_NUMBER = 'holds characters that are not part of a phone number (digits, a leading +, spaces, ( ) . - / only)';
 
 const recent = new Map<string, PhoneResult>();
 const RECENT_LIMIT = 10_000;
@@ -33,6 +43,7 @@ export function normalisePhone(input: string, countryCode: string | undefined, m
 function parsePhone(input: string, countryCode: string | undefined, mode: PhoneValidationMode): PhoneResult {
   const raw = input.trim();
   if (raw.length === 0) return { ok: false, reason: 'phone number is empty' };
+  if (!isDiallable(raw)) return { ok: false, reason: NOT_A_NUMBER };
   const country = countryCode?.toUpperCase() as CountryCode | undefined;
   const parsed = parsePhoneNumberFromString(raw, country ? { defaultCountry: country } : undefined);
   if (mode === 'format') {
@@ -66,6 +77,9 @@ export interface PhoneReport {
 /** Everything libphonenumber knows about a number, for GET /api/phone/validate. */
 export function describePhone(input: string, countryCode: string | undefined): PhoneReport {
   const country = countryCode?.toUpperCase() as CountryCode | undefined;
+  if (!isDiallable(input.trim())) {
+    return { input, valid: false, possible: false, e164: null, national_format: null, international_format: null, country_code: null, calling_code: null, type: null, reason: NOT_A_NUMBER };
+  }
   const parsed = parsePhoneNumberFromString(input.trim(), country ? { defaultCountry: country } : undefined);
   if (!parsed) {
     return {

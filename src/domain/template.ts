@@ -7,23 +7,33 @@ export function placeholdersOf(content: string): string[] {
   return [...names];
 }
 
-export type RenderResult = { ok: true; text: string } | { ok: false; missing: string[] };
+export type RenderResult = { ok: true; text: string } | { ok: false; missing: string[]; tooLong: boolean };
 
 /**
  * Substitutes in one pass over the template, so a value that itself contains `{{x}}`
  * is sent as written and never expanded (no injection of further placeholders).
+ * With `maxCharacters`, it stops growing the text once it is surely longer than that
+ * (more UTF-16 units than twice the limit), so large values cannot make rendering expensive;
+ * the caller still checks the exact length of a text that finished.
  */
-export function renderTemplate(content: string, variables: Record<string, unknown>): RenderResult {
+export function renderTemplate(content: string, variables: Record<string, unknown>, maxCharacters = Infinity): RenderResult {
   const missing = new Set<string>();
+  const budget = maxCharacters * 2;
+  let length = content.length;
+  let tooLong = false;
   const text = content.replace(PLACEHOLDER, (whole, name: string) => {
     const value = Object.prototype.hasOwnProperty.call(variables, name) ? variables[name] : undefined;
     if (value === undefined || value === null) {
       missing.add(name);
       return whole;
     }
-    return String(value);
+    if (tooLong) return '';
+    const filled = String(value);
+    length += filled.length - whole.length;
+    if (length > budget) tooLong = true;
+    return tooLong ? '' : filled;
   });
-  return missing.size > 0 ? { ok: false, missing: [...missing] } : { ok: true, text };
+  return missing.size > 0 || tooLong ? { ok: false, missing: [...missing], tooLong } : { ok: true, text };
 }
 
 const ANY_PLACEHOLDER = new RegExp(PLACEHOLDER.source);

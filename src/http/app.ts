@@ -2,10 +2,14 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { BadRequestError, RateLimitedError } from '../domain/errors.js';
+import { AppError, RateLimitedError } from '../domain/errors.js';
 import { WindowLimiter } from '../domain/rate-limit.js';
 import type { Services } from '../gateway.js';
-import { errorHandler, sendProblem } from './problem.js';
+import { limitConnectionsPerClient } from './connection-limit.js';
+import { parseJsonBody } from './json-body.js';
+import { clientErrorHandler, errorHandler, frameworkErrorHandler, sendProblem } from './problem.js';
+import { BODY_LIMITS } from './body-limits.js';
+import { validatorCompiler } from './validation.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { healthRoutes } from './routes/health.js';
 import { phoneRoutes } from './routes/phone.js';
@@ -19,11 +23,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     rawBody?: string;
   }
-}
-
-/** Provider callbacks are never rate limited: dropping a delivery report loses a status. */
-function isProviderWebhook(url: string): boolean {
-  return url.startsWith('/api/webhooks/') || /^\/api\/sms\/[^/]+\/webhook/.test(url);
+  interface FastifyContextConfig {
+    /** Provider delivery reports: never rate limited, since dropping one loses a status. */
+    providerWebhook?: boolean;
+  }
 }
 
 export async function buildApp(services: Services): Promise<FastifyInstance> {
@@ -32,20 +35,25 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     logger: { level: config.logLevel },
     // Per-request log lines cost more than the request on the hot path; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: 5 * 1024 * 1024,
-    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: true, useDefaults: true } },
+    // Routes that take more set their own limit (BODY_LIMITS); a larger body is refused from its Content-Length, unread.
+    bodyLimit: BODY_LIMITS.default,
+    // Ids are at most 100 characters (the route schemas say so and name the field); longer paths are still a problem+json.
+    routerOptions: { maxParamLength: 1000 },
+    // A client trickling a body or headers a byte at a time must not hold a connection for minutes.
+    requestTimeout: config.http.requestTimeoutMs,
+    http: { headersTimeout: config.http.headersTimeoutMs, connectionsCheckingInterval: 1000 },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler());
+  limitConnectionsPerClient(app.server, config.http.maxConnectionsPerClient);
 
   // Keep the raw text: webhook signatures are computed over the exact bytes received.
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string;
-    request.rawBody = text;
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (err) {
-      done(new BadRequestError(`malformed JSON: ${(err as Error).message}`), undefined);
-    }
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const parsed = parseJsonBody(body as Buffer);
+    request.rawBody = parsed.text;
+    if (parsed.ok) return done(null, parsed.value);
+    done(new AppError(parsed.status, parsed.status === 400 ? 'Bad request' : 'Validation failed', parsed.detail, parsed.errors), undefined);
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
@@ -57,8 +65,11 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
 
   const limiter = new WindowLimiter(config.rateLimits);
   // Hooks on every request are callback-style: an async hook costs a promise per request.
+  // Decided by the matched route, never the raw URL: a request line in absolute form
+  // (`POST http://x/api/sms/send`) reaches the same route and must meet the same limit.
   app.addHook('onRequest', (request, reply, done) => {
-    if (!request.url.startsWith('/api/') || isProviderWebhook(request.url)) return done();
+    const route = request.routeOptions;
+    if (route.config?.providerWebhook || (route.url !== undefined && !route.url.startsWith('/api/'))) return done();
     const verdict = limiter.hit(request.ip, Date.now());
     reply.header('ratelimit-limit', verdict.limit).header('ratelimit-remaining', verdict.remaining).header('ratelimit-reset', verdict.resetSeconds);
     if (!verdict.allowed) return done(new RateLimitedError(`rate limit of ${verdict.limit} requests exceeded; retry in ${verdict.resetSeconds} s`, verdict.resetSeconds));

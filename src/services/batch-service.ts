@@ -74,8 +74,12 @@ export class BatchService {
     const canceled = await this.commits.mayFail(async (trx) => {
       const batch = await findBatch(trx, id);
       if (!batch) throw new NotFoundError('batch', id);
-      await trx.updateTable('batches').set({ status: 'canceled', updated_at: now }).where('id', '=', id).execute();
       const moved = await moveStatus(trx, { batchId: id, from: [...PENDING_STATUSES] }, 'canceled', 'api', now, { final_at: now, sealed_body: null });
+      // A batch whose every message was already handed over or final stays as it is: nothing was canceled.
+      if (moved.length === 0 && batch.status !== 'canceled') {
+        throw new ConflictError(`batch ${id} has no message left to cancel: every one has been handed to a provider or is final`);
+      }
+      await trx.updateTable('batches').set({ status: 'canceled', updated_at: now }).where('id', '=', id).execute();
       return moved.length;
     });
     return { ...(await this.get(id)), canceled };

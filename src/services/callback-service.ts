@@ -1,14 +1,13 @@
-import { lookup } from 'node:dns/promises';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
 import { backoffDelayMs } from '../domain/backoff.js';
 import { newId } from '../domain/ids.js';
-import { isPrivateAddress, isPrivateHost } from '../domain/network-address.js';
 import { signCallback } from '../domain/signature.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { DialectName } from '../store/database.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import type { Database } from '../store/schema.js';
+import { pinnedPost } from './pinned-request.js';
 import { PollingLoop } from './polling-loop.js';
 
 const CONCURRENCY = 16;
@@ -83,33 +82,14 @@ export class CallbackService {
   }
 
   private async post(url: string, payload: string): Promise<Attempt> {
-    const target = new URL(url);
-    if (!this.config.webhooks.allowPrivateNetworks) {
-      // Checked again at delivery: DNS may have changed since the URL was accepted.
-      if (isPrivateHost(target.hostname)) return { ok: false, statusCode: null, error: 'callback host is private or loopback', refused: true };
-      try {
-        const addresses = await lookup(target.hostname, { all: true });
-        if (addresses.some((a) => isPrivateAddress(a.address))) {
-          return { ok: false, statusCode: null, error: `callback host resolves to a private address`, refused: true };
-        }
-      } catch (err) {
-        return { ok: false, statusCode: null, error: `DNS lookup failed: ${(err as Error).message}` };
-      }
-    }
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'sms-gateway-callbacks/1' };
     if (this.config.webhookSecret) headers['x-webhook-signature'] = signCallback(this.config.webhookSecret, payload, Math.floor(Date.now() / 1000));
-    try {
-      const res = await fetch(url, {
-        method: 'POST', headers, body: payload, redirect: 'manual',
-        signal: AbortSignal.timeout(this.config.webhooks.timeoutSeconds * 1000),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) return { ok: true, statusCode: res.status };
-      return { ok: false, statusCode: res.status, error: `HTTP ${res.status}` };
-    } catch (err) {
-      const e = err as Error;
-      return { ok: false, statusCode: null, error: e.name === 'TimeoutError' ? 'timed out' : e.message };
-    }
+    // Checked again at delivery (DNS may have changed since the URL was accepted), and the
+    // connection goes to the address that was checked.
+    return pinnedPost(new URL(url), {
+      headers, body: payload, timeoutMs: this.config.webhooks.timeoutSeconds * 1000,
+      allowPrivateNetworks: this.config.webhooks.allowPrivateNetworks,
+    });
   }
 
   /** Every delivery attempt of a message's callbacks, oldest first: what an application debugging its endpoint needs. */

@@ -4,7 +4,7 @@ import { PENDING_STATUSES } from '../domain/message-status.js';
 import { normalisePhone } from '../domain/phone.js';
 import type { Config } from '../config.js';
 import type { GroupCommit } from '../store/group-commit.js';
-import { findEvents, findMessage, listMessages, moveStatus, type MessageFilter } from '../store/message-store.js';
+import { batchMetadata, findEvents, findMessage, listMessages, moveStatus, type MessageFilter } from '../store/message-store.js';
 import type { Database } from '../store/schema.js';
 import { eventView, messageView } from './message-views.js';
 
@@ -26,11 +26,11 @@ export class MessageService {
   async get(id: string) {
     const message = await findMessage(this.db, id);
     if (!message) throw new NotFoundError('message', id);
-    const events = await findEvents(this.db, id);
+    const [events, shared] = await Promise.all([findEvents(this.db, id), batchMetadata(this.db, [message.batch_id])]);
     // Acceptance is not written as an event (it would cost the send path a row per message);
     // it is the message row itself: its first status is where the first change started, or the current one.
     const created = { status: events[0]?.previous_status ?? message.status, previous_status: null, source: 'api', detail: null, created_at: message.created_at };
-    return { ...messageView(message), events: [created, ...events].map(eventView) };
+    return { ...messageView(message, shared.get(message.batch_id) ?? null), events: [created, ...events].map(eventView) };
   }
 
   async list(query: ListQuery) {
@@ -49,7 +49,8 @@ export class MessageService {
       filter.to = phone.ok ? phone.phone.e164 : query.to;
     }
     const { items, total } = await listMessages(this.db, filter, limit, offset);
-    return { items: items.map(messageView), total, limit, offset };
+    const shared = await batchMetadata(this.db, items.filter((m) => m.metadata === null).map((m) => m.batch_id));
+    return { items: items.map((m) => messageView(m, shared.get(m.batch_id) ?? null)), total, limit, offset };
   }
 
   /** Cancels a message that no provider has seen yet; once handed over it can't be called back. */

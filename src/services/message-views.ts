@@ -1,11 +1,11 @@
-import type { MessageRow } from '../store/message-store.js';
+import { parseMetadata, type MessageRow } from '../store/message-store.js';
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-/** A stored message as the API shows it. */
-export function messageView(m: MessageRow) {
+/** A stored message as the API shows it; `batchMetadata` is its batch's, which messages share. */
+export function messageView(m: MessageRow, batchMetadata: string | null = null) {
   return {
     id: m.id,
     batch_id: m.batch_id,
@@ -28,7 +28,7 @@ export function messageView(m: MessageRow) {
     error_code: m.error_code,
     error_message: m.error_message,
     custom_id: m.custom_id,
-    metadata: m.metadata ? JSON.parse(m.metadata) : {},
+    metadata: parseMetadata(m.metadata ?? batchMetadata),
     callback_url: m.callback_url,
     template_id: m.template_id,
     template_version: m.template_version,

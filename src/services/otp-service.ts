@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Config } from '../config.js';
 import { ConflictError, NotFoundError, RateLimitedError, ValidationError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
+import { metadataProblems, serialiseMetadata } from '../domain/metadata.js';
 import { codeMatches, generateCode, hashCode, normaliseEntered, otpText } from '../domain/otp.js';
 import { normalisePhone } from '../domain/phone.js';
 import type { GroupCommit } from '../store/group-commit.js';
@@ -46,6 +47,8 @@ export class OtpService {
 
   async generate(input: OtpGenerateRequest) {
     const phone = this.phone(input.phone_number.number, input.phone_number.country_code, 'phone_number.number');
+    const metadataErrors = metadataProblems(input.metadata);
+    if (metadataErrors.length > 0) throw new ValidationError(metadataErrors.map((e) => `${e.field} ${e.message}`).join('; '), metadataErrors);
     const length = input.length ?? this.config.otp.defaultLength;
     const expirySeconds = input.expiry_minutes !== undefined ? input.expiry_minutes * 60 : this.config.otp.defaultExpirySeconds;
     const alphanumeric = input.alphanumeric ?? false;
@@ -70,7 +73,7 @@ export class OtpService {
       message_id: message.message.id,
       template_id: template?.id ?? null,
       custom_message: input.custom_message ?? null,
-      metadata: input.metadata && Object.keys(input.metadata).length > 0 ? JSON.stringify(input.metadata) : null,
+      metadata: serialiseMetadata(input.metadata),
       verified_at: null,
       created_at: now,
       updated_at: now,

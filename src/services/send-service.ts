@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../domain/canonical-json.js';
 import type { Config, ProviderName } from '../config.js';
 import { isHexPayload, segmentMessage, type MessageType, type Segmentation } from '../domain/encoding.js';
 import { ConflictError, ValidationError, type FieldError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { defaultPriority, type SmsType } from '../domain/message-status.js';
+import { metadataProblems, serialiseMetadata } from '../domain/metadata.js';
 import { isPrivateHost } from '../domain/network-address.js';
 import { normalisePhone } from '../domain/phone.js';
 import { messageCost, roundCost } from '../domain/pricing.js';
@@ -238,6 +240,7 @@ export class SendService {
     const timing = this.timing(input, draft, now, errors);
     const provider = this.chooseProvider(input.provider, messageType, errors);
     this.checkCallbackUrl(input.callback_url, errors);
+    errors.push(...metadataProblems(input.metadata));
     return { errors, messageType, template, smsType, timing, provider };
   }
 
@@ -248,15 +251,15 @@ export class SendService {
     input: unknown,
     prepare: (now: number) => Promise<{ reply: T; batch: BatchesTable; messages: PreparedMessage[]; template: TemplateForSend | undefined }>,
   ): Promise<IdempotentReply<T>> {
-    const scopedKey = key === undefined ? undefined : `${scope}:${key}`;
-    const hash = key === undefined ? '' : createHash('sha256').update(JSON.stringify(input)).digest('hex');
+    // One key names one request, whichever endpoint it went to: the endpoint is part of what is compared.
+    const hash = key === undefined ? '' : createHash('sha256').update(`${scope}\n${canonicalJson(input)}`).digest('hex');
     const replay = async (): Promise<IdempotentReply<T> | undefined> => {
-      const stored = await findIdempotentResponse(this.db, scopedKey!, Date.now());
+      const stored = await findIdempotentResponse(this.db, key!, Date.now());
       if (!stored) return undefined;
-      if (stored.request_hash !== hash) throw new ConflictError('Idempotency-Key was already used with a different request body');
+      if (stored.request_hash !== hash) throw new ConflictError('Idempotency-Key was already used with a different request (another body or another endpoint)');
       return { statusCode: stored.status_code, body: JSON.parse(stored.response) as T, replayed: true };
     };
-    if (scopedKey !== undefined) {
+    if (key !== undefined) {
       const earlier = await replay();
       if (earlier) return earlier;
     }
@@ -264,7 +267,7 @@ export class SendService {
     const prepared = await prepare(now);
     try {
       await this.commits.run(async (trx) => {
-        if (scopedKey !== undefined) await saveIdempotentResponse(trx, scopedKey, hash, 200, prepared.reply, now);
+        if (key !== undefined) await saveIdempotentResponse(trx, key, hash, 200, prepared.reply, now);
         await insertRows(trx, 'batches', [prepared.batch]);
         await insertRows(trx, 'messages', prepared.messages.map((m) => m.row));
         // The creation itself is not stored as an event: the message row says it (see MessageService.get).
@@ -272,7 +275,7 @@ export class SendService {
       });
     } catch (err) {
       // A concurrent request with the same key won the insert: answer as it did.
-      if (scopedKey !== undefined) {
+      if (key !== undefined) {
         const earlier = await replay();
         if (earlier) return earlier;
       }
@@ -354,7 +357,10 @@ export class SendService {
     let text = source;
     if (rendersVariables) {
       const vars: Record<string, unknown> = { ...shared, ...(recipient.name !== undefined ? { name: recipient.name } : {}), ...recipient.variables };
-      const rendered = renderTemplate(source, vars);
+      const rendered = renderTemplate(source, vars, this.config.maxMessageLength);
+      if (!rendered.ok && rendered.tooLong && rendered.missing.length === 0) {
+        return { ok: false, field: 'recipient', error: `would be longer than MAX_MESSAGE_LENGTH (${this.config.maxMessageLength} characters) once rendered`, reason: 'message_too_long' };
+      }
       if (!rendered.ok) {
         return { ok: false, field: 'recipient', error: `missing template variable${rendered.missing.length > 1 ? 's' : ''}: ${rendered.missing.join(', ')}`, reason: 'missing_variable', variables: rendered.missing };
       }
@@ -416,7 +422,8 @@ export class SendService {
         error_code: null,
         error_message: null,
         custom_id: input.custom_id ?? null,
-        metadata: input.metadata && Object.keys(input.metadata).length > 0 ? JSON.stringify(input.metadata) : null,
+        // Stored once, on the batch: every message of a request shares it.
+        metadata: null,
         callback_url: input.callback_url ?? null,
         template_id: template?.id ?? null,
         template_version: template?.version ?? null,
@@ -442,7 +449,7 @@ export class SendService {
       template_id: template?.id ?? null, schedule_at: timing.scheduleAt, expire_at: timing.expireAt, callback_url: input.callback_url ?? null,
       total_recipients: counts.total, accepted: counts.accepted, rejected: counts.rejected, duplicates: counts.duplicates,
       total_segments: counts.segments, estimated_cost: counts.cost, currency: this.config.prices.currency,
-      metadata: input.metadata && Object.keys(input.metadata).length > 0 ? JSON.stringify(input.metadata) : null,
+      metadata: serialiseMetadata(input.metadata),
       created_at: now, updated_at: now,
     };
   }

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import { NotFoundError } from '../domain/errors.js';
-import { canAdvance, isFinal, type MessageStatus } from '../domain/message-status.js';
+import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
+import { canAdvance, HANDED_OVER_STATUSES, isFinal, REPORTABLE_STATUSES, type MessageStatus } from '../domain/message-status.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { StatusReport } from '../providers/provider.js';
 import type { GroupCommit } from '../store/group-commit.js';
@@ -13,10 +13,19 @@ export interface ReportOutcome {
   status: string | null;
   previous_status: string | null;
   applied: boolean;
+  /** Not a late or repeated report but one that could never apply (the message was never sent). */
+  refused?: boolean;
   reason?: string;
 }
 
-/** Applies delivery reports. Statuses only move forward; a late or repeated report changes nothing. */
+/** Most reports one request may carry; a provider batching more sends more requests. */
+export const MAX_REPORTS_PER_REQUEST = 1000;
+
+/**
+ * Applies delivery reports. Statuses only move forward; a late or repeated report changes
+ * nothing. A report moves only a message some provider was handed (`sending` or later), and
+ * only to what a provider can know: sent, delivered, undelivered, failed.
+ */
 export class StatusService {
   constructor(private readonly commits: GroupCommit, private readonly metrics: GatewayMetrics) {}
 
@@ -25,7 +34,9 @@ export class StatusService {
     const [outcome] = await this.commits.mayFail(async (trx) => {
       const message = await trx.selectFrom('messages').selectAll().where('id', '=', messageId).executeTakeFirst();
       if (!message) throw new NotFoundError('message', messageId);
-      return [await this.apply(trx, message, report, source, Date.now())];
+      const outcome = await this.apply(trx, message, report, source, Date.now());
+      if (outcome.refused) throw new ConflictError(`message ${messageId} is ${message.status}: ${outcome.reason}`);
+      return [outcome];
     });
     return outcome;
   }
@@ -33,17 +44,21 @@ export class StatusService {
   /** Reports in a provider's own format, already verified and mapped by that provider. */
   async applyProviderReports(provider: string, reports: StatusReport[], source = `provider:${provider}`): Promise<ReportOutcome[]> {
     if (reports.length === 0) return [];
+    if (reports.length > MAX_REPORTS_PER_REQUEST) {
+      throw new ValidationError(`at most ${MAX_REPORTS_PER_REQUEST} reports per request`, [{ field: 'body', message: `has ${reports.length} reports; at most ${MAX_REPORTS_PER_REQUEST}` }]);
+    }
     return this.commits.run(async (trx) => {
       const now = Date.now();
       const ourIds = reports.map((r) => r.messageId).filter((id): id is string => id !== undefined);
       const theirIds = reports.filter((r) => r.messageId === undefined).map((r) => r.providerMessageId);
       const byId = new Map<string, MessageRow>();
       const byProviderId = new Map<string, MessageRow>();
-      if (ourIds.length > 0) {
-        for (const m of await trx.selectFrom('messages').selectAll().where('id', 'in', ourIds).where('provider', '=', provider).execute()) byId.set(m.id, m);
+      // In slices: one statement may bind only so many parameters.
+      for (let i = 0; i < ourIds.length; i += 500) {
+        for (const m of await trx.selectFrom('messages').selectAll().where('id', 'in', ourIds.slice(i, i + 500)).where('provider', '=', provider).execute()) byId.set(m.id, m);
       }
-      if (theirIds.length > 0) {
-        for (const m of await trx.selectFrom('messages').selectAll().where('provider', '=', provider).where('provider_message_id', 'in', theirIds).execute()) {
+      for (let i = 0; i < theirIds.length; i += 500) {
+        for (const m of await trx.selectFrom('messages').selectAll().where('provider', '=', provider).where('provider_message_id', 'in', theirIds.slice(i, i + 500)).execute()) {
           byProviderId.set(m.provider_message_id!, m);
         }
       }
@@ -70,6 +85,12 @@ export class StatusService {
     const from = message.status as MessageStatus;
     const to = report.status;
     const base = { message_id: message.id, provider_message_id: message.provider_message_id ?? report.providerMessageId ?? null, previous_status: from };
+    if (!HANDED_OVER_STATUSES.includes(from)) {
+      return { ...base, status: from, applied: false, refused: true, reason: 'no provider has been handed this message, so no report can be about it' };
+    }
+    if (!(REPORTABLE_STATUSES as readonly string[]).includes(to)) {
+      return { ...base, status: from, applied: false, refused: true, reason: `a report cannot set ${to}` };
+    }
     if (!canAdvance(from, to)) {
       return { ...base, status: from, applied: false, reason: isFinal(from) ? `already final (${from})` : `would move back from ${from} to ${to}` };
     }

@@ -71,6 +71,8 @@ export async function recordTransitions(db: Db, transitions: Transition[], notif
   })));
   if (!notify) return;
   const callbacks = transitions.filter((t) => t.message.callback_url);
+  if (callbacks.length === 0) return;
+  const shared = await batchMetadata(db, callbacks.filter((t) => t.message.metadata === null).map((t) => t.message.batch_id));
   await insertRows(db, 'callbacks', callbacks.map((t) => ({
     id: newId('cbk', t.at),
     message_id: t.message.id,
@@ -84,7 +86,7 @@ export async function recordTransitions(db: Db, transitions: Transition[], notif
       previous_status: t.from,
       error_code: t.errorCode ?? null,
       timestamp: new Date(t.at).toISOString(),
-      metadata: t.message.metadata ? JSON.parse(t.message.metadata) : {},
+      metadata: parseMetadata(t.message.metadata ?? shared.get(t.message.batch_id) ?? null),
     }),
     status: 'pending' as const,
     attempts: 0,
@@ -94,6 +96,24 @@ export async function recordTransitions(db: Db, transitions: Transition[], notif
     created_at: t.at,
     updated_at: t.at,
   })));
+}
+
+/**
+ * The metadata of each batch: a request's metadata is stored once on its batch, not copied
+ * onto every message (a 1,000-recipient batch would store it 1,000 times).
+ */
+export async function batchMetadata(db: Db, batchIds: string[]): Promise<Map<string, string | null>> {
+  const ids = [...new Set(batchIds)];
+  const found = new Map<string, string | null>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await db.selectFrom('batches').select(['id', 'metadata']).where('id', 'in', ids.slice(i, i + 500)).execute();
+    for (const r of rows) found.set(r.id, r.metadata);
+  }
+  return found;
+}
+
+export function parseMetadata(stored: string | null): Record<string, unknown> {
+  return stored ? JSON.parse(stored) as Record<string, unknown> : {};
 }
 
 const SUBJECT_COLUMNS = ['id', 'batch_id', 'custom_id', 'metadata', 'callback_url'] as const;

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Services } from '../../gateway.js';
-import { IdParams } from '../schemas.js';
+import { IdParams, MetadataSchema } from '../schemas.js';
 
 const Phone = Type.Object({
   number: Type.String({ minLength: 1, maxLength: 32 }),
@@ -16,7 +16,7 @@ const Generate = Type.Object({
   alphanumeric: Type.Optional(Type.Boolean()),
   custom_message: Type.Optional(Type.String({ minLength: 1, maxLength: 1600 })),
   template_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  metadata: Type.Optional(MetadataSchema),
 });
 
 const Verify = Type.Object({

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { normalisePhone } from '../../domain/phone.js';
 import type { Services } from '../../gateway.js';
+import { Offset } from '../schemas.js';
 
 /** What the simulated phones received, OTP codes included: the only place a code can be read. */
 export const simulatorRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
@@ -11,7 +12,7 @@ export const simulatorRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
       querystring: Type.Object({
         to: Type.Optional(Type.String()),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
-        offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+        offset: Type.Optional(Offset),
       }),
     },
   }, async (request) => {

@@ -3,14 +3,17 @@ import { Type } from 'typebox';
 import { BadRequestError, UnauthorizedError } from '../../domain/errors.js';
 import { bodySignature, safeEqual } from '../../domain/signature.js';
 import type { Services } from '../../gateway.js';
+import { BODY_LIMITS, sendBodyLimit } from '../body-limits.js';
 import { DeliveryReportBody, IdParams, ListSmsQuery, SendBatchBody, SendSmsBody } from '../schemas.js';
 
 const idempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) });
 
 export const smsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { send, messages, batches, status, config } = services;
+  const bodyLimit = sendBodyLimit(config.maxRecipientsPerRequest);
 
   app.post('/api/sms/send', {
+    bodyLimit,
     schema: { tags: ['sms'], summary: 'Send one text to one or more recipients', body: SendSmsBody, headers: idempotencyHeader },
   }, async (request, reply) => {
     const result = await send.send(request.body, request.headers['idempotency-key']);
@@ -19,6 +22,7 @@ export const smsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
   });
 
   app.post('/api/sms/send-batch', {
+    bodyLimit,
     schema: { tags: ['sms'], summary: 'Send a campaign; invalid recipients are listed, not fatal', body: SendBatchBody, headers: idempotencyHeader },
   }, async (request, reply) => {
     const result = await send.sendBatch(request.body, request.headers['idempotency-key']);
@@ -50,6 +54,8 @@ export const smsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
     messages.cancel(request.params.sms_id));
 
   app.post('/api/sms/:sms_id/webhook', {
+    bodyLimit: BODY_LIMITS.webhook,
+    config: { providerWebhook: true },
     schema: { tags: ['webhooks'], summary: 'Delivery report for one message (signed with WEBHOOK_SECRET when set)', params: IdParams('sms_id'), body: DeliveryReportBody },
     preValidation: async (request) => {
       if (!config.webhookSecret) return;

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Services } from '../../gateway.js';
-import { IdParams, SmsTypeSchema } from '../schemas.js';
+import { BODY_LIMITS } from '../body-limits.js';
+import { IdParams, Offset, SmsTypeSchema, VariablesSchema } from '../schemas.js';
 
 const TemplateId = Type.String({ pattern: '^[a-z0-9_-]{1,64}$', description: 'client-chosen slug' });
 const Variables = Type.Array(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$' }), { maxItems: 100 });
@@ -31,14 +32,14 @@ const ListTemplates = Type.Object({
   is_active: Type.Optional(Type.Boolean()),
   search: Type.Optional(Type.String({ maxLength: 200 })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  offset: Type.Optional(Offset),
 });
 
 export const templateRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { templates } = services;
   const params = IdParams('template_id');
 
-  app.post('/api/templates', { schema: { tags: ['templates'], summary: 'Create a template ({{variable}} placeholders)', body: CreateTemplate } }, async (request, reply) =>
+  app.post('/api/templates', { bodyLimit: BODY_LIMITS.template, schema: { tags: ['templates'], summary: 'Create a template ({{variable}} placeholders)', body: CreateTemplate } }, async (request, reply) =>
     reply.code(201).send(await templates.create(request.body)));
 
   app.get('/api/templates', { schema: { tags: ['templates'], summary: 'List templates', querystring: ListTemplates } }, async (request) =>
@@ -47,7 +48,7 @@ export const templateRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
   app.get('/api/templates/:template_id', { schema: { tags: ['templates'], params } }, async (request) =>
     templates.get(request.params.template_id));
 
-  app.put('/api/templates/:template_id', { schema: { tags: ['templates'], summary: 'Change a template: a new version', params, body: UpdateTemplate } }, async (request) =>
+  app.put('/api/templates/:template_id', { bodyLimit: BODY_LIMITS.template, schema: { tags: ['templates'], summary: 'Change a template: a new version', params, body: UpdateTemplate } }, async (request) =>
     templates.update(request.params.template_id, request.body));
 
   app.delete('/api/templates/:template_id', { schema: { tags: ['templates'], params } }, async (request, reply) => {
@@ -59,6 +60,6 @@ export const templateRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
     templates.versions(request.params.template_id));
 
   app.post('/api/templates/:template_id/render', {
-    schema: { tags: ['templates'], summary: 'Preview with segments and encoding', params, body: Type.Object({ variables: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]))) }) },
+    schema: { tags: ['templates'], summary: 'Preview with segments and encoding', params, body: Type.Object({ variables: Type.Optional(VariablesSchema) }) },
   }, async (request) => templates.render(request.params.template_id, request.body?.variables ?? {}));
 };

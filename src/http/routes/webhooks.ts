@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { NotFoundError } from '../../domain/errors.js';
 import type { Services } from '../../gateway.js';
+import { BODY_LIMITS } from '../body-limits.js';
 import { IdParams } from '../schemas.js';
 
 /** Provider-native delivery reports, each verified by its provider's own signature scheme. */
@@ -19,8 +20,12 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     const outcomes = await services.status.applyProviderReports(provider.name, reports);
     return { received: reports.length, applied: outcomes.filter((o) => o.applied).length, results: outcomes };
   };
-  const schema = { tags: ['webhooks'], summary: "Delivery reports in a provider's own format", params: IdParams('provider') };
-  app.post('/api/webhooks/:provider', { schema }, handler);
+  const options = {
+    schema: { tags: ['webhooks'], summary: "Delivery reports in a provider's own format", params: IdParams('provider') },
+    config: { providerWebhook: true },
+    bodyLimit: BODY_LIMITS.webhook,
+  };
+  app.post('/api/webhooks/:provider', options, handler);
   // Vonage can send its receipts as GET.
-  app.get('/api/webhooks/:provider', { schema }, handler);
+  app.get('/api/webhooks/:provider', options, handler);
 };
