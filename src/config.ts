@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PriceTable } from './domain/pricing.js';
+import type { EnvReader } from './providers/definition.js';
 import type { PhoneValidationMode } from './domain/phone.js';
 
 export const PROVIDER_NAMES = ['twilio', 'aws_sns', 'plivo', 'nexmo', 'clickatell', 'simulator'] as const;
@@ -82,13 +83,14 @@ export interface Config {
     transientErrorRate: number;
     latencyMs: number;
   };
-  providers: {
-    twilio: { accountSid?: string; authToken?: string; phoneNumber?: string; baseUrl: string };
-    aws_sns: { accessKeyId?: string; secretAccessKey?: string; region: string; baseUrl?: string };
-    plivo: { authId?: string; authToken?: string; phoneNumber?: string; baseUrl: string };
-    nexmo: { apiKey?: string; apiSecret?: string; phoneNumber?: string; baseUrl: string };
-    clickatell: { apiKey?: string; baseUrl: string };
-  };
+  /** Where each provider reads its own settings from (see providers/registry.ts), checked at start. */
+  providerEnv: EnvReader;
+  /** `<PROVIDER>_MAX_PER_SECOND`: segments per second each provider is handed, where set. */
+  providerBudgets: Partial<Record<ProviderName, number>>;
+  /** `ROUTING_FILE`: routes by destination and sms_type, and budgets (JSON). */
+  routingFile: string | undefined;
+  /** Per provider: consecutive surely-not-taken failures that open its circuit, and how long it stays open. */
+  circuit: { failureThreshold: number; coolDownMs: number };
   prices: PriceTable;
 }
 
@@ -198,6 +200,11 @@ function httpLimits(env: Env): Config['http'] {
   return { requestTimeoutMs, headersTimeoutMs, maxConnectionsPerClient: int(env, 'MAX_CONNECTIONS_PER_CLIENT', 256, 1, 1_000_000) };
 }
 
+/** What provider settings read: the same trimming and URL checks as every other variable. */
+export function envReader(env: Env): EnvReader {
+  return { str: (name) => str(env, name), url: (name, fallback) => url(env, name, fallback) };
+}
+
 /** Reads and checks every variable once, at start; a bad one stops the start with its name. */
 export function loadConfig(env: Env = process.env): Config {
   const perSecond = int(env, 'RATE_LIMIT_PER_SECOND', 10, 1);
@@ -219,7 +226,6 @@ export function loadConfig(env: Env = process.env): Config {
     // A lease shorter than a send could hand a live send to recovery, which could send it again.
     throw new ConfigError('DISPATCH_LEASE_SECONDS', `must be longer than PROVIDER_TIMEOUT (${providerTimeoutSeconds})`);
   }
-  const vonage = (name: string) => str(env, `NEXMO_${name}`) ?? str(env, `VONAGE_${name}`);
   return {
     port: int(env, 'PORT', 8000, 0, 65535),
     host: str(env, 'HOST') ?? '0.0.0.0',
@@ -281,44 +287,27 @@ export function loadConfig(env: Env = process.env): Config {
       transientErrorRate: num(env, 'SIMULATOR_TRANSIENT_ERROR_RATE', 0, 0, 1),
       latencyMs: int(env, 'SIMULATOR_LATENCY_MS', 0, 0, 60_000),
     },
-    providers: {
-      twilio: {
-        accountSid: str(env, 'TWILIO_ACCOUNT_SID'),
-        authToken: str(env, 'TWILIO_AUTH_TOKEN'),
-        phoneNumber: str(env, 'TWILIO_PHONE_NUMBER'),
-        baseUrl: url(env, 'TWILIO_BASE_URL', 'https://api.twilio.com'),
-      },
-      aws_sns: {
-        accessKeyId: str(env, 'AWS_ACCESS_KEY_ID'),
-        secretAccessKey: str(env, 'AWS_SECRET_ACCESS_KEY'),
-        region: str(env, 'AWS_REGION') ?? 'us-east-1',
-        baseUrl: url(env, 'AWS_SNS_BASE_URL'),
-      },
-      plivo: {
-        authId: str(env, 'PLIVO_AUTH_ID'),
-        authToken: str(env, 'PLIVO_AUTH_TOKEN'),
-        phoneNumber: str(env, 'PLIVO_PHONE_NUMBER'),
-        baseUrl: url(env, 'PLIVO_BASE_URL', 'https://api.plivo.com'),
-      },
-      nexmo: {
-        apiKey: vonage('API_KEY'),
-        apiSecret: vonage('API_SECRET'),
-        phoneNumber: vonage('PHONE_NUMBER'),
-        baseUrl: url(env, str(env, 'NEXMO_BASE_URL') ? 'NEXMO_BASE_URL' : 'VONAGE_BASE_URL', 'https://rest.nexmo.com'),
-      },
-      clickatell: {
-        apiKey: str(env, 'CLICKATELL_API_KEY'),
-        baseUrl: url(env, 'CLICKATELL_BASE_URL', 'https://platform.clickatell.com'),
-      },
+    providerEnv: envReader(env),
+    providerBudgets: Object.fromEntries(PROVIDER_NAMES.flatMap((name) => {
+      const variable = `${name.toUpperCase()}_MAX_PER_SECOND`;
+      return str(env, variable) === undefined ? [] : [[name, num(env, variable, 0, 0.001, 1_000_000)]];
+    })),
+    routingFile: str(env, 'ROUTING_FILE'),
+    circuit: {
+      failureThreshold: int(env, 'CIRCUIT_FAILURE_THRESHOLD', 5, 1, 1000),
+      coolDownMs: int(env, 'CIRCUIT_COOL_DOWN_MS', 30_000, 0, 3_600_000),
     },
     prices: priceTable(env),
   };
 }
 
-/** For the entry points: a bad variable ends the process with its name, not a stack trace. */
-export function loadConfigOrExit(): Config {
+/**
+ * For the entry points: a bad variable ends the process with its name, not a stack trace,
+ * whether `loadConfig` finds it or a later step at start (provider settings, ROUTING_FILE).
+ */
+export async function exitOnConfigError<T>(start: () => T | Promise<T>): Promise<T> {
   try {
-    return loadConfig();
+    return await start();
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);

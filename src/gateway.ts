@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
-import type { Config } from './config.js';
+import { PROVIDER_NAMES, type Config } from './config.js';
 import { buildApp } from './http/app.js';
 import { GatewayMetrics } from './metrics.js';
-import type { SmsProvider } from './providers/provider.js';
-import { ProviderRouter } from './providers/routing.js';
+import { setUpProviders, type ProviderSetup } from './providers/registry.js';
+import { ProviderRouter } from './providers/routing/provider-router.js';
+import { loadRoutingFile } from './providers/routing/routing-file.js';
 import { SimulatorProvider } from './providers/simulator.js';
 import { AnalyticsService } from './services/analytics-service.js';
 import { BatchService } from './services/batch-service.js';
@@ -58,15 +59,26 @@ export async function createServices(config: Config): Promise<Services> {
     return depth;
   });
 
-  const providers: SmsProvider[] = [];
+  const setups: ProviderSetup[] = setUpProviders(config.providerEnv, { fetch: globalThis.fetch });
   let simulator: SimulatorProvider | undefined;
   let simulatorOutbox: SimulatorOutboxStore | undefined;
   if (config.simulator.enabled) {
     simulatorOutbox = new SimulatorOutboxStore(db, commits);
     simulator = new SimulatorProvider(simulatorOutbox, { ...config.simulator, webhookSecret: config.webhookSecret });
-    providers.push(simulator);
+    // No network behind it: unlimited unless SIMULATOR_MAX_PER_SECOND says otherwise.
+    setups.push({ name: 'simulator', enabled: true, provider: simulator, defaultMaxPerSecond: 1_000_000 });
+  } else {
+    setups.push({ name: 'simulator', enabled: false, missing: ['SIMULATOR_ENABLED=true'], defaultMaxPerSecond: 1_000_000 });
   }
-  const router = new ProviderRouter(providers, config.defaultProvider);
+  const routing = config.routingFile ? loadRoutingFile(config.routingFile, PROVIDER_NAMES) : undefined;
+  const router = new ProviderRouter(setups, {
+    defaultProvider: config.defaultProvider, routing, prices: config.prices, budgets: config.providerBudgets,
+    circuit: config.circuit,
+    onCircuitChange: (provider, from, to) => {
+      metrics.circuitChanges.inc({ provider, to });
+      console.warn(`circuit of provider ${provider}: ${from} -> ${to}`);
+    },
+  });
   const status = new StatusService(commits, metrics);
   const { keys, warnings } = await loadGatewayKeys(db, { otpHashKey: config.otp.hashKey, messageEncryptionKey: config.messageEncryptionKey }, config.keysFile);
   const otpKey = keys.otpHashKey;
@@ -83,7 +95,7 @@ export async function createServices(config: Config): Promise<Services> {
     batches: new BatchService(db, commits),
     analytics: new AnalyticsService(db, (from, to) => otp.stats(from, to)),
     callbacks: new CallbackService(config, db, dialect, commits, metrics),
-    dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, sealingKey }),
+    dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, sealingKey, status }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,
     async readiness() {
       const checks: Record<string, string> = {};

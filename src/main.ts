@@ -1,9 +1,7 @@
-import { loadConfigOrExit } from './config.js';
+import { exitOnConfigError, loadConfig } from './config.js';
 import { createGateway } from './gateway.js';
 
-const config = loadConfigOrExit();
-
-const gateway = await createGateway(config);
+const gateway = await exitOnConfigError(() => createGateway(loadConfig()));
 await gateway.start();
 
 let stopping = false;

@@ -20,6 +20,9 @@ export class GatewayMetrics {
     name: 'http_request_duration_seconds', help: 'API latency', labelNames: ['method', 'route', 'status_code'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [this.registry],
   });
+  readonly circuitChanges = new Counter({ name: 'sms_provider_circuit_changes_total', help: 'Circuit breaker state changes, by provider and new state', labelNames: ['provider', 'to'], registers: [this.registry] });
+  readonly sendAttempts = new Counter({ name: 'sms_send_attempts_total', help: 'Send attempts by provider and outcome (accepted, rejected, retry, unknown)', labelNames: ['provider', 'outcome'], registers: [this.registry] });
+  readonly failovers = new Counter({ name: 'sms_failovers_total', help: 'Messages moved to the next provider of their route', labelNames: ['from', 'to'], registers: [this.registry] });
   readonly callbacks = new Counter({ name: 'sms_callbacks_total', help: 'Status callback attempts by outcome', labelNames: ['outcome'], registers: [this.registry] });
 
   constructor(queueDepth: () => Promise<Record<string, number>>) {

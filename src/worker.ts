@@ -1,13 +1,17 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
-import { backoffDelayMs } from './domain/backoff.js';
+import type { CircuitBreaker } from './domain/circuit-breaker.js';
 import type { MessageType } from './domain/encoding.js';
 import type { MessageStatus, SmsType } from './domain/message-status.js';
-import { SegmentBudget } from './domain/rate-limit.js';
+import type { SegmentBudget } from './domain/rate-limit.js';
 import { open } from './domain/sealing.js';
+import { decideSendOutcome } from './domain/send-decision.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { SendOutcome, SmsProvider } from './providers/provider.js';
-import type { ProviderRouter } from './providers/routing.js';
+import type { RecentOutcomes } from './providers/recent-outcomes.js';
+import type { ProviderRouter } from './providers/routing/provider-router.js';
+import type { StatusService } from './services/status-service.js';
+import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, type AcceptedSend } from './store/dispatch-store.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
 import { claimDue, claimStale, moveStatus, recordTransitions, type MessageRow, type Transition } from './store/message-store.js';
@@ -17,8 +21,8 @@ import { PollingLoop } from './services/polling-loop.js';
 const MAINTENANCE_INTERVAL_MS = 500;
 
 type Result =
-  | { message: MessageRow; outcome: SendOutcome; finishedAt: number }
-  | { message: MessageRow; outcome: { kind: 'expired' | 'released' }; finishedAt: number };
+  | { message: MessageRow; outcome: SendOutcome; startedAt: number; finishedAt: number }
+  | { message: MessageRow; outcome: { kind: 'expired' | 'released' }; startedAt: number; finishedAt: number };
 
 export interface DispatcherDeps {
   config: Config;
@@ -28,17 +32,24 @@ export interface DispatcherDeps {
   commits: GroupCommit;
   router: ProviderRouter;
   metrics: GatewayMetrics;
+  /** Applies delivery reports that arrived before the provider's answer to the send was stored. */
+  status: StatusService;
+}
+
+/** A message's providers in order: its stored route, or the one provider it was accepted for. */
+function routeOf(message: MessageRow): string[] {
+  return message.route ? JSON.parse(message.route) as string[] : [message.provider];
 }
 
 /**
  * The dispatch loop: claims due messages per provider (most urgent first), spends the
- * provider's segment budget, sends, and stores each outcome. Retries only what the provider
- * certainly did not take; a send whose outcome is unknown goes to recovery, never straight
- * back to the queue, so our own retry never sends a message twice.
+ * provider's segment budget, sends, and stores each outcome as `decideSendOutcome` says.
+ * Only what a provider certainly did not take goes elsewhere or again; a send whose outcome is
+ * unknown goes to recovery, never to another provider, so our own retry or failover never
+ * sends a message twice.
  */
 export class Dispatcher {
   private loops: PollingLoop[] = [];
-  private readonly budgets = new Map<string, SegmentBudget>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -60,34 +71,49 @@ export class Dispatcher {
     this.loops = [];
   }
 
-  private budget(provider: string): SegmentBudget {
-    let b = this.budgets.get(provider);
-    if (!b) {
-      b = new SegmentBudget(this.deps.config.rateLimits, Date.now());
-      this.budgets.set(provider, b);
-    }
-    return b;
-  }
-
   /** One claim-send-store round for a provider; returns how many messages it handled. */
   async dispatchOnce(provider: SmsProvider): Promise<number> {
-    const { config, dialect, commits } = this.deps;
-    const budget = this.budget(provider.name);
+    const { config, dialect, commits, router } = this.deps;
+    const budget = router.budget(provider.name);
+    const breaker = router.breaker(provider.name);
     const now = Date.now();
+    const allowance = breaker.allowance(now);
+    if (allowance === 0) return this.routeAround(provider.name, now);
     const available = budget.available(now);
     if (available < 1) {
       await new Promise((r) => setTimeout(r, Math.max(1, budget.waitMs(1, now))));
       return -1;
     }
-    const limit = Math.min(config.dispatch.batchSize, available);
+    const limit = Math.min(config.dispatch.batchSize, available, allowance);
     const leaseUntil = now + config.dispatch.leaseSeconds * 1000;
     // The claim alone is what makes a crash recoverable; its `sending` events are written with the outcomes,
     // so that messages handed back unsent (below) leave no trace.
     const claimed = await commits.run((trx) => claimDue(trx, dialect, provider.name, limit, now, leaseUntil));
     if (claimed.length === 0) return 0;
+    if (breaker.state(now) === 'half_open') breaker.probeStarted(now);
     const results = await this.sendAll(provider, claimed, budget, leaseUntil);
-    await this.store(results, now);
+    await this.store(provider.name, results, now);
     return claimed.length;
+  }
+
+  /**
+   * The provider's circuit is open: its queued messages that have another provider on their
+   * route move there now, rather than wait out the cool-down.
+   */
+  private async routeAround(provider: string, now: number): Promise<number> {
+    const { commits, router, metrics } = this.deps;
+    const unavailable = router.unavailable(now);
+    return commits.run(async (trx) => {
+      let moved = 0;
+      for (const message of await queuedWithAlternatives(trx, provider, this.deps.config.dispatch.batchSize, now)) {
+        const to = routeOf(message).find((p) => p !== provider && !unavailable.has(p) && router.get(p) !== undefined);
+        if (to && await moveToProvider(trx, message.id, provider, to, now)) {
+          moved++;
+          metrics.failovers.inc({ from: provider, to });
+        }
+      }
+      return moved;
+    });
   }
 
   private async sendAll(provider: SmsProvider, messages: MessageRow[], budget: SegmentBudget, leaseUntil: number): Promise<Result[]> {
@@ -98,14 +124,14 @@ export class Dispatcher {
       const message = messages[i];
       const start = Date.now();
       if (message.expire_at !== null && message.expire_at <= start) {
-        results.push({ message, outcome: { kind: 'expired' }, finishedAt: start });
+        results.push({ message, outcome: { kind: 'expired' }, startedAt: start, finishedAt: start });
         continue;
       }
       // Priority order is kept: later messages wait for budget behind earlier ones...
       const wait = budget.waitMs(message.segments, start);
       if (wait > 0 && start + wait + timeoutMs >= leaseUntil) {
         // ...but never past the claim's lease, or recovery could take a message we are about to send.
-        for (const rest of messages.slice(i)) results.push({ message: rest, outcome: { kind: 'released' }, finishedAt: start });
+        for (const rest of messages.slice(i)) results.push({ message: rest, outcome: { kind: 'released' }, startedAt: start, finishedAt: start });
         break;
       }
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -114,6 +140,8 @@ export class Dispatcher {
       const task = this.sendOne(provider, message).then((r) => {
         results.push(r);
         inFlight.delete(task);
+        // A 429 means our budget is above the account's real rate: pause what is still to go.
+        if (r.outcome.kind === 'retry' && r.outcome.code === 'PROVIDER_THROTTLED') budget.throttled(r.outcome.retryAfterMs ?? 1000, Date.now());
       });
       inFlight.add(task);
     }
@@ -145,101 +173,101 @@ export class Dispatcher {
     }
     const finishedAt = Date.now();
     metrics.dispatchSeconds.observe({ provider: provider.name }, (finishedAt - started) / 1000);
-    return { message, outcome, finishedAt };
+    return { message, outcome, startedAt: started, finishedAt };
   }
 
   /** Stores every outcome of a round in one transaction. */
-  private async store(results: Result[], claimedAt: number): Promise<void> {
-    const { config, commits, metrics } = this.deps;
+  private async store(providerName: string, results: Result[], claimedAt: number): Promise<void> {
+    const { commits, metrics, router } = this.deps;
     // Strictly after the claim, so each message's events sort in the order they happened.
     const now = Math.max(Date.now(), claimedAt + 1);
+    const unavailable = router.unavailable(now);
     await commits.run(async (trx) => {
       const transitions: Transition[] = [];
-      const accepted: Array<{ message: MessageRow; outcome: { providerMessageId: string; cost?: number }; finishedAt: number }> = [];
-      for (const { message, outcome, finishedAt } of results) {
-        const guard = () => trx.updateTable('messages').where('id', '=', message.id).where('status', '=', 'sending');
+      const accepted: AcceptedSend[] = [];
+      const attempts: Parameters<typeof recordSendAttempts>[1] = [];
+      for (const result of results) {
+        const { message, outcome } = result;
         if (outcome.kind === 'released') {
-          // Not tried: back in the queue as it was, attempt not counted.
-          await guard().set((eb) => ({ status: 'queued', lease_until: null, attempts: eb('attempts', '-', 1), updated_at: now })).execute();
+          await releaseUnsent(trx, message.id, now);
           continue;
         }
         transitions.push({ message, from: 'queued', to: 'sending', source: 'dispatcher', at: claimedAt });
-        switch (outcome.kind) {
-          case 'accepted':
-            accepted.push({ message, outcome, finishedAt });
-            break;
-          case 'rejected':
-            await this.finish(trx, message, 'failed', outcome.code, outcome.message, now);
-            break;
-          case 'retry': {
-            if (message.attempts >= config.dispatch.maxAttempts) {
-              await this.finish(trx, message, 'failed', outcome.code, `${outcome.message} (gave up after ${message.attempts} attempts)`, now);
-              break;
-            }
-            const delay = outcome.retryAfterMs ?? backoffDelayMs(message.attempts, config.dispatch.retryBaseMs, config.dispatch.retryMaxMs);
-            await guard().set({ status: 'queued', due_at: now + delay, lease_until: null, error_code: outcome.code, error_message: outcome.message, updated_at: now }).execute();
-            transitions.push({ message, from: 'sending', to: 'queued', source: 'dispatcher', detail: `retry ${message.attempts + 1} in ${delay} ms: ${outcome.message}`, errorCode: outcome.code, at: now });
-            metrics.sendRetries.inc({ provider: message.provider });
-            break;
-          }
-          case 'unknown':
-            // Left in `sending` with its lease run out: recovery asks the provider before anything else happens.
-            await guard().set({ lease_until: now, error_code: outcome.code, error_message: outcome.message, updated_at: now }).execute();
-            break;
-          case 'expired':
-            await this.finish(trx, message, 'expired', 'EXPIRED', 'expire_at passed before it could be sent', now);
-            break;
+        if (outcome.kind === 'expired') {
+          await this.finish(trx, message, 'expired', 'EXPIRED', 'expire_at passed before it could be sent', now);
+          continue;
         }
+        await this.storeAttempt(trx, providerName, result as Result & { outcome: SendOutcome }, { transitions, accepted, attempts }, unavailable, now);
       }
-      await this.markSent(trx, accepted, transitions, now);
+      const moved = await markSent(trx, accepted, now);
+      for (const a of accepted) {
+        if (moved.has(a.message.id)) transitions.push({ message: a.message, from: 'sending', to: 'sent', source: 'dispatcher', at: now });
+        metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type });
+      }
+      await recordSendAttempts(trx, attempts);
       // One multi-row insert for the round's events and callbacks.
       await recordTransitions(trx, transitions);
+      // Reports that came before these answers were stored can apply now that the provider's ids are known.
+      await this.deps.status.applyEarlyReports(trx, providerName, accepted.map((a) => a.providerMessageId));
     });
   }
 
-  /**
-   * Everything the provider took, in one UPDATE per few hundred messages (CASE per id) rather
-   * than one statement each: at thousands of messages a second the statements were the cost.
-   */
-  private async markSent(
-    trx: Kysely<Database>,
-    accepted: Array<{ message: MessageRow; outcome: { providerMessageId: string; cost?: number }; finishedAt: number }>,
-    transitions: Transition[],
-    now: number,
+  /** What one tried send does: its attempt row, the provider's health, and the message's next step. */
+  private async storeAttempt(
+    trx: Kysely<Database>, providerName: string, { message, outcome, startedAt, finishedAt }: { message: MessageRow; outcome: SendOutcome; startedAt: number; finishedAt: number },
+    round: { transitions: Transition[]; accepted: AcceptedSend[]; attempts: Parameters<typeof recordSendAttempts>[1] }, unavailable: Set<string>, now: number,
   ): Promise<void> {
-    for (let i = 0; i < accepted.length; i += 500) {
-      const chunk = accepted.slice(i, i + 500);
-      const byId = new Map(chunk.map((a) => [a.message.id, a]));
-      // Explicit casts: PostgreSQL cannot infer the type of a parameter in a CASE branch.
-      const providerId = sql.join(chunk.map((a) => sql`when ${a.message.id} then cast(${a.outcome.providerMessageId} as text)`), sql` `);
-      const sentAt = sql.join(chunk.map((a) => sql`when ${a.message.id} then cast(${a.finishedAt} as bigint)`), sql` `);
-      // Until the provider reports a price, the price table's is the best figure there is.
-      const priced = chunk.filter((a) => a.outcome.cost !== undefined);
-      const cost = priced.length === 0
-        ? sql<number>`estimated_cost`
-        : sql<number>`case id ${sql.join(priced.map((a) => sql`when ${a.message.id} then cast(${a.outcome.cost} as double precision)`), sql` `)} else estimated_cost end`;
-      const updated = await trx.updateTable('messages')
-        .set({
-          status: 'sent', lease_until: null, updated_at: now, sealed_body: null,
-          provider_message_id: sql<string>`case id ${providerId} end`,
-          sent_at: sql<number>`case id ${sentAt} end`,
-          cost,
-        })
-        .where('id', 'in', [...byId.keys()]).where('status', '=', 'sending')
-        .returning('id').execute();
-      for (const { id } of updated) {
-        const a = byId.get(id)!;
-        byId.delete(id);
-        transitions.push({ message: a.message, from: 'sending', to: 'sent', source: 'dispatcher', at: now });
-        this.deps.metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type });
+    const { config, metrics, router } = this.deps;
+    const { transitions, accepted, attempts } = round;
+    attempts.push({
+      message_id: message.id, provider: providerName, outcome: outcome.kind, created_at: finishedAt, duration_ms: finishedAt - startedAt,
+      provider_message_id: outcome.kind === 'accepted' ? outcome.providerMessageId : null,
+      error_code: outcome.kind === 'accepted' ? null : outcome.code,
+      provider_error_code: outcome.kind === 'accepted' ? null : outcome.providerErrorCode ?? null,
+      error_message: outcome.kind === 'accepted' ? null : outcome.message,
+    });
+    metrics.sendAttempts.inc({ provider: providerName, outcome: outcome.kind });
+    this.observeHealth(router.breaker(providerName), router.recent(providerName), outcome, finishedAt - startedAt, now);
+
+    const decision = decideSendOutcome({
+      outcome, provider: providerName, route: routeOf(message), attempts: message.attempts, maxAttempts: config.dispatch.maxAttempts,
+      retryBaseMs: config.dispatch.retryBaseMs, retryMaxMs: config.dispatch.retryMaxMs, now, unavailable,
+    });
+    switch (decision.action) {
+      case 'sent':
+        accepted.push({ message, providerMessageId: decision.providerMessageId, cost: decision.cost, finishedAt });
+        if (decision.partIds && decision.partIds.length > 1) await recordParts(trx, providerName, message.id, decision.partIds, now);
+        break;
+      case 'fail':
+        await this.finish(trx, message, 'failed', decision.code, decision.message, now);
+        break;
+      case 'failover':
+      case 'retry': {
+        const dueAt = decision.action === 'retry' ? decision.dueAt : now;
+        await requeue(trx, message.id, { provider: decision.to, dueAt, code: decision.code, message: decision.message }, now);
+        const detail = decision.action === 'failover'
+          ? `failover to ${decision.to}: ${decision.message}`
+          : `retry ${message.attempts + 1} on ${decision.to} in ${dueAt - now} ms: ${decision.message}`;
+        transitions.push({ message, from: 'sending', to: 'queued', source: 'dispatcher', detail, errorCode: decision.code, at: now });
+        if (decision.action === 'failover') metrics.failovers.inc({ from: providerName, to: decision.to });
+        else metrics.sendRetries.inc({ provider: providerName });
+        break;
       }
-      // What is left was overtaken by its delivery report: keep that status, fill in what it lacked.
-      for (const { message, outcome, finishedAt } of byId.values()) {
-        await trx.updateTable('messages').set({ provider_message_id: outcome.providerMessageId, sent_at: finishedAt, lease_until: null, sealed_body: null })
-          .where('id', '=', message.id).where('provider_message_id', 'is', null).execute();
-        this.deps.metrics.sent.inc({ provider: message.provider, sms_type: message.sms_type });
-      }
+      case 'unknown':
+        await leaveForRecovery(trx, message.id, decision.code, decision.message, now);
+        break;
     }
+  }
+
+  /**
+   * A provider that answered, even with a rejection, is up; one that surely did not take a
+   * message (refused, 5xx) counts toward opening its circuit. Throttling is the budget's concern,
+   * and an unknown outcome proves nothing.
+   */
+  private observeHealth(breaker: CircuitBreaker, recent: RecentOutcomes, outcome: SendOutcome, durationMs: number, now: number): void {
+    recent.record(outcome.kind === 'accepted', durationMs);
+    if (outcome.kind === 'accepted' || outcome.kind === 'rejected') breaker.success(now);
+    else if (outcome.kind === 'retry' && outcome.code !== 'PROVIDER_THROTTLED') breaker.failure(now);
   }
 
   private async finish(trx: Kysely<Database>, message: MessageRow, to: MessageStatus, code: string, text: string, now: number): Promise<void> {
@@ -254,6 +282,8 @@ export class Dispatcher {
       await moveStatus(trx, { from: ['scheduled'], dueBefore: now }, 'queued', 'scheduler', now);
       await moveStatus(trx, { from: ['scheduled', 'queued'], expiredBefore: now }, 'expired', 'scheduler', now,
         { final_at: now, error_code: 'EXPIRED', error_message: 'expire_at passed before it could be sent', sealed_body: null });
+      // A report whose message never showed up (not ours, or its send failed) is kept a day, not forever.
+      await trx.deleteFrom('early_reports').where('created_at', '<', now - 86_400_000).execute();
     });
     await this.recover(now);
   }

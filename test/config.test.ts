@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { setUpProviders } from '../src/providers/registry.js';
 
 describe('loadConfig', () => {
   it('uses the seed\'s defaults', () => {
@@ -21,7 +22,6 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://x'],
     ['DEFAULT_PROVIDER', 'pigeon'],
     ['MESSAGE_ENCRYPTION_KEY', 'short'],
-    ['TWILIO_BASE_URL', 'not a url'],
     ['API_KEY_REQUIRED', 'maybe'],
     ['OTP_DEFAULT_LENGTH', '12'],
     ['ALLOWED_COUNTRIES', 'USA'],
@@ -33,7 +33,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(name);
   });
 
-  it('reads VONAGE_* as twins of NEXMO_*', () => {
-    expect(loadConfig({ VONAGE_API_KEY: 'k', VONAGE_API_SECRET: 's' }).providers.nexmo).toMatchObject({ apiKey: 'k', apiSecret: 's' });
+  it('reads VONAGE_* as twins of NEXMO_*, and provider settings through the registry', () => {
+    const fetchNever = (() => { throw new Error('no request expected'); }) as unknown as typeof fetch;
+    const setups = setUpProviders(loadConfig({ VONAGE_API_KEY: 'k', VONAGE_API_SECRET: 's' }).providerEnv, { fetch: fetchNever });
+    expect(setups.find((s) => s.name === 'nexmo')?.enabled).toBe(true);
+    expect(setups.find((s) => s.name === 'twilio')).toMatchObject({ enabled: false, missing: expect.arrayContaining(['TWILIO_ACCOUNT_SID']) });
+    const bad = loadConfig({ TWILIO_ACCOUNT_SID: 'AC1', TWILIO_AUTH_TOKEN: 't', TWILIO_PHONE_NUMBER: '+14155550100', TWILIO_BASE_URL: 'not a url' });
+    expect(() => setUpProviders(bad.providerEnv, { fetch: fetchNever })).toThrow('TWILIO_BASE_URL');
   });
 });

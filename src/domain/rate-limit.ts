@@ -108,4 +108,13 @@ export class SegmentBudget {
     }
     return wait;
   }
+
+  /**
+   * The provider answered that we are over its rate (429): nothing more goes until `pauseMs`
+   * has passed, however full the bucket was. Repeated 429s keep pushing the pause out.
+   */
+  throttled(pauseMs: number, now: number): void {
+    this.refill(now);
+    for (let i = 0; i < this.tokens.length; i++) this.tokens[i] = Math.min(this.tokens[i], -this.rates[i] * pauseMs);
+  }
 }

@@ -13,6 +13,7 @@ import { validatorCompiler } from './validation.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { healthRoutes } from './routes/health.js';
 import { phoneRoutes } from './routes/phone.js';
+import { providerRoutes } from './routes/providers.js';
 import { simulatorRoutes } from './routes/simulator.js';
 import { otpRoutes } from './routes/otp.js';
 import { smsRoutes } from './routes/sms.js';
@@ -113,6 +114,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(otpRoutes, { services });
   await app.register(phoneRoutes, { services });
   await app.register(analyticsRoutes, { services });
+  await app.register(providerRoutes, { services });
   if (services.simulatorOutbox) await app.register(simulatorRoutes, { services });
   return app;
 }

@@ -6,7 +6,8 @@ import type { Config } from '../config.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { batchMetadata, findEvents, findMessage, listMessages, moveStatus, type MessageFilter } from '../store/message-store.js';
 import type { Database } from '../store/schema.js';
-import { eventView, messageView } from './message-views.js';
+import { eventView, messageView, sendAttemptView } from './message-views.js';
+import { findSendAttempts } from '../store/dispatch-store.js';
 
 export interface ListQuery {
   status?: string;
@@ -26,11 +27,11 @@ export class MessageService {
   async get(id: string) {
     const message = await findMessage(this.db, id);
     if (!message) throw new NotFoundError('message', id);
-    const [events, shared] = await Promise.all([findEvents(this.db, id), batchMetadata(this.db, [message.batch_id])]);
+    const [events, shared, attempts] = await Promise.all([findEvents(this.db, id), batchMetadata(this.db, [message.batch_id]), findSendAttempts(this.db, id)]);
     // Acceptance is not written as an event (it would cost the send path a row per message);
     // it is the message row itself: its first status is where the first change started, or the current one.
     const created = { status: events[0]?.previous_status ?? message.status, previous_status: null, source: 'api', detail: null, created_at: message.created_at };
-    return { ...messageView(message, shared.get(message.batch_id) ?? null), events: [created, ...events].map(eventView) };
+    return { ...messageView(message, shared.get(message.batch_id) ?? null), send_attempts: attempts.map(sendAttemptView), events: [created, ...events].map(eventView) };
   }
 
   async list(query: ListQuery) {

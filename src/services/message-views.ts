@@ -18,6 +18,7 @@ export function messageView(m: MessageRow, batchMetadata: string | null = null) 
     status: m.status,
     priority: m.priority,
     provider: m.provider,
+    route: m.route ? JSON.parse(m.route) : [m.provider],
     provider_message_id: m.provider_message_id,
     segments: m.segments,
     encoding: m.encoding,
@@ -43,4 +44,11 @@ export function messageView(m: MessageRow, batchMetadata: string | null = null) 
 
 export function eventView(e: { status: string; previous_status: string | null; source: string; detail: string | null; created_at: number }) {
   return { status: e.status, previous_status: e.previous_status, source: e.source, detail: e.detail, timestamp: new Date(e.created_at).toISOString() };
+}
+
+export function sendAttemptView(a: { provider: string; created_at: number; outcome: string; provider_message_id: string | null; error_code: string | null; provider_error_code: string | null; error_message: string | null; duration_ms: number }) {
+  return {
+    provider: a.provider, at: new Date(a.created_at).toISOString(), outcome: a.outcome, provider_message_id: a.provider_message_id,
+    error_code: a.error_code, provider_error_code: a.provider_error_code, error_message: a.error_message, duration_ms: a.duration_ms,
+  };
 }

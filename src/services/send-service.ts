@@ -12,8 +12,7 @@ import { messageCost, roundCost } from '../domain/pricing.js';
 import { seal } from '../domain/sealing.js';
 import { hasPlaceholders, renderTemplate } from '../domain/template.js';
 import type { GatewayMetrics } from '../metrics.js';
-import type { SmsProvider } from '../providers/provider.js';
-import type { ProviderRouter } from '../providers/routing.js';
+import type { ProviderRouter } from '../providers/routing/provider-router.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { findIdempotentResponse, saveIdempotentResponse } from '../store/idempotency-store.js';
 import { insertRows } from '../store/message-store.js';
@@ -112,12 +111,12 @@ export class SendService {
    * sealed for the dispatcher only. Returns rows for the caller's own transaction.
    */
   prepareOtpMessage(to: { e164: string; country: string | undefined }, text: string, masked: string, template: TemplateForSend | undefined, metadata: Record<string, unknown> | undefined, now: number, codeExpiresAt: number) {
-    const provider = this.router.choose(undefined, 'text');
+    const provider = this.router.route({ e164: to.e164, country: to.country, smsType: 'otp', messageType: 'text' }, undefined)[0];
     // A code that can no longer be verified is not worth sending: the message expires with it.
     const timing: Timing = { status: 'queued', scheduleAt: null, expireAt: codeExpiresAt, dueAt: now };
     const batchId = newId('bat', now);
     const input: CommonFields = { sms_type: 'otp', metadata };
-    const { row } = this.message(batchId, { e164: to.e164, country: to.country }, text, 'text', 'otp', provider, input, timing, template, now);
+    const { row } = this.message(batchId, { e164: to.e164, country: to.country }, text, 'text', 'otp', input, timing, template, now);
     row.body = masked;
     row.sealed_body = seal(this.sealingKey, text);
     const batch = this.batchRow(batchId, 'single', null, input, template, 'otp', 'text', provider, timing, {
@@ -156,7 +155,7 @@ export class SendService {
         }
         continue;
       }
-      messages.push(this.message(batchId, r, body.text, messageType, smsType, provider, input, timing, template, now));
+      messages.push(this.message(batchId, r, body.text, messageType, smsType, input, timing, template, now));
     }
     if (bodyErrors.length > 0) throw new ValidationError(bodyErrors.map((e) => `${e.field} ${e.message}`).join('; '), dedupeErrors(bodyErrors));
 
@@ -196,7 +195,7 @@ export class SendService {
         rejected.push({ index: r.index, number: r.input, error: body.error, reason: body.reason });
         continue;
       }
-      messages.push(this.message(batchId, r, body.text, messageType, smsType, provider, input, timing, template, now));
+      messages.push(this.message(batchId, r, body.text, messageType, smsType, input, timing, template, now));
     }
     if (messages.length === 0) {
       throw new ValidationError('no valid recipient', rejected.map((r) => ({ field: `recipients[${r.index}].number`, message: r.error, reason: r.reason })));
@@ -238,7 +237,7 @@ export class SendService {
     const smsType = input.sms_type ?? template?.sms_type ?? 'transactional';
     if (input.message === undefined && template === undefined) errors.push({ field: 'message', message: 'is required (or give template_id)' });
     const timing = this.timing(input, draft, now, errors);
-    const provider = this.chooseProvider(input.provider, messageType, errors);
+    const provider = this.chooseProvider(input.provider, messageType, smsType, errors);
     this.checkCallbackUrl(input.callback_url, errors);
     errors.push(...metadataProblems(input.metadata));
     return { errors, messageType, template, smsType, timing, provider };
@@ -302,13 +301,14 @@ export class SendService {
   }
 
   /** Collects a provider problem with the others, so one reply names every bad field. */
-  private chooseProvider(name: ProviderName | undefined, messageType: MessageType, errors: FieldError[]): SmsProvider {
+  private chooseProvider(name: ProviderName | undefined, messageType: MessageType, smsType: SmsType, errors: FieldError[]): string {
+    // A destination no rule names: what fails here (an unknown or disabled provider, a type no one sends) fails for every recipient.
     try {
-      return this.router.choose(name, messageType);
+      return this.router.route({ e164: '+', country: undefined, smsType, messageType }, name)[0];
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       errors.push(...err.errors);
-      return undefined as unknown as SmsProvider;
+      return '';
     }
   }
 
@@ -392,13 +392,14 @@ export class SendService {
     body: string,
     messageType: MessageType,
     smsType: SmsType,
-    provider: SmsProvider,
     input: CommonFields,
     timing: Timing,
     template: TemplateForSend | undefined,
     now: number,
   ): PreparedMessage {
     const seg = this.segments(body, messageType);
+    const route = this.router.route({ e164: r.e164, country: r.country, smsType, messageType }, input.provider, now);
+    const provider = route[0];
     return {
       row: {
         id: newId('msg', now),
@@ -412,10 +413,11 @@ export class SendService {
         encoding: seg.encoding,
         segments: seg.segments,
         priority: input.priority ?? defaultPriority(smsType),
-        provider: provider.name,
+        provider,
+        route: route.length > 1 ? JSON.stringify(route) : null,
         status: timing.status,
         provider_message_id: null,
-        estimated_cost: messageCost(this.config.prices, provider.name, r.country, seg.segments),
+        estimated_cost: messageCost(this.config.prices, provider, r.country, seg.segments),
         cost: null,
         currency: this.config.prices.currency,
         attempts: 0,
@@ -441,11 +443,11 @@ export class SendService {
 
   private batchRow(
     id: string, kind: 'single' | 'batch', name: string | null, input: CommonFields, template: TemplateForSend | undefined,
-    smsType: SmsType, messageType: MessageType, provider: SmsProvider, timing: Timing,
+    smsType: SmsType, messageType: MessageType, provider: string, timing: Timing,
     counts: { total: number; accepted: number; rejected: number; duplicates: number; segments: number; cost: number }, now: number,
   ): BatchesTable {
     return {
-      id, name, kind, status: timing.status, sms_type: smsType, message_type: messageType, provider: provider.name,
+      id, name, kind, status: timing.status, sms_type: smsType, message_type: messageType, provider,
       template_id: template?.id ?? null, schedule_at: timing.scheduleAt, expire_at: timing.expireAt, callback_url: input.callback_url ?? null,
       total_recipients: counts.total, accepted: counts.accepted, rejected: counts.rejected, duplicates: counts.duplicates,
       total_segments: counts.segments, estimated_cost: counts.cost, currency: this.config.prices.currency,

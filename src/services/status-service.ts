@@ -5,6 +5,8 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { StatusReport } from '../providers/provider.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { recordTransitions, type MessageRow, type Transition } from '../store/message-store.js';
+import { newId } from '../domain/ids.js';
+import { messageStatusFromParts, type PartStatus } from '../domain/part-status.js';
 import type { Database, MessagesTable } from '../store/schema.js';
 
 export interface ReportOutcome {
@@ -47,32 +49,82 @@ export class StatusService {
     if (reports.length > MAX_REPORTS_PER_REQUEST) {
       throw new ValidationError(`at most ${MAX_REPORTS_PER_REQUEST} reports per request`, [{ field: 'body', message: `has ${reports.length} reports; at most ${MAX_REPORTS_PER_REQUEST}` }]);
     }
-    return this.commits.run(async (trx) => {
-      const now = Date.now();
-      const ourIds = reports.map((r) => r.messageId).filter((id): id is string => id !== undefined);
-      const theirIds = reports.filter((r) => r.messageId === undefined).map((r) => r.providerMessageId);
-      const byId = new Map<string, MessageRow>();
-      const byProviderId = new Map<string, MessageRow>();
-      // In slices: one statement may bind only so many parameters.
-      for (let i = 0; i < ourIds.length; i += 500) {
-        for (const m of await trx.selectFrom('messages').selectAll().where('id', 'in', ourIds.slice(i, i + 500)).where('provider', '=', provider).execute()) byId.set(m.id, m);
+    return this.commits.run((trx) => this.applyReports(trx, provider, reports, source, Date.now()));
+  }
+
+  /**
+   * Reports that arrived before the send's answer (and so the provider's id) was stored, applied
+   * in the transaction that stores those answers: a fast provider's report is never lost.
+   */
+  async applyEarlyReports(trx: Kysely<Database>, provider: string, providerMessageIds: string[]): Promise<void> {
+    for (let i = 0; i < providerMessageIds.length; i += 500) {
+      const early = await trx.selectFrom('early_reports').selectAll().where('provider', '=', provider)
+        .where('provider_message_id', 'in', providerMessageIds.slice(i, i + 500)).orderBy('created_at').execute();
+      if (early.length === 0) continue;
+      await trx.deleteFrom('early_reports').where('id', 'in', early.map((e) => e.id)).execute();
+      await this.applyReports(trx, provider, early.map((e) => JSON.parse(e.report) as StatusReport), `provider:${provider}`, Date.now());
+    }
+  }
+
+  private async applyReports(trx: Kysely<Database>, provider: string, reports: StatusReport[], source: string, now: number): Promise<ReportOutcome[]> {
+    const ourIds = reports.map((r) => r.messageId).filter((id): id is string => id !== undefined);
+    const theirIds = reports.filter((r) => r.messageId === undefined).flatMap((r) => [r.providerMessageId, ...(r.part ? [r.part.id] : [])]);
+    const byId = new Map<string, MessageRow>();
+    const byProviderId = new Map<string, MessageRow>();
+    // In slices: one statement may bind only so many parameters.
+    for (let i = 0; i < ourIds.length; i += 500) {
+      for (const m of await trx.selectFrom('messages').selectAll().where('id', 'in', ourIds.slice(i, i + 500)).where('provider', '=', provider).execute()) byId.set(m.id, m);
+    }
+    for (let i = 0; i < theirIds.length; i += 500) {
+      const slice = theirIds.slice(i, i + 500);
+      for (const m of await trx.selectFrom('messages').selectAll().where('provider', '=', provider).where('provider_message_id', 'in', slice).execute()) {
+        byProviderId.set(m.provider_message_id!, m);
       }
-      for (let i = 0; i < theirIds.length; i += 500) {
-        for (const m of await trx.selectFrom('messages').selectAll().where('provider', '=', provider).where('provider_message_id', 'in', theirIds.slice(i, i + 500)).execute()) {
-          byProviderId.set(m.provider_message_id!, m);
-        }
+      // A report about a later part of a long text names only that part's id.
+      const parts = await trx.selectFrom('message_parts').innerJoin('messages', 'messages.id', 'message_parts.message_id').selectAll('messages')
+        .select('message_parts.part_id').where('message_parts.provider', '=', provider).where('message_parts.part_id', 'in', slice).execute();
+      for (const { part_id: partId, ...m } of parts) byProviderId.set(partId, m);
+    }
+    const outcomes: ReportOutcome[] = [];
+    for (const report of reports) {
+      const message = report.messageId !== undefined ? byId.get(report.messageId) : byProviderId.get(report.providerMessageId) ?? (report.part ? byProviderId.get(report.part.id) : undefined);
+      const unknown = { message_id: report.messageId ?? null, provider_message_id: report.providerMessageId, status: null, previous_status: null, applied: false };
+      if (!message && report.messageId === undefined) {
+        await trx.insertInto('early_reports').values({
+          id: newId('erp', now), provider, provider_message_id: report.providerMessageId, report: JSON.stringify(report), created_at: now,
+        }).execute();
+        outcomes.push({ ...unknown, reason: 'no message has this provider id yet: kept, and applied once the send is stored' });
+        continue;
       }
-      const outcomes: ReportOutcome[] = [];
-      for (const report of reports) {
-        const message = report.messageId !== undefined ? byId.get(report.messageId) : byProviderId.get(report.providerMessageId);
-        if (!message) {
-          outcomes.push({ message_id: report.messageId ?? null, provider_message_id: report.providerMessageId, status: null, previous_status: null, applied: false, reason: 'unknown message' });
-          continue;
-        }
-        outcomes.push(await this.apply(trx, message, report, source, now));
+      if (!message) {
+        outcomes.push({ ...unknown, reason: 'unknown message' });
+        continue;
       }
-      return outcomes;
-    });
+      const effective = await this.throughParts(trx, provider, message, report, now);
+      outcomes.push(await this.apply(trx, message, effective, source, now));
+    }
+    return outcomes;
+  }
+
+  /**
+   * For a message sent as several parts, the report of one part updates that part, and the
+   * message takes the status all its parts make together (delivered once every part is).
+   */
+  private async throughParts(trx: Kysely<Database>, provider: string, message: MessageRow, report: StatusReport, now: number): Promise<StatusReport> {
+    const known = await trx.selectFrom('message_parts').select(['part_id', 'status']).where('message_id', '=', message.id).execute();
+    if (!report.part && known.length === 0) return report;
+    const partId = report.part?.id ?? report.providerMessageId;
+    const existing = known.find((p) => p.part_id === partId);
+    if (!existing) {
+      await trx.insertInto('message_parts').values({ provider, part_id: partId, message_id: message.id, status: report.status, updated_at: now }).execute();
+      known.push({ part_id: partId, status: report.status });
+    } else if (canAdvance(existing.status as MessageStatus, report.status)) {
+      await trx.updateTable('message_parts').set({ status: report.status, updated_at: now }).where('provider', '=', provider).where('part_id', '=', partId).execute();
+      existing.status = report.status;
+    }
+    const expected = Math.max(known.length, report.part?.count ?? 0);
+    const status = messageStatusFromParts(known.map((p) => p.status as PartStatus), expected);
+    return { ...report, status };
   }
 
   private async apply(

@@ -217,6 +217,47 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('messages').addColumn('sealed_body', 'text').execute();
     },
   },
+  '0003_provider_routes': {
+    async up(db: Kysely<any>) {
+      // The providers a message may go to, in order (JSON array); `provider` is the one it is with now.
+      await db.schema.alterTable('messages').addColumn('route', 'text').execute();
+      await db.schema
+        .createTable('send_attempts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('provider_message_id', 'text')
+        .addColumn('error_code', 'text')
+        .addColumn('provider_error_code', 'text')
+        .addColumn('error_message', 'text')
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('send_attempts_message').on('send_attempts').columns(['message_id', 'created_at']).execute();
+      // One row per part of a message a provider sent (and reports) as several.
+      await db.schema
+        .createTable('message_parts')
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('part_id', 'text', (c) => c.notNull())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('message_parts_pk', ['provider', 'part_id'])
+        .execute();
+      await db.schema.createIndex('message_parts_message').on('message_parts').columns(['message_id']).execute();
+      // Reports that arrived before the send's answer (and so the provider's id) was stored.
+      await db.schema
+        .createTable('early_reports')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('provider_message_id', 'text', (c) => c.notNull())
+        .addColumn('report', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('early_reports_lookup').on('early_reports').columns(['provider', 'provider_message_id']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

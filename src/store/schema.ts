@@ -62,6 +62,38 @@ export interface MessagesTable {
   sent_at: number | null;
   final_at: number | null;
   sealed_body?: string | null;
+  /** JSON array of the providers the message may go to, in order; null for messages from before routes. */
+  route?: string | null;
+}
+
+export interface SendAttemptsTable {
+  id: string;
+  message_id: string;
+  provider: string;
+  outcome: 'accepted' | 'rejected' | 'retry' | 'unknown';
+  provider_message_id: string | null;
+  error_code: string | null;
+  provider_error_code: string | null;
+  error_message: string | null;
+  duration_ms: number;
+  created_at: number;
+}
+
+export interface MessagePartsTable {
+  provider: string;
+  part_id: string;
+  message_id: string;
+  status: string;
+  updated_at: number;
+}
+
+export interface EarlyReportsTable {
+  id: string;
+  provider: string;
+  provider_message_id: string;
+  /** The mapped StatusReport, JSON. */
+  report: string;
+  created_at: number;
 }
 
 export interface MessageEventsTable {
@@ -177,4 +209,7 @@ export interface Database {
   callback_attempts: CallbackAttemptsTable;
   simulator_outbox: SimulatorOutboxTable;
   secrets: SecretsTable;
+  send_attempts: SendAttemptsTable;
+  message_parts: MessagePartsTable;
+  early_reports: EarlyReportsTable;
 }

@@ -23,7 +23,7 @@ describe('dispatcher', () => {
   });
 
   it('spends the per-provider budget in segments and never drops what waits', async () => {
-    gw = await startGateway({ RATE_LIMIT_PER_SECOND: '4', DISPATCH_BATCH_SIZE: '100' });
+    gw = await startGateway({ SIMULATOR_MAX_PER_SECOND: '4', DISPATCH_BATCH_SIZE: '100' });
     // 3 messages of 2 segments each: 6 segments against a budget of 4 per second.
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }, { number: US2 }, { number: '+14155552673' }], message: 'a'.repeat(200) });
     expect(res.body.total_segments).toBe(6);
@@ -37,7 +37,7 @@ describe('dispatcher', () => {
   });
 
   it('hands unsent messages back rather than wait past the claim\'s lease', async () => {
-    gw = await startGateway({ RATE_LIMIT_PER_SECOND: '2', PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2' });
+    gw = await startGateway({ SIMULATOR_MAX_PER_SECOND: '2', PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2' });
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }, { number: US2 }], message: 'b'.repeat(200) });
     expect(res.body.total_segments).toBe(4);
     await gw.services.dispatcher.dispatchOnce(gw.services.router.get('simulator')!);

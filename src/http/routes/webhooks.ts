@@ -8,7 +8,8 @@ import { IdParams } from '../schemas.js';
 export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const handler = async (request: any) => {
     const provider = services.router.get(request.params.provider);
-    if (!provider) throw new NotFoundError('provider', request.params.provider);
+    // A provider without credentials takes no reports: nothing of ours can have gone through it.
+    if (!provider) throw new NotFoundError('enabled provider', request.params.provider);
     const reports = provider.parseWebhook({
       url: `${services.config.publicUrl}${request.url}`,
       method: request.method === 'GET' ? 'GET' : 'POST',

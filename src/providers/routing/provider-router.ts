@@ -1,49 +1,106 @@
-import type { ProviderName } from '../config.js';
-import { ValidationError } from '../domain/errors.js';
-import type { MessageType } from '../domain/encoding.js';
-import type { SmsProvider } from './provider.js';
+import { ConfigError, type ProviderName } from '../../config.js';
+import { CircuitBreaker, type CircuitState } from '../../domain/circuit-breaker.js';
+import { pricePerSegment, type PriceTable } from '../../domain/pricing.js';
+import { SegmentBudget } from '../../domain/rate-limit.js';
+import type { SmsProvider } from '../provider.js';
+import { RecentOutcomes } from '../recent-outcomes.js';
+import type { ProviderSetup } from '../registry.js';
+import { planRoute, type Destination, type RoutingFile } from './route-plan.js';
 
-/** Picks the provider for a message: the one named (it must be configured), else the default. */
+export interface RouterSettings {
+  defaultProvider: ProviderName | undefined;
+  routing: RoutingFile | undefined;
+  prices: PriceTable;
+  /** `<PROVIDER>_MAX_PER_SECOND`, which wins over the routing file's budgets. */
+  budgets: Partial<Record<ProviderName, number>>;
+  circuit: { failureThreshold: number; coolDownMs: number };
+  onCircuitChange?: (provider: string, from: CircuitState, to: CircuitState) => void;
+}
+
+/** What the dispatcher and the API keep per enabled provider. */
+interface ProviderState {
+  provider: SmsProvider;
+  breaker: CircuitBreaker;
+  budget: SegmentBudget;
+  perSecond: number;
+  recent: RecentOutcomes;
+}
+
+/**
+ * The providers of this gateway: which are enabled, the route a message takes through them,
+ * and each one's circuit breaker, sending budget and recent health.
+ */
 export class ProviderRouter {
-  private readonly byName = new Map<ProviderName, SmsProvider>();
+  private readonly states = new Map<string, ProviderState>();
 
-  constructor(providers: SmsProvider[], private readonly preferred: ProviderName | undefined) {
-    for (const p of providers) this.byName.set(p.name, p);
-    if (preferred !== undefined && !this.byName.has(preferred)) {
-      throw new Error(`DEFAULT_PROVIDER=${preferred} has no credentials configured`);
+  constructor(readonly setups: readonly ProviderSetup[], private readonly settings: RouterSettings) {
+    const now = Date.now();
+    for (const setup of setups) {
+      if (!setup.enabled) continue;
+      const perSecond = settings.budgets[setup.name] ?? settings.routing?.budgets[setup.name]?.per_second ?? setup.defaultMaxPerSecond;
+      this.states.set(setup.name, {
+        provider: setup.provider,
+        breaker: new CircuitBreaker(settings.circuit, (from, to) => settings.onCircuitChange?.(setup.name, from, to)),
+        budget: new SegmentBudget({ perSecond, perMinute: perSecond * 60, perHour: perSecond * 3600 }, now),
+        perSecond,
+        recent: new RecentOutcomes(),
+      });
+    }
+    const preferred = settings.defaultProvider;
+    if (preferred !== undefined && !this.states.has(preferred)) {
+      const setup = setups.find((s) => s.name === preferred);
+      const missing = setup && !setup.enabled ? setup.missing.join(', ') : 'its settings';
+      throw new ConfigError('DEFAULT_PROVIDER', `names ${preferred}, which is not enabled: set ${missing}`);
     }
   }
 
   get(name: string): SmsProvider | undefined {
-    return this.byName.get(name as ProviderName);
+    return this.states.get(name)?.provider;
   }
 
   all(): SmsProvider[] {
-    return [...this.byName.values()];
+    return [...this.states.values()].map((s) => s.provider);
   }
 
-  choose(requested: ProviderName | undefined, messageType: MessageType): SmsProvider {
-    if (requested !== undefined) {
-      const provider = this.byName.get(requested);
-      if (!provider) {
-        throw new ValidationError(`provider ${requested} is not configured`, [
-          { field: 'provider', message: `${requested} has no credentials configured on this gateway; configured: ${[...this.byName.keys()].join(', ')}` },
-        ]);
-      }
-      if (!provider.capabilities.messageTypes.includes(messageType)) {
-        throw new ValidationError(`provider ${requested} cannot send ${messageType} messages`, [
-          { field: 'message_type', message: `${requested} does not support ${messageType}` },
-        ]);
-      }
-      return provider;
-    }
-    const candidates = this.preferred ? [this.byName.get(this.preferred)!, ...this.byName.values()] : [...this.byName.values()];
-    // Real providers first: the simulator is the fallback only when nothing else is configured.
-    const ordered = this.preferred ? candidates : [...candidates.filter((p) => p.name !== 'simulator'), ...candidates.filter((p) => p.name === 'simulator')];
-    const provider = ordered.find((p) => p.capabilities.messageTypes.includes(messageType));
-    if (!provider) {
-      throw new ValidationError(`no configured provider can send ${messageType} messages`, [{ field: 'message_type', message: `no provider supports ${messageType}` }]);
-    }
-    return provider;
+  breaker(name: string): CircuitBreaker {
+    return this.state(name).breaker;
+  }
+
+  budget(name: string): SegmentBudget {
+    return this.state(name).budget;
+  }
+
+  budgetPerSecond(name: string): number | undefined {
+    return this.states.get(name)?.perSecond;
+  }
+
+  recent(name: string): RecentOutcomes {
+    return this.state(name).recent;
+  }
+
+  /** Providers whose circuit is open now: failover and routing go around them while another is available. */
+  unavailable(now: number): Set<string> {
+    return new Set([...this.states].filter(([, s]) => s.breaker.state(now) === 'open').map(([name]) => name));
+  }
+
+  /**
+   * The ordered providers a message may go to. Providers with an open circuit go last rather
+   * than out: a message must still have somewhere to wait when every provider is down.
+   */
+  route(dest: Destination, requested: ProviderName | undefined, now = Date.now()): string[] {
+    const descriptions = this.setups.map((s) => ({
+      name: s.name, enabled: s.enabled, messageTypes: s.enabled ? s.provider.capabilities.messageTypes : [],
+    }));
+    const priceOf = (provider: string, country: string | undefined) =>
+      this.settings.prices.providers[provider] ? pricePerSegment(this.settings.prices, provider, country) : undefined;
+    const { providers } = planRoute(dest, requested, this.settings.routing, descriptions, this.settings.defaultProvider, priceOf);
+    const down = this.unavailable(now);
+    return [...providers.filter((p) => !down.has(p)), ...providers.filter((p) => down.has(p))];
+  }
+
+  private state(name: string): ProviderState {
+    const state = this.states.get(name);
+    if (!state) throw new Error(`provider ${name} is not enabled`);
+    return state;
   }
 }

@@ -1,0 +1,24 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Services } from '../../gateway.js';
+
+/** Every provider the gateway knows: enabled or what it lacks, what it can carry, and how it is doing. */
+export const providerRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  app.get('/api/providers', { schema: { tags: ['providers'], summary: 'Providers, their capabilities, circuit state, budget and recent health' } }, async () => {
+    const { router, config } = services;
+    const now = Date.now();
+    return {
+      items: router.setups.map((setup) => {
+        const common = { name: setup.name, enabled: setup.enabled, default: config.defaultProvider === setup.name };
+        if (!setup.enabled) return { ...common, missing_variables: setup.missing, capabilities: null, circuit: null, budget_per_second: null, recent: null };
+        const c = setup.provider.capabilities;
+        return {
+          ...common,
+          capabilities: { message_types: c.messageTypes, delivery_reports: c.deliveryReports, unicode: c.unicode, max_parts: c.maxParts, lookup: c.lookup },
+          circuit: router.breaker(setup.name).state(now),
+          budget_per_second: router.budgetPerSecond(setup.name),
+          recent: router.recent(setup.name).summary(),
+        };
+      }),
+    };
+  });
+};

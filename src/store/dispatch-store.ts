@@ -1,0 +1,100 @@
+import { sql, type Insertable, type Kysely } from 'kysely';
+import { newId } from '../domain/ids.js';
+import { insertRows, type MessageRow } from './message-store.js';
+import type { Database, SendAttemptsTable } from './schema.js';
+
+type Db = Kysely<Database>;
+
+/** Updates that apply only while the message is still this dispatcher's `sending` claim. */
+function claimed(db: Db, id: string) {
+  return db.updateTable('messages').where('id', '=', id).where('status', '=', 'sending');
+}
+
+/** Back in the queue untouched: not tried (budget ran out before its lease), attempt not counted. */
+export async function releaseUnsent(db: Db, id: string, now: number): Promise<void> {
+  await claimed(db, id).set((eb) => ({ status: 'queued', lease_until: null, attempts: eb('attempts', '-', 1), updated_at: now })).execute();
+}
+
+/** Surely not taken: queued again for `provider` (the same, or the next of its route) at `dueAt`. */
+export async function requeue(db: Db, id: string, to: { provider: string; dueAt: number; code: string; message: string }, now: number): Promise<void> {
+  await claimed(db, id).set({
+    status: 'queued', provider: to.provider, due_at: to.dueAt, lease_until: null, error_code: to.code, error_message: to.message, updated_at: now,
+  }).execute();
+}
+
+/** Maybe taken: left `sending` with its lease run out, for recovery to ask the provider. */
+export async function leaveForRecovery(db: Db, id: string, code: string, message: string, now: number): Promise<void> {
+  await claimed(db, id).set({ lease_until: now, error_code: code, error_message: message, updated_at: now }).execute();
+}
+
+export interface AcceptedSend {
+  message: MessageRow;
+  providerMessageId: string;
+  cost?: number;
+  finishedAt: number;
+}
+
+/**
+ * Everything a provider took, in one UPDATE per few hundred messages (CASE per id) rather than
+ * one statement each: at thousands of messages a second the statements were the cost. Returns the
+ * ids it moved to `sent`; the others had been overtaken by their delivery report, and only get
+ * what that report could not know (the provider's id, the send time).
+ */
+export async function markSent(db: Db, accepted: AcceptedSend[], now: number): Promise<Set<string>> {
+  const moved = new Set<string>();
+  for (let i = 0; i < accepted.length; i += 500) {
+    const chunk = accepted.slice(i, i + 500);
+    // Explicit casts: PostgreSQL cannot infer the type of a parameter in a CASE branch.
+    const providerId = sql.join(chunk.map((a) => sql`when ${a.message.id} then cast(${a.providerMessageId} as text)`), sql` `);
+    const sentAt = sql.join(chunk.map((a) => sql`when ${a.message.id} then cast(${a.finishedAt} as bigint)`), sql` `);
+    // Until the provider reports a price, the price table's is the best figure there is.
+    const priced = chunk.filter((a) => a.cost !== undefined);
+    const cost = priced.length === 0
+      ? sql<number>`estimated_cost`
+      : sql<number>`case id ${sql.join(priced.map((a) => sql`when ${a.message.id} then cast(${a.cost} as double precision)`), sql` `)} else estimated_cost end`;
+    const updated = await db.updateTable('messages')
+      .set({
+        status: 'sent', lease_until: null, updated_at: now, sealed_body: null, error_code: null, error_message: null,
+        provider_message_id: sql<string>`case id ${providerId} end`,
+        sent_at: sql<number>`case id ${sentAt} end`,
+        cost,
+      })
+      .where('id', 'in', chunk.map((a) => a.message.id)).where('status', '=', 'sending')
+      .returning('id').execute();
+    for (const { id } of updated) moved.add(id);
+    for (const a of chunk) {
+      if (moved.has(a.message.id)) continue;
+      await db.updateTable('messages').set({ provider_message_id: a.providerMessageId, sent_at: a.finishedAt, lease_until: null, sealed_body: null })
+        .where('id', '=', a.message.id).where('provider_message_id', 'is', null).execute();
+    }
+  }
+  return moved;
+}
+
+/** Every send attempt, whatever came of it: shown as `send_attempts` on the message. */
+export async function recordSendAttempts(db: Db, attempts: Array<Omit<Insertable<SendAttemptsTable>, 'id'>>): Promise<void> {
+  await insertRows(db, 'send_attempts', attempts.map((a) => ({ id: newId('att', a.created_at), ...a })));
+}
+
+/** The parts a provider reports one by one, so a multipart message's status can be built from them. */
+export async function recordParts(db: Db, provider: string, messageId: string, partIds: string[], now: number): Promise<void> {
+  await insertRows(db, 'message_parts', partIds.map((part_id) => ({ provider, part_id, message_id: messageId, status: 'sent', updated_at: now })));
+}
+
+export async function findSendAttempts(db: Db, messageId: string) {
+  return db.selectFrom('send_attempts').selectAll().where('message_id', '=', messageId).orderBy('created_at').orderBy('id').execute();
+}
+
+/** Queued messages of a provider that have other providers on their route: candidates to go around an open circuit. */
+export async function queuedWithAlternatives(db: Db, provider: string, limit: number, now: number): Promise<MessageRow[]> {
+  return db.selectFrom('messages').selectAll()
+    .where('status', '=', 'queued').where('provider', '=', provider).where('due_at', '<=', now).where('route', 'is not', null)
+    .orderBy('priority').orderBy('due_at').limit(limit).execute();
+}
+
+/** Moves a queued message to another provider, unless someone claimed or moved it meanwhile. */
+export async function moveToProvider(db: Db, id: string, from: string, to: string, now: number): Promise<boolean> {
+  const result = await db.updateTable('messages').set({ provider: to, updated_at: now })
+    .where('id', '=', id).where('status', '=', 'queued').where('provider', '=', from).executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
