@@ -61,6 +61,20 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
 
+  // Path and query values are text too: the same refusals as JSON strings, before any route reads them.
+  app.addHook('preValidation', (request, _reply, done) => {
+    for (const [part, values] of [['path', request.params], ['query', request.query]] as const) {
+      for (const [name, value] of Object.entries((values ?? {}) as Record<string, unknown>)) {
+        for (const text of Array.isArray(value) ? value : [value]) {
+          if (typeof text === 'string' && (text.includes('\u0000') || !text.isWellFormed())) {
+            return done(new AppError(422, 'Validation failed', `${name} (${part}) holds a NUL or a lone surrogate`, [{ field: name, message: 'contains a NUL character or is not valid Unicode' }]));
+          }
+        }
+      }
+    }
+    done();
+  });
+
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`));
 

@@ -17,7 +17,10 @@ function fieldName(path: Array<string | number>): string {
  */
 function findBadText(value: unknown, replacedBytes: boolean): { path: Array<string | number>; problem: string } | undefined {
   const path: Array<string | number> = [];
-  const badString = (s: string) => !s.isWellFormed() ? 'contains a lone surrogate (not valid Unicode)' : replacedBytes && s.includes('\uFFFD') ? 'is not valid UTF-8' : undefined;
+  const badString = (s: string) => !s.isWellFormed() ? 'contains a lone surrogate (not valid Unicode)'
+    : replacedBytes && s.includes('\uFFFD') ? 'is not valid UTF-8'
+      // PostgreSQL text cannot hold NUL, and no SMS or identifier needs it.
+      : s.includes('\u0000') ? 'contains a NUL character' : undefined;
   // Recursion is bounded: exceedsDepth refused anything deeper than MAX_JSON_DEPTH before parsing.
   const walk = (v: unknown): string | undefined => {
     if (typeof v === 'string') return badString(v);

@@ -82,7 +82,7 @@ function describeReq(req: Req): string {
 async function expectHandled(req: Req, opts: { expectError?: boolean } = {}): Promise<PlainResponse> {
   const { res, violations } = await send(req);
   if (opts.expectError && res.status < 400) violations.push(`expected a 4xx problem, got ${res.status} ${preview(res.body, 200)}`);
-  expect(violations, describeReq(req)).toEqual([]);
+  if (violations.length > 0) expect.fail(`${violations.join('\n')}\n  request: ${describeReq(req)}`);
   return res;
 }
 
@@ -152,7 +152,7 @@ const hostileScalar: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(...HUGE) },
   { weight: 1, arbitrary: fc.constantFrom('1e400', '-1e400', '123456789012345678901234567890', '1E+20', '-0', '0.0000000000000000000001', '1e-400').map(raw) },
   { weight: 1, arbitrary: badUtf8String },
-  { weight: 1, arbitrary: fc.constantFrom(10, 1_000, 20_000).chain((d) => fc.constantFrom(raw(deepArrayJson(d)), raw(deepObjectJson(d)))) },
+  { weight: 1, arbitrary: fc.constantFrom(10, 1_000, 20_000, 120_000).chain((d) => fc.constantFrom(raw(deepArrayJson(d)), raw(deepObjectJson(d)))) },
 );
 
 const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
@@ -479,7 +479,7 @@ describe('fuzzing every route', () => {
         { numRuns: RUNS, seed: SEED },
       );
       const report = [...seen.values()];
-      expect(report, `FUZZ_SEED=${SEED} replays this run\n${report.join('\n')}`).toEqual([]);
+      if (report.length > 0) expect.fail(`${report.length} kind(s) of violation (FUZZ_SEED=${SEED} replays this run):\n${report.join('\n')}`);
     }, 120_000);
   }
 });
