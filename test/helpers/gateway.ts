@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { dropDatabase, freshDatabaseUrl } from './database.js';
 import { loadConfig } from '../../src/config.js';
 import { createGateway, type Services } from '../../src/gateway.js';
@@ -6,8 +9,11 @@ export type TestGateway = Awaited<ReturnType<typeof createGateway>>;
 
 /** Settings for tests: a fresh database, limits out of the way, instant simulator reports. */
 export async function testEnv(overrides: Record<string, string> = {}): Promise<Record<string, string>> {
+  const databaseUrl = overrides.DATABASE_URL ?? await freshDatabaseUrl();
   return {
-    DATABASE_URL: overrides.DATABASE_URL ?? await freshDatabaseUrl(),
+    DATABASE_URL: databaseUrl,
+    // SQLite keeps its key file beside the database; a PostgreSQL schema gets one of its own in the temp dir.
+    ...(databaseUrl.startsWith('postgres') ? { KEYS_FILE: join(tmpdir(), `smsgw-keys-${createHash('sha256').update(databaseUrl).digest('hex').slice(0, 16)}.json`) } : {}),
     LOG_LEVEL: 'silent',
     RATE_LIMIT_PER_SECOND: '100000',
     RATE_LIMIT_PER_MINUTE: '1000000',

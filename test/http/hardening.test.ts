@@ -1,6 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createServices } from '../../src/gateway.js';
@@ -206,7 +207,7 @@ describe('keys live outside the database (#6.9)', () => {
 
   it('moves keys an older install kept in the database into the key file', async () => {
     const DATABASE_URL = await freshDatabaseUrl();
-    const keysFile = join(dirname(DATABASE_URL.replace(/^sqlite:/, '')), 'moved-keys.json');
+    const keysFile = join(mkdtempSync(join(tmpdir(), 'smsgw-keys-')), 'keys.json');
     const before = await createServices(loadConfig(await testEnv({ DATABASE_URL, KEYS_FILE: keysFile })));
     const old = Buffer.alloc(32, 7).toString('base64');
     await before.store.db.deleteFrom('secrets').execute();
