@@ -48,6 +48,16 @@ export interface Services {
 
 export async function createServices(config: Config): Promise<Services> {
   const store = createStore(config.databaseUrl, config.sqliteDurability);
+  try {
+    return await wireServices(config, store);
+  } catch (err) {
+    // A bad provider setting or routing file stops the start: leave no connection behind.
+    await store.close();
+    throw err;
+  }
+}
+
+async function wireServices(config: Config, store: Store): Promise<Services> {
   await migrate(store.db, store.dialect);
   const { db, dialect } = store;
   const commits = new GroupCommit(db, dialect, store.walSync);

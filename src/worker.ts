@@ -84,7 +84,8 @@ export class Dispatcher {
       await new Promise((r) => setTimeout(r, Math.max(1, budget.waitMs(1, now))));
       return -1;
     }
-    const limit = Math.min(config.dispatch.batchSize, available, allowance);
+    // Up to a second's budget per round: sendAll paces the sends within it (never past the lease).
+    const limit = Math.min(config.dispatch.batchSize, allowance, Math.max(available, Math.ceil(router.budgetPerSecond(provider.name) ?? 1)));
     const leaseUntil = now + config.dispatch.leaseSeconds * 1000;
     // The claim alone is what makes a crash recoverable; its `sending` events are written with the outcomes,
     // so that messages handed back unsent (below) leave no trace.
@@ -334,8 +335,22 @@ export class Dispatcher {
           await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'sent', 'recovery', at,
             { provider_message_id: found.providerMessageId, sent_at: at, lease_until: null, error_code: null, error_message: null, sealed_body: null }, 'provider confirms it took the message');
         } else {
-          await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'queued', 'recovery', at,
-            { due_at: at, lease_until: null }, 'provider never received it: queued again');
+          // Certainly not taken: the same decision as any surely-not-taken send (next provider, backoff, attempt limit).
+          const decision = decideSendOutcome({
+            outcome: { kind: 'retry', code: 'PROVIDER_NOT_RECEIVED', message: 'the provider never received it' },
+            provider: message.provider, route: routeOf(message), attempts: message.attempts, maxAttempts: config.dispatch.maxAttempts,
+            retryBaseMs: config.dispatch.retryBaseMs, retryMaxMs: config.dispatch.retryMaxMs, now: at, unavailable: router.unavailable(at),
+          });
+          if (decision.action === 'failover' || decision.action === 'retry') {
+            await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'queued', 'recovery', at,
+              // Due at once: an interruption, not the provider, stopped this send.
+              { provider: decision.to, due_at: at, lease_until: null },
+              `provider never received it: queued again for ${decision.to}`);
+          } else {
+            await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
+              { error_code: 'PROVIDER_NOT_RECEIVED', error_message: `the provider never received it and the ${config.dispatch.maxAttempts} attempts are spent`, final_at: at, lease_until: null, sealed_body: null },
+              'provider never received it; attempts spent');
+          }
         }
       }
     });

@@ -73,9 +73,14 @@ export class SegmentBudget {
   private readonly capacities: number[];
   private last: number;
 
-  constructor(limits: RateLimits, now: number) {
+  /**
+   * `burstSeconds`: how much of a second's budget may go at once. A full second's worth lets a
+   * provider that counts over a rolling second see twice its rate at the start; a tenth keeps
+   * sends paced.
+   */
+  constructor(limits: RateLimits, now: number, burstSeconds = 1) {
     const periods = Object.keys(PERIODS_MS) as Period[];
-    this.capacities = periods.map((p) => limits[p]);
+    this.capacities = periods.map((p, i) => (i === 0 ? Math.max(1, limits[p] * burstSeconds) : limits[p]));
     this.rates = periods.map((p) => limits[p] / PERIODS_MS[p]);
     this.tokens = [...this.capacities];
     this.last = now;

@@ -46,7 +46,8 @@ export async function drain(services: Services, rounds = 50): Promise<void> {
   for (let i = 0; i < rounds; i++) {
     let work = 0;
     await services.dispatcher.maintain();
-    for (const provider of services.router.all()) work += Math.max(0, await services.dispatcher.dispatchOnce(provider));
+    // -1: the round waited for budget, and messages still wait: go on.
+    for (const provider of services.router.all()) work += Math.abs(await services.dispatcher.dispatchOnce(provider));
     work += (await services.simulatorReports?.deliverDue()) ?? 0;
     work += await services.callbacks.deliverDue();
     if (work === 0) return;

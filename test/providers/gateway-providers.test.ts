@@ -11,7 +11,7 @@ import { drain, testEnv, US } from '../helpers/gateway.js';
 import { get, post } from '../helpers/http.js';
 import { freePort } from '../helpers/process.js';
 import {
-  DRIVERS, jsonFile, message, nexmoDriver, plivoDriver, providers, REAL_PROVIDERS, sendOne, sleep, startListeningGateway,
+  DRIVERS, jsonFile, message, nexmoDriver, providers, REAL_PROVIDERS, sendOne, sleep, startListeningGateway,
   startReportFirstTwilio, twilioDriver, twilioEnv, type ProviderDriver, type RealProvider,
 } from '../helpers/providers.js';
 import { startTwilioFake, type FakeAnswer, type RecordedRequest } from './fakes/twilio-fake.js';
@@ -242,15 +242,11 @@ describe('timeouts', () => {
       expect(recovered).toMatchObject({ status: 'sent', provider: 'twilio', provider_message_id: twilio.fake.messages[0].sid, error_code: null });
       expect(recovered.events.at(-1)).toMatchObject({ status: 'sent', source: 'recovery' });
     } else {
-      // Twilio says it has no such message: queued again, for twilio again (not failed over to plivo),
-      // even though SEND_MAX_ATTEMPTS=1 was used up: unknown outcomes are never counted against it.
-      expect(recovered).toMatchObject({ status: 'queued', provider: 'twilio', attempts: 1 });
-      expect(recovered.events.at(-1)).toMatchObject({ status: 'queued', source: 'recovery' });
-      // A second round goes the same way: a third attempt will follow, and so on while twilio hangs.
-      await dispatcher.dispatchOnce(router.get('twilio')!);
-      expect(await dispatcher.recover(Date.now() + lease)).toBe(1);
-      expect(await message(gw, id)).toMatchObject({ status: 'queued', provider: 'twilio', attempts: 2 });
-      expect(twilio.sendRequests()).toBe(2);
+      // Twilio says it has no such message: that is a surely-not-taken outcome, decided like any other.
+      // SEND_MAX_ATTEMPTS=1 is spent, so it fails rather than go to plivo or to twilio again.
+      expect(recovered).toMatchObject({ status: 'failed', provider: 'twilio', attempts: 1, error_code: 'PROVIDER_NOT_RECEIVED' });
+      expect(recovered.events.at(-1)).toMatchObject({ status: 'failed', source: 'recovery' });
+      expect(twilio.sendRequests()).toBe(1);
     }
     expect(plivo.sendRequests()).toBe(0);
     if (twilioKeepsIt) expect(twilio.sendRequests()).toBe(1);

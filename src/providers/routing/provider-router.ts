@@ -41,7 +41,8 @@ export class ProviderRouter {
       this.states.set(setup.name, {
         provider: setup.provider,
         breaker: new CircuitBreaker(settings.circuit, (from, to) => settings.onCircuitChange?.(setup.name, from, to)),
-        budget: new SegmentBudget({ perSecond, perMinute: perSecond * 60, perHour: perSecond * 3600 }, now),
+        // Paced: at most a tenth of a second's budget at once, so a provider counting over a rolling second sees its rate.
+        budget: new SegmentBudget({ perSecond, perMinute: perSecond * 60, perHour: perSecond * 3600 }, now, 0.1),
         perSecond,
         recent: new RecentOutcomes(),
       });
