@@ -89,6 +89,15 @@ describe('delivery reports move only messages a provider has (#6.3)', () => {
     expect(reply.body).toMatchObject({ applied: true, status: 'delivered', previous_status: 'sent' });
   });
 
+  it('refuses unsigned reports when keys are required', async () => {
+    gw = await startGateway({ API_KEY_REQUIRED: 'true', SIMULATOR_DELIVERY_DELAY_MS: '600000' });
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
+    await drain(gw.services);
+    const id = res.body.messages[0].id;
+    expect((await post(gw.app, `/api/sms/${id}/webhook`, { status: 'delivered' })).status).toBe(401);
+    expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('sent');
+  });
+
   it('warns at start that generic reports are unauthenticated without WEBHOOK_SECRET', async () => {
     gw = await startGateway();
     expect(gw.services.startupWarnings.join('\n')).toMatch(/WEBHOOK_SECRET is not set/);
