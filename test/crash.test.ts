@@ -20,7 +20,7 @@ async function startProcess(port: number): Promise<ChildProcess> {
     PORT: String(port),
     DATABASE_URL: `sqlite:${join(dir, 'gateway.db')}`,
     // Slow sending so the kill lands while messages are queued and in flight.
-    RATE_LIMIT_PER_SECOND: '150', RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_PER_HOUR: '1000000',
+    SIMULATOR_MAX_PER_SECOND: '150', RATE_LIMIT_PER_SECOND: '1000', RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_PER_HOUR: '1000000',
     SIMULATOR_LATENCY_MS: '150', SIMULATOR_DELIVERY_DELAY_MS: '100',
     PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2',
   });
