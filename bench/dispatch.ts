@@ -3,6 +3,7 @@
  * waits when it arrives behind 10,000 promotional messages. In-process, one SQLite file.
  * Usage: npx tsx bench/dispatch.ts [--messages 100000] [--reports]
  */
+import { OPERATOR } from '../src/domain/api-keys.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ async function enqueue(s: Services, n: number, smsType: 'promotional' | 'otp', o
   for (let i = 0; i < n; i += 10_000) {
     const count = Math.min(10_000, n - i);
     const recipients = Array.from({ length: count }, (_, j) => ({ number: `+1415${2_000_000 + offset + i + j}` }));
-    const res = await s.send.sendBatch({ recipients, message: smsType === 'otp' ? 'Your code is 123456' : 'Special offer! Get 50% off today.', sms_type: smsType });
+    const res = await s.send.sendBatch({ recipients, message: smsType === 'otp' ? 'Your code is 123456' : 'Special offer! Get 50% off today.', sms_type: smsType }, undefined, OPERATOR);
     if (res.body.accepted !== count) throw new Error(`only ${res.body.accepted} of ${count} accepted`);
   }
   if (smsType === 'otp') {

@@ -7,11 +7,13 @@ import { ProviderRouter } from './providers/routing/provider-router.js';
 import { loadRoutingFile } from './providers/routing/routing-file.js';
 import { SimulatorProvider } from './providers/simulator.js';
 import { AnalyticsService } from './services/analytics-service.js';
+import { ApiKeyService } from './services/api-key-service.js';
 import { BatchService } from './services/batch-service.js';
 import { CallbackService } from './services/callback-service.js';
 import { MessageService } from './services/message-service.js';
 import { OtpService } from './services/otp-service.js';
 import { TemplateService } from './services/template-service.js';
+import { RecipientPolicies } from './services/recipient-policy.js';
 import { SendService } from './services/send-service.js';
 import { SimulatorReports } from './services/simulator-reports.js';
 import { StatusService } from './services/status-service.js';
@@ -41,6 +43,7 @@ export interface Services {
   simulator: SimulatorProvider | undefined;
   simulatorOutbox: SimulatorOutboxStore | undefined;
   simulatorReports: SimulatorReports | undefined;
+  keys: ApiKeyService;
   readiness(): Promise<Record<string, string>>;
   /** What the operator should know at start (unauthenticated reports, a changed key). */
   startupWarnings: string[];
@@ -97,10 +100,11 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     warnings.push('WEBHOOK_SECRET is not set: POST /api/sms/{id}/webhook accepts unauthenticated delivery reports, and callbacks go out unsigned');
   }
   const templates = new TemplateService(db, commits);
-  const send = new SendService(config, db, commits, router, metrics, templates, sealingKey);
+  const send = new SendService(config, db, commits, router, metrics, templates, sealingKey, new RecipientPolicies([]));
   const otp = new OtpService(config, db, commits, send, templates, otpKey);
   const services: Services = {
     config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings,
+    keys: new ApiKeyService(db, otpKey),
     messages: new MessageService(config, db, commits),
     batches: new BatchService(db, commits),
     analytics: new AnalyticsService(db, (from, to) => otp.stats(from, to)),

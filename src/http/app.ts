@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError, RateLimitedError } from '../domain/errors.js';
 import { WindowLimiter } from '../domain/rate-limit.js';
 import type { Services } from '../gateway.js';
+import { authentication } from './auth.js';
 import { limitConnectionsPerClient } from './connection-limit.js';
 import { parseJsonBody } from './json-body.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, sendProblem } from './problem.js';
@@ -12,6 +13,7 @@ import { BODY_LIMITS } from './body-limits.js';
 import { validatorCompiler } from './validation.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { healthRoutes } from './routes/health.js';
+import { keyRoutes } from './routes/keys.js';
 import { phoneRoutes } from './routes/phone.js';
 import { providerRoutes } from './routes/providers.js';
 import { simulatorRoutes } from './routes/simulator.js';
@@ -80,6 +82,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
 
   const limiter = new WindowLimiter(config.rateLimits);
   // Hooks on every request are callback-style: an async hook costs a promise per request.
+  await app.register(authentication, { keys: services.keys, required: config.apiKeyRequired });
+
   // Decided by the matched route, never the raw URL: a request line in absolute form
   // (`POST http://x/api/sms/send`) reaches the same route and must meet the same limit.
   app.addHook('onRequest', (request, reply, done) => {
@@ -129,6 +133,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(phoneRoutes, { services });
   await app.register(analyticsRoutes, { services });
   await app.register(providerRoutes, { services });
+  await app.register(keyRoutes, { services });
   if (services.simulatorOutbox) await app.register(simulatorRoutes, { services });
   return app;
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { OPERATOR, owns, type Caller } from '../domain/api-keys.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { FINAL_STATUSES, PENDING_STATUSES, type MessageStatus } from '../domain/message-status.js';
 import { roundCost } from '../domain/pricing.js';
@@ -11,9 +12,9 @@ const HANDED_OVER: readonly string[] = ['sending', 'sent', 'delivered', 'undeliv
 export class BatchService {
   constructor(private readonly db: Kysely<Database>, private readonly commits: GroupCommit) {}
 
-  async get(id: string) {
+  async get(id: string, caller: Caller = OPERATOR) {
     const batch = await findBatch(this.db, id);
-    if (!batch) throw new NotFoundError('batch', id);
+    if (!batch || !owns(caller, batch.key_id)) throw new NotFoundError('batch', id);
     const rows = await batchCounts(this.db, id);
     const counts: Record<string, number> = {};
     let messages = 0;
@@ -54,7 +55,8 @@ export class BatchService {
   }
 
   /** Releases a draft batch: now, or at its schedule_at if that is still ahead. */
-  async send(id: string) {
+  async send(id: string, caller: Caller = OPERATOR) {
+    await this.get(id, caller);
     const now = Date.now();
     await this.commits.mayFail(async (trx) => {
       const batch = await findBatch(trx, id);
@@ -65,11 +67,12 @@ export class BatchService {
       await trx.updateTable('batches').set({ status: to, updated_at: now }).where('id', '=', id).execute();
       await moveStatus(trx, { batchId: id, from: ['draft'] }, to, 'api', now, { due_at: scheduled ? batch.schedule_at! : now });
     });
-    return this.get(id);
+    return this.get(id, caller);
   }
 
   /** Cancels every message of the batch that no provider has seen yet. */
-  async cancel(id: string) {
+  async cancel(id: string, caller: Caller = OPERATOR) {
+    await this.get(id, caller);
     const now = Date.now();
     const canceled = await this.commits.mayFail(async (trx) => {
       const batch = await findBatch(trx, id);
@@ -82,6 +85,6 @@ export class BatchService {
       await trx.updateTable('batches').set({ status: 'canceled', updated_at: now }).where('id', '=', id).execute();
       return moved.length;
     });
-    return { ...(await this.get(id)), canceled };
+    return { ...(await this.get(id, caller)), canceled };
   }
 }

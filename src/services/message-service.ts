@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { isAdmin, OPERATOR, owns, type Caller } from '../domain/api-keys.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { PENDING_STATUSES } from '../domain/message-status.js';
 import { normalisePhone } from '../domain/phone.js';
@@ -24,9 +25,10 @@ export interface ListQuery {
 export class MessageService {
   constructor(private readonly config: Config, private readonly db: Kysely<Database>, private readonly commits: GroupCommit) {}
 
-  async get(id: string) {
+  /** A key without `admin` sees only its own messages; another key's answers like one that does not exist. */
+  async get(id: string, caller: Caller = OPERATOR) {
     const message = await findMessage(this.db, id);
-    if (!message) throw new NotFoundError('message', id);
+    if (!message || !owns(caller, message.key_id)) throw new NotFoundError('message', id);
     const [events, shared, attempts] = await Promise.all([findEvents(this.db, id), batchMetadata(this.db, [message.batch_id]), findSendAttempts(this.db, id)]);
     // Acceptance is not written as an event (it would cost the send path a row per message);
     // it is the message row itself: its first status is where the first change started, or the current one.
@@ -34,7 +36,7 @@ export class MessageService {
     return { ...messageView(message, shared.get(message.batch_id) ?? null), send_attempts: attempts.map(sendAttemptView), events: [created, ...events].map(eventView) };
   }
 
-  async list(query: ListQuery) {
+  async list(query: ListQuery, caller: Caller = OPERATOR) {
     const limit = query.limit ?? 50;
     const offset = query.offset ?? 0;
     const filter: MessageFilter = {
@@ -44,6 +46,7 @@ export class MessageService {
       batch_id: query.batch_id,
       date_from: query.date_from ? Date.parse(query.date_from) : undefined,
       date_to: query.date_to ? Date.parse(query.date_to) : undefined,
+      key_id: isAdmin(caller) ? undefined : caller.keyId ?? undefined,
     };
     if (query.to) {
       const phone = normalisePhone(query.to, this.config.defaultCountry, 'format');
@@ -55,7 +58,8 @@ export class MessageService {
   }
 
   /** Cancels a message that no provider has seen yet; once handed over it can't be called back. */
-  async cancel(id: string) {
+  async cancel(id: string, caller: Caller = OPERATOR) {
+    await this.get(id, caller);
     const now = Date.now();
     const moved = await this.commits.run((trx) => moveStatus(trx, { ids: [id], from: [...PENDING_STATUSES] }, 'canceled', 'api', now, { final_at: now, lease_until: null, sealed_body: null }));
     if (moved.length === 0) {
@@ -63,6 +67,6 @@ export class MessageService {
       if (!message) throw new NotFoundError('message', id);
       if (message.status !== 'canceled') throw new ConflictError(`message ${id} is ${message.status}: it has been handed to a provider or is final, and can't be canceled`);
     }
-    return this.get(id);
+    return this.get(id, caller);
   }
 }

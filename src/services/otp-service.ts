@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Config } from '../config.js';
 import { ConflictError, NotFoundError, RateLimitedError, ValidationError } from '../domain/errors.js';
+import type { Caller } from '../domain/api-keys.js';
 import { newId } from '../domain/ids.js';
 import { metadataProblems, serialiseMetadata } from '../domain/metadata.js';
 import { codeMatches, generateCode, hashCode, normaliseEntered, otpText } from '../domain/otp.js';
@@ -45,7 +46,7 @@ export class OtpService {
     private readonly hashKey: Buffer,
   ) {}
 
-  async generate(input: OtpGenerateRequest) {
+  async generate(input: OtpGenerateRequest, caller: Caller) {
     const phone = this.phone(input.phone_number.number, input.phone_number.country_code, 'phone_number.number');
     const metadataErrors = metadataProblems(input.metadata);
     if (metadataErrors.length > 0) throw new ValidationError(metadataErrors.map((e) => `${e.field} ${e.message}`).join('; '), metadataErrors);
@@ -54,9 +55,10 @@ export class OtpService {
     const alphanumeric = input.alphanumeric ?? false;
     const template = input.template_id !== undefined ? await this.templates.forSend(input.template_id) : undefined;
     const now = Date.now();
+    await this.send.screen({ e164: phone.e164, country: phone.country, smsType: 'otp', keyId: caller.keyId }, 'phone_number.number', now);
     const sessionId = newId('otp', now);
     const code = generateCode(length, alphanumeric);
-    const message = this.message(code, expirySeconds, template, input.custom_message, input.phone_number.name, phone, input.metadata, now);
+    const message = this.message(code, expirySeconds, template, input.custom_message, input.phone_number.name, phone, input.metadata, now, caller.keyId);
     const session: OtpSessionsTable = {
       id: sessionId,
       phone_number: phone.e164,
@@ -77,6 +79,7 @@ export class OtpService {
       verified_at: null,
       created_at: now,
       updated_at: now,
+      key_id: caller.keyId,
     };
     await this.commits.mayFail(async (trx) => {
       await this.checkHourlyLimit(trx, phone.e164, now);
@@ -133,7 +136,7 @@ export class OtpService {
     const code = generateCode(session.code_length, session.alphanumeric === 1);
     const phone = this.phone(session.phone_number, undefined, 'session_id');
     const metadata = session.metadata ? JSON.parse(session.metadata) : undefined;
-    const message = this.message(code, session.expiry_seconds, template, session.custom_message ?? undefined, undefined, phone, metadata, now);
+    const message = this.message(code, session.expiry_seconds, template, session.custom_message ?? undefined, undefined, phone, metadata, now, session.key_id);
     const updated = await this.commits.mayFail(async (trx) => {
       const current = await trx.selectFrom('otp_sessions').selectAll().where('id', '=', sessionId).executeTakeFirstOrThrow();
       const state = this.state(current, now);
@@ -191,11 +194,11 @@ export class OtpService {
   }
 
   private message(code: string, expirySeconds: number, template: TemplateForSend | undefined, custom: string | undefined, name: string | undefined,
-    phone: { e164: string; country: string | undefined }, metadata: Record<string, unknown> | undefined, now: number) {
+    phone: { e164: string; country: string | undefined }, metadata: Record<string, unknown> | undefined, now: number, keyId: string | null) {
     const text = otpText(code, Math.ceil(expirySeconds / 60), { template: template?.content, custom }, name !== undefined ? { name } : {});
     if (!text.ok) throw new ValidationError(`${text.field} ${text.message}`, [{ field: text.field, message: text.message }]);
     if ([...text.text].length > this.config.maxMessageLength) throw new ValidationError('OTP message too long', [{ field: 'custom_message', message: `is longer than MAX_MESSAGE_LENGTH (${this.config.maxMessageLength})` }]);
-    return this.send.prepareOtpMessage(phone, text.text, text.masked, template, metadata, now, now + expirySeconds * 1000);
+    return this.send.prepareOtpMessage(phone, text.text, text.masked, template, metadata, now, now + expirySeconds * 1000, keyId);
   }
 
   private async store(trx: Kysely<Database>, message: ReturnType<SendService['prepareOtpMessage']>, template: TemplateForSend | undefined, now: number) {

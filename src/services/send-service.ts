@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
+import type { Caller } from '../domain/api-keys.js';
 import { canonicalJson } from '../domain/canonical-json.js';
 import type { Config, ProviderName } from '../config.js';
 import { isHexPayload, segmentMessage, type MessageType, type Segmentation } from '../domain/encoding.js';
-import { ConflictError, ValidationError, type FieldError } from '../domain/errors.js';
+import { AppError, ConflictError, ValidationError, type FieldError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { defaultPriority, type SmsType } from '../domain/message-status.js';
 import { metadataProblems, serialiseMetadata } from '../domain/metadata.js';
@@ -13,6 +14,7 @@ import { seal } from '../domain/sealing.js';
 import { hasPlaceholders, renderTemplate } from '../domain/template.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRouter } from '../providers/routing/provider-router.js';
+import type { RecipientCheck, RecipientPolicy, RecipientRejection } from './recipient-policy.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { findIdempotentResponse, saveIdempotentResponse } from '../store/idempotency-store.js';
 import { insertRows } from '../store/message-store.js';
@@ -104,36 +106,43 @@ export class SendService {
     private readonly metrics: GatewayMetrics,
     private readonly templates: TemplateSource,
     private readonly sealingKey: Buffer,
+    private readonly policy: RecipientPolicy,
   ) {}
+
+  /** For a one-recipient send that is not a request of this service (OTP): the same policies, thrown as send's problems. */
+  async screen(recipient: RecipientCheck, field: string, now: number): Promise<void> {
+    const refused = (await this.policy.check([recipient], now)).get(recipient.e164);
+    if (refused) throw refusal([{ field, ...refused }]);
+  }
 
   /**
    * The message carrying a one-time passcode: stored with the code masked, the real text
    * sealed for the dispatcher only. Returns rows for the caller's own transaction.
    */
-  prepareOtpMessage(to: { e164: string; country: string | undefined }, text: string, masked: string, template: TemplateForSend | undefined, metadata: Record<string, unknown> | undefined, now: number, codeExpiresAt: number) {
+  prepareOtpMessage(to: { e164: string; country: string | undefined }, text: string, masked: string, template: TemplateForSend | undefined, metadata: Record<string, unknown> | undefined, now: number, codeExpiresAt: number, keyId: string | null) {
     const provider = this.router.route({ e164: to.e164, country: to.country, smsType: 'otp', messageType: 'text' }, undefined)[0];
     // A code that can no longer be verified is not worth sending: the message expires with it.
     const timing: Timing = { status: 'queued', scheduleAt: null, expireAt: codeExpiresAt, dueAt: now };
     const batchId = newId('bat', now);
     const input: CommonFields = { sms_type: 'otp', metadata };
-    const { row } = this.message(batchId, { e164: to.e164, country: to.country }, text, 'text', 'otp', input, timing, template, now);
+    const { row } = this.message(batchId, { e164: to.e164, country: to.country }, text, 'text', 'otp', input, timing, template, now, keyId);
     row.body = masked;
     row.sealed_body = seal(this.sealingKey, text);
     const batch = this.batchRow(batchId, 'single', null, input, template, 'otp', 'text', provider, timing, {
       total: 1, accepted: 1, rejected: 0, duplicates: 0, segments: row.segments, cost: row.estimated_cost,
-    }, now);
+    }, now, keyId);
     return { batch, message: row };
   }
 
-  async send(input: SendRequest, idempotencyKey?: string) {
-    return this.idempotent('send', idempotencyKey, input, (now) => this.prepareSend(input, now));
+  async send(input: SendRequest, idempotencyKey: string | undefined, caller: Caller) {
+    return this.idempotent('send', idempotencyKey, caller, input, (now) => this.prepareSend(input, now, caller.keyId));
   }
 
-  async sendBatch(input: BatchRequest, idempotencyKey?: string) {
-    return this.idempotent('send-batch', idempotencyKey, input, (now) => this.prepareBatch(input, now));
+  async sendBatch(input: BatchRequest, idempotencyKey: string | undefined, caller: Caller) {
+    return this.idempotent('send-batch', idempotencyKey, caller, input, (now) => this.prepareBatch(input, now, caller.keyId));
   }
 
-  private async prepareSend(input: SendRequest, now: number) {
+  private async prepareSend(input: SendRequest, now: number, keyId: string | null) {
     const { errors, messageType, template, smsType, timing, provider } = await this.common(input, input.to.length, 'to', false, now);
     const { valid, rejected } = this.recipients(input.to);
     for (const r of rejected) errors.push({ field: `to[${r.index}].number`, message: r.error, reason: r.reason });
@@ -155,14 +164,19 @@ export class SendService {
         }
         continue;
       }
-      messages.push(this.message(batchId, r, body.text, messageType, smsType, input, timing, template, now));
+      messages.push(this.message(batchId, r, body.text, messageType, smsType, input, timing, template, now, keyId));
     }
     if (bodyErrors.length > 0) throw new ValidationError(bodyErrors.map((e) => `${e.field} ${e.message}`).join('; '), dedupeErrors(bodyErrors));
+    // Last, so a request refused for another reason counts against no recipient's limit.
+    const refused = await this.policy.check(valid.map((r) => ({ e164: r.e164, country: r.country, smsType, keyId })), now);
+    if (refused.size > 0) {
+      throw refusal(valid.filter((r) => refused.has(r.e164)).map((r) => ({ field: `to[${r.index}].number`, ...refused.get(r.e164)! })));
+    }
 
     const totals = sum(messages);
     const batch = this.batchRow(batchId, 'single', null, input, template, smsType, messageType, provider, timing, {
       total: messages.length, accepted: messages.length, rejected: 0, duplicates: input.to.length - valid.length - rejected.length, ...totals,
-    }, now);
+    }, now, keyId);
     const reply = {
       batch_id: batchId,
       status: timing.status,
@@ -180,11 +194,17 @@ export class SendService {
     return { reply, batch, messages, template };
   }
 
-  private async prepareBatch(input: BatchRequest, now: number) {
+  private async prepareBatch(input: BatchRequest, now: number, keyId: string | null) {
     const { errors, messageType, template, smsType, timing, provider } = await this.common(input, input.recipients.length, 'recipients', input.send_immediately === false, now);
     if (errors.length > 0) throw new ValidationError(errors.map((e) => `${e.field} ${e.message}`).join('; '), errors);
 
-    const { valid, rejected } = this.recipients(input.recipients);
+    const { valid: normalised, rejected } = this.recipients(input.recipients);
+    const refused = await this.policy.check(normalised.map((r) => ({ e164: r.e164, country: r.country, smsType, keyId })), now);
+    const valid = normalised.filter((r) => !refused.has(r.e164));
+    for (const r of normalised) {
+      const why = refused.get(r.e164);
+      if (why) rejected.push({ index: r.index, number: r.input, error: why.message, reason: why.reason });
+    }
     const batchId = newId('bat', now);
     const messages: PreparedMessage[] = [];
     for (const r of valid) {
@@ -195,17 +215,17 @@ export class SendService {
         rejected.push({ index: r.index, number: r.input, error: body.error, reason: body.reason });
         continue;
       }
-      messages.push(this.message(batchId, r, body.text, messageType, smsType, input, timing, template, now));
+      messages.push(this.message(batchId, r, body.text, messageType, smsType, input, timing, template, now, keyId));
     }
     if (messages.length === 0) {
       throw new ValidationError('no valid recipient', rejected.map((r) => ({ field: `recipients[${r.index}].number`, message: r.error, reason: r.reason })));
     }
     rejected.sort((a, b) => a.index - b.index);
-    const duplicates = input.recipients.length - valid.length - rejected.filter((r) => r.reason !== 'missing_variable').length;
+    const duplicates = input.recipients.length - normalised.length - rejected.filter((r) => r.reason === 'invalid_number').length;
     const totals = sum(messages);
     const batch = this.batchRow(batchId, 'batch', input.name ?? null, input, template, smsType, messageType, provider, timing, {
       total: input.recipients.length, accepted: messages.length, rejected: rejected.length, duplicates, ...totals,
-    }, now);
+    }, now, keyId);
     const reply = {
       batch_id: batchId,
       name: input.name ?? null,
@@ -246,11 +266,13 @@ export class SendService {
   /** Runs a prepared request exactly once per Idempotency-Key, storing its reply with its messages. */
   private async idempotent<T>(
     scope: string,
-    key: string | undefined,
+    idempotencyKey: string | undefined,
+    caller: Caller,
     input: unknown,
     prepare: (now: number) => Promise<{ reply: T; batch: BatchesTable; messages: PreparedMessage[]; template: TemplateForSend | undefined }>,
   ): Promise<IdempotentReply<T>> {
-    // One key names one request, whichever endpoint it went to: the endpoint is part of what is compared.
+    // One key names one request of one caller, whichever endpoint it went to: the endpoint is part of what is compared.
+    const key = idempotencyKey === undefined ? undefined : `${caller.keyId ?? ''}:${idempotencyKey}`;
     const hash = key === undefined ? '' : createHash('sha256').update(`${scope}\n${canonicalJson(input)}`).digest('hex');
     const replay = async (): Promise<IdempotentReply<T> | undefined> => {
       const stored = await findIdempotentResponse(this.db, key!, Date.now());
@@ -396,6 +418,7 @@ export class SendService {
     timing: Timing,
     template: TemplateForSend | undefined,
     now: number,
+    keyId: string | null,
   ): PreparedMessage {
     const seg = this.segments(body, messageType);
     const route = this.router.route({ e164: r.e164, country: r.country, smsType, messageType }, input.provider, now);
@@ -437,6 +460,7 @@ export class SendService {
         updated_at: now,
         sent_at: null,
         final_at: null,
+        key_id: keyId,
       },
     };
   }
@@ -444,7 +468,7 @@ export class SendService {
   private batchRow(
     id: string, kind: 'single' | 'batch', name: string | null, input: CommonFields, template: TemplateForSend | undefined,
     smsType: SmsType, messageType: MessageType, provider: string, timing: Timing,
-    counts: { total: number; accepted: number; rejected: number; duplicates: number; segments: number; cost: number }, now: number,
+    counts: { total: number; accepted: number; rejected: number; duplicates: number; segments: number; cost: number }, now: number, keyId: string | null,
   ): BatchesTable {
     return {
       id, name, kind, status: timing.status, sms_type: smsType, message_type: messageType, provider,
@@ -452,7 +476,7 @@ export class SendService {
       total_recipients: counts.total, accepted: counts.accepted, rejected: counts.rejected, duplicates: counts.duplicates,
       total_segments: counts.segments, estimated_cost: counts.cost, currency: this.config.prices.currency,
       metadata: serialiseMetadata(input.metadata),
-      created_at: now, updated_at: now,
+      created_at: now, updated_at: now, key_id: keyId,
     };
   }
 }
@@ -465,6 +489,17 @@ function sum(messages: PreparedMessage[]): { segments: number; cost: number } {
     cost += row.estimated_cost;
   }
   return { segments, cost: roundCost(cost) };
+}
+
+/** Recipients a policy refused, as one problem: 429 when each was over a rate limit, else 422. */
+function refusal(refused: Array<{ field: string } & RecipientRejection>): AppError {
+  const errors = refused.map((r) => ({ field: r.field, message: r.message, reason: r.reason }));
+  const detail = errors.map((e) => `${e.field} ${e.message}`).join('; ');
+  if (refused.every((r) => r.reason === 'rate_limited')) {
+    const wait = Math.max(1, ...refused.map((r) => Math.ceil(r.retryAfterSeconds ?? 1)));
+    return new AppError(429, 'Too many requests', detail, errors, { 'retry-after': String(wait) });
+  }
+  return new ValidationError(detail, errors);
 }
 
 function dedupeErrors(errors: FieldError[]): FieldError[] {

@@ -1,3 +1,4 @@
+import type { Caller } from '../domain/api-keys.js';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { segmentMessage } from '../domain/encoding.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
@@ -72,7 +73,7 @@ function checkedVariables(content: string, declared: string[] | undefined): stri
 export class TemplateService implements TemplateSource {
   constructor(private readonly db: Kysely<Database>, private readonly commits: GroupCommit) {}
 
-  async create(input: TemplateInput) {
+  async create(input: TemplateInput, caller: Caller) {
     const now = Date.now();
     const variables = checkedVariables(input.content, input.variables);
     const row: TemplatesTable = {
@@ -89,6 +90,7 @@ export class TemplateService implements TemplateSource {
       deleted_at: null,
       created_at: now,
       updated_at: now,
+      key_id: caller.keyId,
     };
     await this.commits.mayFail(async (trx) => {
       const taken = await trx.selectFrom('templates').select('id').where('id', '=', row.id).executeTakeFirst();

@@ -161,6 +161,8 @@ export interface MessageFilter {
   to?: string;
   date_from?: number;
   date_to?: number;
+  /** Only this key's messages. */
+  key_id?: string;
 }
 
 export async function listMessages(db: Db, filter: MessageFilter, limit: number, offset: number) {
@@ -170,6 +172,7 @@ export async function listMessages(db: Db, filter: MessageFilter, limit: number,
   if (filter.provider) q = q.where('provider', '=', filter.provider);
   if (filter.batch_id) q = q.where('batch_id', '=', filter.batch_id);
   if (filter.to) q = q.where('to_number', '=', filter.to);
+  if (filter.key_id !== undefined) q = q.where('key_id', '=', filter.key_id);
   // Message ids begin with their creation time, so a date range is a primary-key range.
   if (filter.date_from !== undefined) q = q.where('id', '>=', idBoundary('msg', filter.date_from, 'first'));
   if (filter.date_to !== undefined) q = q.where('id', '<=', idBoundary('msg', filter.date_to, 'last'));

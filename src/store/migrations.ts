@@ -258,6 +258,57 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('early_reports_lookup').on('early_reports').columns(['provider', 'provider_message_id']).execute();
     },
   },
+  '0004_keys_opt_outs_audit': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        // HMAC of the key under a server key: the key itself is shown once and never stored.
+        .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      // Which key made each row (null: made with keys off, or before keys existed).
+      for (const table of ['messages', 'batches', 'otp_sessions', 'templates']) {
+        await db.schema.alterTable(table).addColumn('key_id', 'text').execute();
+      }
+      await db.schema.createIndex('messages_key').on('messages').columns(['key_id', 'id']).execute();
+      await db.schema
+        .createTable('opt_outs')
+        .addColumn('number', 'text', (c) => c.primaryKey())
+        .addColumn('reason', 'text')
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('inbound_messages')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('from_number', 'text', (c) => c.notNull())
+        .addColumn('to_number', 'text')
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text')
+        .addColumn('provider_message_id', 'text')
+        .addColumn('action', 'text')
+        .addColumn('received_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('inbound_from').on('inbound_messages').columns(['from_number', 'received_at']).execute();
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('key_id', 'text')
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('resource_id', 'text')
+        .addColumn('result', 'integer', (c) => c.notNull())
+        .addColumn('ip', 'text')
+        .execute();
+      await db.schema.createIndex('audit_log_time').on('audit_log').columns(['created_at']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

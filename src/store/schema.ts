@@ -23,6 +23,7 @@ export interface BatchesTable {
   metadata: string | null;
   created_at: number;
   updated_at: number;
+  key_id: string | null;
 }
 
 export interface MessagesTable {
@@ -62,6 +63,8 @@ export interface MessagesTable {
   sent_at: number | null;
   final_at: number | null;
   sealed_body?: string | null;
+  /** The API key that made it (null: keys off, or made before keys existed). */
+  key_id: string | null;
   /** JSON array of the providers the message may go to, in order; null for messages from before routes. */
   route?: string | null;
 }
@@ -164,6 +167,7 @@ export interface TemplatesTable {
   deleted_at: number | null;
   created_at: number;
   updated_at: number;
+  key_id: string | null;
 }
 
 /** A template as it was at one version: the template's own fields, frozen. */
@@ -195,6 +199,50 @@ export interface OtpSessionsTable {
   verified_at: number | null;
   created_at: number;
   updated_at: number;
+  key_id: string | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  /** JSON array of scopes. */
+  scopes: string;
+  key_hash: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface OptOutsTable {
+  number: string;
+  reason: string | null;
+  /** `api`, `inbound:<provider>` or `inbound`. */
+  source: string;
+  created_at: number;
+}
+
+export interface InboundMessagesTable {
+  id: string;
+  from_number: string;
+  to_number: string | null;
+  body: string;
+  provider: string | null;
+  provider_message_id: string | null;
+  /** `opt_out` or `opt_in` when the text was a keyword, else null. */
+  action: string | null;
+  received_at: number;
+}
+
+export interface AuditLogTable {
+  id: string;
+  created_at: number;
+  key_id: string | null;
+  action: string;
+  resource: string;
+  resource_id: string | null;
+  /** HTTP status of the call. */
+  result: number;
+  ip: string | null;
 }
 
 export interface Database {
@@ -212,4 +260,8 @@ export interface Database {
   send_attempts: SendAttemptsTable;
   message_parts: MessagePartsTable;
   early_reports: EarlyReportsTable;
+  api_keys: ApiKeysTable;
+  opt_outs: OptOutsTable;
+  inbound_messages: InboundMessagesTable;
+  audit_log: AuditLogTable;
 }

@@ -3,6 +3,6 @@ import type { Services } from '../../gateway.js';
 import { StatsQuery } from '../schemas.js';
 
 export const analyticsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  app.get('/api/analytics/stats', { schema: { tags: ['analytics'], summary: 'Delivery, cost and OTP statistics', querystring: StatsQuery } }, async (request) =>
+  app.get('/api/analytics/stats', { config: { scope: 'read' }, schema: { tags: ['analytics'], summary: 'Delivery, cost and OTP statistics', querystring: StatsQuery } }, async (request) =>
     services.analytics.stats(request.query));
 };

@@ -27,12 +27,12 @@ const Verify = Type.Object({
 
 export const otpRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { otp } = services;
-  app.post('/api/otp/generate', { schema: { tags: ['otp'], summary: 'Send a one-time passcode', body: Generate } }, async (request) =>
-    otp.generate(request.body));
-  app.post('/api/otp/verify', { schema: { tags: ['otp'], summary: 'Check a code (constant time; locks after OTP_MAX_ATTEMPTS)', body: Verify } }, async (request) =>
+  app.post('/api/otp/generate', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'Send a one-time passcode', body: Generate } }, async (request) =>
+    otp.generate(request.body, request.caller));
+  app.post('/api/otp/verify', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'Check a code (constant time; locks after OTP_MAX_ATTEMPTS)', body: Verify } }, async (request) =>
     otp.verify(request.body));
-  app.post('/api/otp/resend/:session_id', { schema: { tags: ['otp'], summary: 'Send a fresh code for a pending session', params: IdParams('session_id') } }, async (request) =>
+  app.post('/api/otp/resend/:session_id', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'Send a fresh code for a pending session', params: IdParams('session_id') } }, async (request) =>
     otp.resend(request.params.session_id));
-  app.get('/api/otp/sessions/:session_id', { schema: { tags: ['otp'], summary: 'A session\'s state, never its code', params: IdParams('session_id') } }, async (request) =>
+  app.get('/api/otp/sessions/:session_id', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'A session\'s state, never its code', params: IdParams('session_id') } }, async (request) =>
     otp.get(request.params.session_id));
 };

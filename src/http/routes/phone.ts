@@ -5,6 +5,7 @@ import type { Services } from '../../gateway.js';
 
 export const phoneRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   app.get('/api/phone/validate/:phone_number', {
+    config: { scope: 'read' },
     schema: {
       tags: ['phone'], summary: 'What libphonenumber knows of a number; 200 whatever the verdict',
       params: Type.Object({ phone_number: Type.String({ minLength: 1, maxLength: 64 }) }),

@@ -3,7 +3,7 @@ import type { Services } from '../../gateway.js';
 
 /** Every provider the gateway knows: enabled or what it lacks, what it can carry, and how it is doing. */
 export const providerRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  app.get('/api/providers', { schema: { tags: ['providers'], summary: 'Providers, their capabilities, circuit state, budget and recent health' } }, async () => {
+  app.get('/api/providers', { config: { scope: 'read' }, schema: { tags: ['providers'], summary: 'Providers, their capabilities, circuit state, budget and recent health' } }, async () => {
     const { router, config } = services;
     const now = Date.now();
     return {

@@ -6,7 +6,9 @@ import { Offset } from '../schemas.js';
 
 /** What the simulated phones received, OTP codes included: the only place a code can be read. */
 export const simulatorRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  // It holds every code in clear: `read` at least, like the messages themselves.
   app.get('/api/simulator/outbox', {
+    config: { scope: 'read' },
     schema: {
       tags: ['simulator'], summary: 'Messages the simulator "delivered", newest first',
       querystring: Type.Object({

@@ -14,56 +14,54 @@ export const smsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
 
   app.post('/api/sms/send', {
     bodyLimit,
+    config: { scope: 'sms:send' },
     schema: { tags: ['sms'], summary: 'Send one text to one or more recipients', body: SendSmsBody, headers: idempotencyHeader },
   }, async (request, reply) => {
-    const result = await send.send(request.body, request.headers['idempotency-key']);
+    const result = await send.send(request.body, request.headers['idempotency-key'], request.caller);
     if (result.replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(result.statusCode).send(result.body);
   });
 
   app.post('/api/sms/send-batch', {
     bodyLimit,
+    config: { scope: 'sms:send' },
     schema: { tags: ['sms'], summary: 'Send a campaign; invalid recipients are listed, not fatal', body: SendBatchBody, headers: idempotencyHeader },
   }, async (request, reply) => {
-    const result = await send.sendBatch(request.body, request.headers['idempotency-key']);
+    const result = await send.sendBatch(request.body, request.headers['idempotency-key'], request.caller);
     if (result.replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(result.statusCode).send(result.body);
   });
 
-  app.get('/api/sms', { schema: { tags: ['sms'], summary: 'List messages, newest first', querystring: ListSmsQuery } }, async (request) =>
-    messages.list(request.query));
+  app.get('/api/sms', { config: { scope: 'read' }, schema: { tags: ['sms'], summary: 'List messages, newest first', querystring: ListSmsQuery } }, async (request) =>
+    messages.list(request.query, request.caller));
 
-  app.get('/api/sms/batches/:batch_id', { schema: { tags: ['sms'], summary: 'A batch with counts per status', params: IdParams('batch_id') } }, async (request) =>
-    batches.get(request.params.batch_id));
+  app.get('/api/sms/batches/:batch_id', { config: { scope: 'read' }, schema: { tags: ['sms'], summary: 'A batch with counts per status', params: IdParams('batch_id') } }, async (request) =>
+    batches.get(request.params.batch_id, request.caller));
 
-  app.post('/api/sms/batches/:batch_id/send', { schema: { tags: ['sms'], summary: 'Release a draft batch', params: IdParams('batch_id') } }, async (request) =>
-    batches.send(request.params.batch_id));
+  app.post('/api/sms/batches/:batch_id/send', { config: { scope: 'sms:send' }, schema: { tags: ['sms'], summary: 'Release a draft batch', params: IdParams('batch_id') } }, async (request) =>
+    batches.send(request.params.batch_id, request.caller));
 
-  app.post('/api/sms/batches/:batch_id/cancel', { schema: { tags: ['sms'], summary: 'Cancel every message of a batch not yet handed to a provider', params: IdParams('batch_id') } }, async (request) =>
-    batches.cancel(request.params.batch_id));
+  app.post('/api/sms/batches/:batch_id/cancel', { config: { scope: 'sms:send' }, schema: { tags: ['sms'], summary: 'Cancel every message of a batch not yet handed to a provider', params: IdParams('batch_id') } }, async (request) =>
+    batches.cancel(request.params.batch_id, request.caller));
 
-  app.get('/api/sms/:sms_id', { schema: { tags: ['sms'], summary: 'One message with its status history', params: IdParams('sms_id') } }, async (request) =>
-    messages.get(request.params.sms_id));
+  app.get('/api/sms/:sms_id', { config: { scope: 'read' }, schema: { tags: ['sms'], summary: 'One message with its status history', params: IdParams('sms_id') } }, async (request) =>
+    messages.get(request.params.sms_id, request.caller));
 
-  app.get('/api/sms/:sms_id/callbacks', { schema: { tags: ['sms'], summary: 'Status callback delivery attempts of a message', params: IdParams('sms_id') } }, async (request) => {
-    await messages.get(request.params.sms_id);
+  app.get('/api/sms/:sms_id/callbacks', { config: { scope: 'read' }, schema: { tags: ['sms'], summary: 'Status callback delivery attempts of a message', params: IdParams('sms_id') } }, async (request) => {
+    await messages.get(request.params.sms_id, request.caller);
     return { items: await services.callbacks.attemptsFor(request.params.sms_id) };
   });
 
-  app.post('/api/sms/:sms_id/cancel', { schema: { tags: ['sms'], summary: 'Cancel a message not yet handed to a provider', params: IdParams('sms_id') } }, async (request) =>
-    messages.cancel(request.params.sms_id));
+  app.post('/api/sms/:sms_id/cancel', { config: { scope: 'sms:send' }, schema: { tags: ['sms'], summary: 'Cancel a message not yet handed to a provider', params: IdParams('sms_id') } }, async (request) =>
+    messages.cancel(request.params.sms_id, request.caller));
 
   app.post('/api/sms/:sms_id/webhook', {
     bodyLimit: BODY_LIMITS.webhook,
-    config: { providerWebhook: true },
+    // Signed reports need no key; without WEBHOOK_SECRET, and keys on, only a key holder may report.
+    config: { providerWebhook: true, scope: !config.webhookSecret && config.apiKeyRequired ? 'sms:send' as const : undefined },
     schema: { tags: ['webhooks'], summary: 'Delivery report for one message (signed with WEBHOOK_SECRET when set)', params: IdParams('sms_id'), body: DeliveryReportBody },
     preValidation: async (request) => {
-      if (!config.webhookSecret) {
-        // With keys on, an unsigned report must come from a key holder. No key can be checked until API keys
-        // exist (the keys issue), so until then such a report is refused rather than trusted.
-        if (config.apiKeyRequired) throw new UnauthorizedError('API_KEY_REQUIRED is on and WEBHOOK_SECRET is not set: an unsigned report needs an API key');
-        return;
-      }
+      if (!config.webhookSecret) return;
       const given = request.headers['x-webhook-signature'];
       if (typeof given !== 'string' || !safeEqual(given, bodySignature(config.webhookSecret, request.rawBody ?? ''))) {
         throw new UnauthorizedError('X-Webhook-Signature is missing or does not match the body');

@@ -39,27 +39,28 @@ export const templateRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
   const { templates } = services;
   const params = IdParams('template_id');
 
-  app.post('/api/templates', { bodyLimit: BODY_LIMITS.template, schema: { tags: ['templates'], summary: 'Create a template ({{variable}} placeholders)', body: CreateTemplate } }, async (request, reply) =>
-    reply.code(201).send(await templates.create(request.body)));
+  app.post('/api/templates', { bodyLimit: BODY_LIMITS.template, config: { scope: 'templates:write' }, schema: { tags: ['templates'], summary: 'Create a template ({{variable}} placeholders)', body: CreateTemplate } }, async (request, reply) =>
+    reply.code(201).send(await templates.create(request.body, request.caller)));
 
-  app.get('/api/templates', { schema: { tags: ['templates'], summary: 'List templates', querystring: ListTemplates } }, async (request) =>
+  app.get('/api/templates', { config: { scope: 'read' }, schema: { tags: ['templates'], summary: 'List templates', querystring: ListTemplates } }, async (request) =>
     templates.list(request.query));
 
-  app.get('/api/templates/:template_id', { schema: { tags: ['templates'], params } }, async (request) =>
+  app.get('/api/templates/:template_id', { config: { scope: 'read' }, schema: { tags: ['templates'], params } }, async (request) =>
     templates.get(request.params.template_id));
 
-  app.put('/api/templates/:template_id', { bodyLimit: BODY_LIMITS.template, schema: { tags: ['templates'], summary: 'Change a template: a new version', params, body: UpdateTemplate } }, async (request) =>
+  app.put('/api/templates/:template_id', { bodyLimit: BODY_LIMITS.template, config: { scope: 'templates:write' }, schema: { tags: ['templates'], summary: 'Change a template: a new version', params, body: UpdateTemplate } }, async (request) =>
     templates.update(request.params.template_id, request.body));
 
-  app.delete('/api/templates/:template_id', { schema: { tags: ['templates'], params } }, async (request, reply) => {
+  app.delete('/api/templates/:template_id', { config: { scope: 'templates:write' }, schema: { tags: ['templates'], params } }, async (request, reply) => {
     await templates.remove(request.params.template_id);
     return reply.code(204).send();
   });
 
-  app.get('/api/templates/:template_id/versions', { schema: { tags: ['templates'], summary: 'Every version, oldest first', params } }, async (request) =>
+  app.get('/api/templates/:template_id/versions', { config: { scope: 'read' }, schema: { tags: ['templates'], summary: 'Every version, oldest first', params } }, async (request) =>
     templates.versions(request.params.template_id));
 
   app.post('/api/templates/:template_id/render', {
+    config: { scope: 'read' },
     schema: { tags: ['templates'], summary: 'Preview with segments and encoding', params, body: Type.Object({ variables: Type.Optional(VariablesSchema) }) },
   }, async (request) => templates.render(request.params.template_id, request.body?.variables ?? {}));
 };

@@ -1,0 +1,20 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { SCOPES } from '../../domain/api-keys.js';
+import type { Services } from '../../gateway.js';
+import { IdParams } from '../schemas.js';
+
+const CreateKey = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100 }),
+  scopes: Type.Array(Type.Union(SCOPES.map((s) => Type.Literal(s))), { minItems: 1, maxItems: SCOPES.length }),
+});
+
+/** Admin only. The key itself is in the creation reply and nowhere else, ever. */
+export const keyRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const config = { scope: 'admin' as const };
+  app.post('/api/keys', { config, schema: { tags: ['keys'], summary: 'Create an API key (the key is shown once)', body: CreateKey } }, async (request, reply) =>
+    reply.code(201).send(await services.keys.create(request.body.name, request.body.scopes)));
+  app.get('/api/keys', { config, schema: { tags: ['keys'], summary: 'API keys, never their secrets' } }, async () => services.keys.list());
+  app.delete('/api/keys/:key_id', { config, schema: { tags: ['keys'], summary: 'Revoke a key, at once in every process', params: IdParams('key_id') } }, async (request) =>
+    services.keys.revoke(request.params.key_id));
+};
