@@ -15,7 +15,8 @@ import { startServer } from './server.js';
 const { values } = parseArgs({ options: { pairs: { type: 'string', default: '10000' } } });
 const pairs = Number(values.pairs);
 // The API runs without the dispatch loop, as in a split deployment; a worker process sends the codes between the phases.
-const server = await startServer({ RUN_WORKER: 'false', SIMULATOR_DELIVERY_DELAY_MS: '3600000', OTP_MAX_PER_NUMBER_PER_HOUR: '1000' });
+// Every code is verified only after all are generated: to the pumping guard that looks like pumping.
+const server = await startServer({ RUN_WORKER: 'false', SIMULATOR_DELIVERY_DELAY_MS: '3600000', OTP_MAX_PER_NUMBER_PER_HOUR: '1000', OTP_PUMPING_MIN_CONVERSION: '0' });
 const numbers = Array.from({ length: pairs }, (_, i) => `+1415${2_000_000 + i * 7}`);
 
 /** autocannon, not fetch: the client shares this 2-core machine, and fetch costs it more CPU per request. */

@@ -13,23 +13,26 @@
  * Messages are accepted with POST /api/sms/send-batch (1,000 a request) with `schedule_at` a few seconds
  * ahead, so all of them are queued before the first claim; the rate is counted from the first claim
  * (the earliest `sending` event) to the last `sent_at`, both as the gateway stamped them.
- * Gateway CPU per message: user+system time of the gateway process (/proc/<pid>/stat, sampled every
- * 10 ms) between those two instants, divided by the messages sent. Latency: the gateway's own duration
- * of each send (send_attempts.duration_ms, ms resolution) and the fake's time from request headers to
- * response end (diagnostics_channel in the fake process), plus the most requests in flight at the fakes.
- * Floor: a bare fetch loop from this process to the twilio fake (same form body and headers as the
- * client), 25 and 100 requests in flight.
+ * Gateway CPU per message: user+system time of the gateway process, all its threads (/proc/<pid>/stat,
+ * sampled every 10 ms), between those two instants, divided by the messages sent. Also recorded: how busy
+ * the whole machine was over the window (/proc/stat; other processes share the 2 cores).
+ * Latency: the gateway's own duration of each send (send_attempts.duration_ms, ms resolution), the mean
+ * number of sends in flight (sum of durations / window) and the fake's time from parsed request headers
+ * to the end of its response (diagnostics_channel in the fakes' process).
+ * Floor: this process straight to the twilio fake (same form body and headers as the Twilio client),
+ * through the global fetch at 25 and 100 requests in flight, and through node:http with a keep-alive agent.
  *
- * Usage: npx tsx bench/providers.ts [--messages 5000] [--runs 3] [--no-floor]
+ * Usage: npx tsx bench/providers.ts [--messages 5000] [--runs 3] [--no-floor | --floor-only]
+ *        [--only twilio|five] [--profile <dir>]   (--profile: node --cpu-prof of each gateway process)
  */
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import dc from 'node:diagnostics_channel';
+import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startServer } from './server.js';
 
 const { values } = parseArgs({
   options: {
@@ -60,7 +63,7 @@ else await main();
 
 // --- the fakes' process ---------------------------------------------------------------------
 
-interface FakeStats { requests: number; p50: number; p99: number; max: number; maxInFlight: number; sockets: number; cpuMs: number }
+interface FakeStats { requests: number; p50: number; p99: number; max: number; sockets: number; cpuMs: number }
 
 async function serveFakes(names: Real[]): Promise<void> {
   const env: Record<string, string> = {};
@@ -98,15 +101,12 @@ async function serveFakes(names: Real[]): Promise<void> {
   const started = new Map<object, bigint>();
   const sockets = new WeakSet<object>();
   let durations: number[] = [];
-  let inFlight = 0;
-  let maxInFlight = 0;
   let socketCount = 0;
   let target = Infinity;
   let cpu = process.cpuUsage();
   dc.subscribe('http.server.request.start', (m) => {
     const { request, socket } = m as { request: object; socket: object };
     started.set(request, process.hrtime.bigint());
-    maxInFlight = Math.max(maxInFlight, ++inFlight);
     if (!sockets.has(socket)) {
       sockets.add(socket);
       socketCount++;
@@ -117,7 +117,6 @@ async function serveFakes(names: Real[]): Promise<void> {
     const t = started.get(request);
     if (t === undefined) return;
     started.delete(request);
-    inFlight--;
     durations.push(Number(process.hrtime.bigint() - t) / 1e6);
     if (durations.length === target) process.send!({ type: 'reached' });
   });
@@ -126,7 +125,6 @@ async function serveFakes(names: Real[]): Promise<void> {
     if (m.type === 'expect') {
       target = m.count!;
       durations = [];
-      maxInFlight = inFlight;
       socketCount = 0;
       cpu = process.cpuUsage();
       process.send!({ type: 'expecting' });
@@ -135,7 +133,7 @@ async function serveFakes(names: Real[]): Promise<void> {
       const sorted = [...durations].sort((a, b) => a - b);
       const stats: FakeStats = {
         requests: durations.length, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN,
-        maxInFlight, sockets: socketCount, cpuMs: (used.user + used.system) / 1000,
+        sockets: socketCount, cpuMs: (used.user + used.system) / 1000,
       };
       process.send!({ type: 'stats', stats });
     } else if (m.type === 'close') {
@@ -173,10 +171,58 @@ async function startFakes(names: Real[]): Promise<Fakes> {
       return answer as Promise<T>;
     },
     close: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
       child.send({ type: 'close' });
     }),
   };
+}
+
+/**
+ * The gateway as its own process, as `npm start` runs it (bench/server.ts's startServer, plus node
+ * flags for profiling, and a stop that also works when the process has already died).
+ */
+async function startGateway(env: Record<string, string>, nodeFlags: string[]): Promise<{ base: string; dbPath: string; child: ChildProcess; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'smsgw-bench-'));
+  const dbPath = join(dir, 'gateway.db');
+  const port = 18000 + Math.floor(Math.random() * 1000);
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/main.ts'], {
+    cwd: join(import.meta.dirname, '..'),
+    env: {
+      ...process.env,
+      PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: `http://127.0.0.1:${port}`, LOG_LEVEL: 'warn', DATABASE_URL: `sqlite:${dbPath}`,
+      RATE_LIMIT_PER_SECOND: '10000000', RATE_LIMIT_PER_MINUTE: '100000000', RATE_LIMIT_PER_HOUR: '1000000000',
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}) while starting`);
+    if (i === 300) throw new Error('the gateway did not answer /health within 30 s');
+    try {
+      if ((await fetch(`${base}/health`)).ok) break;
+    } catch {
+      // starting
+    }
+    await sleep(100);
+  }
+  return {
+    base, dbPath, child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Busy and total clock ticks of the whole machine (all cores), from /proc/stat. */
+function machineTicks(): [number, number] {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return [total - cpu[3] - cpu[4], total];
 }
 
 /** User+system CPU of a process in ms (clock ticks of 10 ms). */
@@ -190,6 +236,8 @@ function cpuMsOf(pid: number): number {
 interface RunResult {
   scenario: string; sent: number; failed: number; seconds: number; rate: number; cpuUsPerMessage: number;
   gatewayP50: number; gatewayP99: number; fake: FakeStats; perProvider: Record<string, number>; rounds: number; busy: number;
+  /** Mean sends in flight over the window (sum of send durations / window). */
+  inFlight: number; gatewayCpuShare: number; machineBusy: number;
 }
 
 async function runScenario(scenario: 'twilio' | 'five', total: number): Promise<RunResult> {
@@ -197,7 +245,7 @@ async function runScenario(scenario: 'twilio' | 'five', total: number): Promise<
   const fakes = await startFakes(providers);
   const dir = mkdtempSync(join(tmpdir(), 'smsgw-providers-'));
   const env: Record<string, string> = {
-    RUN_WORKER: 'true', SIMULATOR_ENABLED: 'false', WEBHOOK_SECRET: 'bench-webhook-secret', ...fakes.env,
+    RUN_WORKER: 'true', SIMULATOR_ENABLED: 'false', WEBHOOK_SECRET: 'bench-webhook-secret', MESSAGE_ENCRYPTION_KEY: 'ab'.repeat(32), ...fakes.env,
     ...Object.fromEntries(providers.map((p) => [`${p.toUpperCase()}_MAX_PER_SECOND`, '100000'])),
   };
   if (scenario === 'five') {
@@ -205,8 +253,7 @@ async function runScenario(scenario: 'twilio' | 'five', total: number): Promise<
     writeFileSync(routingFile, JSON.stringify({ routes: ALL.map((p) => ({ match: { prefix: [PREFIX[p]] }, providers: [p] })) }));
     env.ROUTING_FILE = routingFile;
   }
-  if (values.profile) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${values.profile}`;
-  const server = await startServer(env);
+  const server = await startGateway(env, values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []);
   try {
     // Queue everything, due a few seconds from now, so the dispatcher starts on a full queue.
     const scheduleAt = Date.now() + 4000;
@@ -229,11 +276,13 @@ async function runScenario(scenario: 'twilio' | 'five', total: number): Promise<
     await fakes.request({ type: 'expect', count: total }, 'expecting');
 
     // Sample the gateway's CPU until every message has an outcome.
-    const samples: Array<[number, number]> = [];
+    const samples: Array<[number, number, number, number]> = [];
     const pid = server.child.pid!;
-    const sampler = setInterval(() => samples.push([Date.now(), cpuMsOf(pid)]), 10);
-    const reached = fakes.once('reached');
-    await Promise.race([reached, sleep(120_000).then(() => { throw new Error('the fakes did not see every send within 120 s'); })]);
+    const sampler = setInterval(() => samples.push([Date.now(), cpuMsOf(pid), ...machineTicks()]), 10);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([fakes.once('reached'), new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the fakes did not see every send within 120 s')), 120_000);
+    })]).finally(() => clearTimeout(timer));
     const db = new Database(server.dbPath, { readonly: true });
     const open = () => (db.prepare(`select count(*) n from messages where status in ('scheduled', 'queued', 'sending')`).get() as { n: number }).n;
     for (let i = 0; open() > 0; i++) {
@@ -265,38 +314,60 @@ async function runScenario(scenario: 'twilio' | 'five', total: number): Promise<
       return after || i === 0 ? samples[i][1] : samples[i - 1][1];
     };
     const cpuMs = cpuAt(lastSent, true) - cpuAt(firstClaim, true);
+    // The whole machine's busy share over the window (all processes: gateway, fakes, and whatever else runs).
+    const sampleAt = (t: number) => samples.find(([at]) => at >= t) ?? samples[samples.length - 1];
+    const [, , busy0, all0] = sampleAt(firstClaim);
+    const [, , busy1, all1] = sampleAt(lastSent);
+    const machineBusy = (busy1 - busy0) / Math.max(1, all1 - all0);
     const fake = (await fakes.request<{ stats: FakeStats }>({ type: 'stats' }, 'stats')).stats;
     const seconds = (lastSent - firstClaim) / 1000;
     return {
       scenario, sent, failed, seconds, rate: sent / seconds, cpuUsPerMessage: (cpuMs * 1000) / sent,
       gatewayP50: quantile(durations, 0.5), gatewayP99: quantile(durations, 0.99), fake, perProvider, rounds, busy,
+      inFlight: durations.reduce((a, b) => a + b, 0) / (lastSent - firstClaim), gatewayCpuShare: cpuMs / (lastSent - firstClaim), machineBusy,
     };
   } finally {
     await server.stop();
     await fakes.close();
     rmSync(dir, { recursive: true, force: true });
-    rmSync(join(server.dbPath, '..'), { recursive: true, force: true });
   }
 }
 
-/** Bare fetch from this process to the twilio fake: the HTTP floor without the gateway. */
-async function floor(concurrency: number, total: number): Promise<{ rate: number; cpuUsPerRequest: number; p50: number; p99: number }> {
+/**
+ * Bare HTTP from this process to the twilio fake, without the gateway: the same form body and headers
+ * as the Twilio client, through the global fetch (what the gateway uses) or node:http with a keep-alive agent.
+ */
+async function floor(client: 'fetch' | 'node:http', concurrency: number, total: number): Promise<{ rate: number; cpuUsPerRequest: number; p50: number; p99: number }> {
   const fakes = await startFakes(['twilio']);
+  const agent = new http.Agent({ keepAlive: true });
   try {
     const url = `${fakes.env.TWILIO_BASE_URL}/2010-04-01/Accounts/${fakes.env.TWILIO_ACCOUNT_SID}/Messages.json`;
     const headers = {
       authorization: 'Basic ' + Buffer.from(`${fakes.env.TWILIO_ACCOUNT_SID}:${fakes.env.TWILIO_AUTH_TOKEN}`).toString('base64'),
       'content-type': 'application/x-www-form-urlencoded', accept: 'application/json',
     };
+    const viaFetch = async (body: string): Promise<[number, string]> => {
+      const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+      return [res.status, await res.text()];
+    };
+    const viaHttp = (body: string) => new Promise<[number, string]>((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) }, signal: AbortSignal.timeout(10_000) }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve([res.statusCode ?? 0, text]));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
     const post = async (i: number) => {
-      const body = new URLSearchParams({ To: `+1415${2_000_000 + i}`, Body: 'Special offer! Get 50% off today.', From: '+15005550006', StatusCallback: `http://localhost:8000/api/webhooks/twilio?message_id=${i}` });
-      const res = await fetch(url, { method: 'POST', headers, body: body.toString(), signal: AbortSignal.timeout(10_000) });
-      const text = await res.text();
-      if (res.status !== 201) throw new Error(`twilio fake answered ${res.status}: ${text}`);
+      const body = new URLSearchParams({ To: `+1415${2_000_000 + i}`, Body: 'Special offer! Get 50% off today.', From: '+15005550006', StatusCallback: `http://127.0.0.1:8000/api/webhooks/twilio?message_id=${i}` }).toString();
+      const [status, text] = client === 'fetch' ? await viaFetch(body) : await viaHttp(body);
+      if (status !== 201) throw new Error(`twilio fake answered ${status}: ${text}`);
       JSON.parse(text);
     };
     for (let i = 0; i < 500; i++) await post(i); // warm-up: JIT, connections
-    await fakes.request({ type: 'expect', count: total }, 'expecting');
     const latencies: number[] = [];
     let next = 0;
     const cpu = process.cpuUsage();
@@ -314,6 +385,7 @@ async function floor(concurrency: number, total: number): Promise<{ rate: number
     latencies.sort((a, b) => a - b);
     return { rate: total / seconds, cpuUsPerRequest: (used.user + used.system) / total, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
   } finally {
+    agent.destroy();
     await fakes.close();
   }
 }
@@ -322,35 +394,47 @@ async function main(): Promise<void> {
   const total = Number(values.messages);
   const runs = Number(values.runs);
   const results: RunResult[] = [];
-  const f1 = (x: number) => x.toFixed(1);
+  const pct = (x: number) => `${Math.round(x * 100)} %`;
+  console.log(`${total} messages per run, ${runs} runs per scenario, alternating; ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start`);
   for (let r = 0; r < runs && !values['floor-only']; r++) {
     for (const scenario of ['twilio', 'five'] as const) {
       if (values.only !== undefined && values.only !== scenario) continue;
       const res = await runScenario(scenario, total);
       results.push(res);
       console.log(`run ${r + 1} ${scenario}: ${res.sent} sent, ${res.failed} not sent, ${res.seconds.toFixed(2)} s = ${Math.round(res.rate)} msg/s; `
-        + `gateway CPU ${Math.round(res.cpuUsPerMessage)} µs/msg; send duration p50 ${res.gatewayP50} ms p99 ${res.gatewayP99} ms (gateway); `
-        + `fake ${res.fake.requests} requests, p50 ${res.fake.p50.toFixed(2)} ms p99 ${res.fake.p99.toFixed(2)} ms, max in flight ${res.fake.maxInFlight}, `
-        + `${res.fake.sockets} connections, fake CPU ${Math.round((res.fake.cpuMs * 1000) / res.fake.requests)} µs/request; `
-        + `${res.rounds} rounds, sends in flight ${Math.round(res.busy * 100)} % of the window; per provider ${JSON.stringify(res.perProvider)}`);
+        + `gateway CPU ${Math.round(res.cpuUsPerMessage)} µs/msg (${pct(res.gatewayCpuShare)} of a core); machine busy ${pct(res.machineBusy)} of 2 cores; `
+        + `send duration p50 ${res.gatewayP50} ms p99 ${res.gatewayP99} ms, ${res.inFlight.toFixed(1)} in flight on average, some in flight ${pct(res.busy)} of the window; `
+        + `fake: ${res.fake.requests} requests, p50 ${(res.fake.p50 * 1000).toFixed(0)} µs p99 ${(res.fake.p99 * 1000).toFixed(0)} µs, ${res.fake.sockets} connections, `
+        + `CPU ${Math.round((res.fake.cpuMs * 1000) / res.fake.requests)} µs/request; ${res.rounds} rounds; sent per provider ${JSON.stringify(res.perProvider)}`);
     }
   }
-  console.log('\nmedians:');
-  console.log('| scenario | messages/s | gateway CPU µs/msg | send p50 / p99 (gateway) | fake p50 / p99 | max in flight at fakes | sends in flight (% of window) |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- |');
-  for (const scenario of ['twilio', 'five']) {
-    const rs = results.filter((r) => r.scenario === scenario);
-    console.log(`| ${scenario} | ${Math.round(median(rs.map((r) => r.rate)))} (${rs.map((r) => Math.round(r.rate)).join(', ')}) | ${Math.round(median(rs.map((r) => r.cpuUsPerMessage)))} `
-      + `| ${median(rs.map((r) => r.gatewayP50))} / ${median(rs.map((r) => r.gatewayP99))} ms | ${f1(median(rs.map((r) => r.fake.p50)) * 1000)} / ${f1(median(rs.map((r) => r.fake.p99)) * 1000)} µs `
-      + `| ${median(rs.map((r) => r.fake.maxInFlight))} | ${Math.round(median(rs.map((r) => r.busy)) * 100)} % |`);
+  if (results.length > 0) {
+    console.log('\nmedians:');
+    console.log('| scenario | messages/s (runs) | gateway CPU µs/msg | gateway CPU share of a core | send duration p50 / p99, gateway side | mean sends in flight | fake p50 / p99 | machine busy (2 cores) |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const scenario of ['twilio', 'five']) {
+      const rs = results.filter((r) => r.scenario === scenario);
+      if (rs.length === 0) continue;
+      const m = (f: (r: RunResult) => number) => median(rs.map(f));
+      console.log(`| ${scenario} | ${Math.round(m((r) => r.rate))} (${rs.map((r) => Math.round(r.rate)).join(', ')}) | ${Math.round(m((r) => r.cpuUsPerMessage))} | ${pct(m((r) => r.gatewayCpuShare))} `
+        + `| ${m((r) => r.gatewayP50)} / ${m((r) => r.gatewayP99)} ms | ${m((r) => r.inFlight).toFixed(1)} | ${Math.round(m((r) => r.fake.p50) * 1000)} / ${Math.round(m((r) => r.fake.p99) * 1000)} µs `
+        + `| ${pct(m((r) => r.machineBusy))} |`);
+    }
   }
   if (!values['no-floor']) {
-    console.log('\nfloor: bare fetch to the twilio fake, 5,000 requests (median of 3):');
-    for (const concurrency of [25, 100]) {
-      const fs = [];
-      for (let r = 0; r < 3; r++) fs.push(await floor(concurrency, 5000));
-      console.log(`  ${concurrency} in flight: ${Math.round(median(fs.map((f) => f.rate)))} requests/s (${fs.map((f) => Math.round(f.rate)).join(', ')}), `
-        + `client CPU ${Math.round(median(fs.map((f) => f.cpuUsPerRequest)))} µs/request, p50 ${f1(median(fs.map((f) => f.p50)))} ms, p99 ${f1(median(fs.map((f) => f.p99)))} ms`);
+    console.log('\nfloor: this process straight to the twilio fake, 5,000 requests, median of 3 (alternating):');
+    const cases = [['fetch', 25], ['node:http', 25], ['fetch', 100]] as const;
+    const floors = new Map<string, Array<Awaited<ReturnType<typeof floor>>>>();
+    for (let r = 0; r < 3; r++) {
+      for (const [client, concurrency] of cases) {
+        const key = `${client}, ${concurrency} in flight`;
+        floors.set(key, [...(floors.get(key) ?? []), await floor(client, concurrency, 5000)]);
+      }
+    }
+    for (const [key, fs] of floors) {
+      console.log(`  ${key}: ${Math.round(median(fs.map((f) => f.rate)))} requests/s (${fs.map((f) => Math.round(f.rate)).join(', ')}), `
+        + `client CPU ${Math.round(median(fs.map((f) => f.cpuUsPerRequest)))} µs/request, p50 ${median(fs.map((f) => f.p50)).toFixed(1)} ms, p99 ${median(fs.map((f) => f.p99)).toFixed(1)} ms`);
     }
   }
+  process.exit(0);
 }

@@ -46,9 +46,13 @@ export interface Config {
   maxSmsPerNumberPerHour: number;
   allowedCountries: string[];
   blockedCountries: string[];
+  /** `BLOCKED_PREFIXES`: E.164 prefixes refused whatever their country (premium-rate and other abused ranges). */
+  blockedPrefixes: string[];
   phoneValidation: PhoneValidationMode;
   defaultCountry: string | undefined;
   messageEncryptionKey: Buffer | undefined;
+  /** `MESSAGE_ENCRYPTION_PREVIOUS_KEYS`: keys replaced in configuration, still used to read what they sealed. */
+  previousMessageEncryptionKeys: Buffer[];
   /** Where keys not given in configuration are generated and kept (never in the database). */
   keysFile: string;
   otp: {
@@ -58,6 +62,8 @@ export interface Config {
     resendCooldownSeconds: number;
     maxResends: number;
     maxPerNumberPerHour: number;
+    /** When a country's OTPs look like SMS pumping (many generated, few verified), and for how long they are then throttled. */
+    pumping: { windowMs: number; minGenerates: number; minConversion: number; blockMs: number };
     /** Key of the codes' HMAC; from OTP_HASH_KEY (or the older OTP_HASH_SECRET), else the key file. */
     hashKey: Buffer | undefined;
   };
@@ -148,12 +154,23 @@ function countries(env: Env, name: string): string[] {
   return list;
 }
 
-function encryptionKey(env: Env): Buffer | undefined {
-  const v = str(env, 'MESSAGE_ENCRYPTION_KEY');
-  if (v === undefined) return undefined;
+function decodeKey(v: string, name: string): Buffer {
   const key = /^[0-9a-fA-F]{64}$/.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
-  if (key.length !== 32) throw new ConfigError('MESSAGE_ENCRYPTION_KEY', 'must be 32 bytes, as 64 hex characters or base64');
+  if (key.length !== 32) throw new ConfigError(name, 'must be 32 bytes, as 64 hex characters or base64');
   return key;
+}
+
+function prefixes(env: Env, name: string): string[] {
+  const v = str(env, name);
+  if (v === undefined) return [];
+  const list = v.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of list) if (!/^\+\d{1,15}$/.test(p)) throw new ConfigError(name, `must list E.164 prefixes (+ and 1 to 15 digits), got "${p}"`);
+  return list;
+}
+
+function encryptionKey(env: Env, name: string): Buffer | undefined {
+  const v = str(env, name);
+  return v === undefined ? undefined : decodeKey(v, name);
 }
 
 function otpHashKey(env: Env): Buffer | undefined {
@@ -251,9 +268,12 @@ export function loadConfig(env: Env = process.env): Config {
     maxSmsPerNumberPerHour: int(env, 'MAX_SMS_PER_NUMBER_PER_HOUR', 10, 1),
     allowedCountries: countries(env, 'ALLOWED_COUNTRIES'),
     blockedCountries: countries(env, 'BLOCKED_COUNTRIES'),
+    blockedPrefixes: prefixes(env, 'BLOCKED_PREFIXES'),
     phoneValidation,
     defaultCountry,
-    messageEncryptionKey: encryptionKey(env),
+    messageEncryptionKey: encryptionKey(env, 'MESSAGE_ENCRYPTION_KEY'),
+    previousMessageEncryptionKeys: (str(env, 'MESSAGE_ENCRYPTION_PREVIOUS_KEYS') ?? '').split(',').map((k) => k.trim()).filter(Boolean)
+      .map((k) => decodeKey(k, 'MESSAGE_ENCRYPTION_PREVIOUS_KEYS')),
     keysFile: str(env, 'KEYS_FILE') ?? (databaseUrl.startsWith('sqlite:') && databaseUrl !== 'sqlite::memory:'
       ? join(dirname(databaseUrl.slice('sqlite:'.length)), 'keys.json') : './data/keys.json'),
     otp: {
@@ -263,6 +283,13 @@ export function loadConfig(env: Env = process.env): Config {
       resendCooldownSeconds: int(env, 'OTP_RESEND_COOLDOWN', 60, 0, 3600),
       maxResends: int(env, 'OTP_MAX_RESENDS', 3, 0, 100),
       maxPerNumberPerHour: int(env, 'OTP_MAX_PER_NUMBER_PER_HOUR', 5, 1),
+      pumping: {
+        windowMs: int(env, 'OTP_PUMPING_WINDOW_MINUTES', 10, 1, 1440) * 60_000,
+        minGenerates: int(env, 'OTP_PUMPING_MIN_GENERATES', 20, 1),
+        // 0 turns the guard off: no conversion is below it.
+        minConversion: num(env, 'OTP_PUMPING_MIN_CONVERSION', 0.2, 0, 1),
+        blockMs: int(env, 'OTP_PUMPING_BLOCK_MINUTES', 30, 1, 10_080) * 60_000,
+      },
       hashKey: otpHashKey(env),
     },
     webhooks: {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { PROVIDER_NAMES, type Config } from './config.js';
 import { buildApp } from './http/app.js';
+import { processLog } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
 import { setUpProviders, type ProviderSetup } from './providers/registry.js';
 import { ProviderRouter } from './providers/routing/provider-router.js';
@@ -10,8 +11,15 @@ import { AnalyticsService } from './services/analytics-service.js';
 import { ApiKeyService } from './services/api-key-service.js';
 import { BatchService } from './services/batch-service.js';
 import { CallbackService } from './services/callback-service.js';
+import { InboundService } from './services/inbound-service.js';
 import { MessageService } from './services/message-service.js';
+import { OptOutService } from './services/opt-out-service.js';
 import { OtpService } from './services/otp-service.js';
+import { OptOutPolicy } from './services/policies/opt-out-policy.js';
+import { DestinationRules } from './services/policies/destination-rules.js';
+import { PerNumberCap } from './services/policies/per-number-cap.js';
+import { PumpingGuardPolicy } from './services/policies/pumping-guard-policy.js';
+import { PumpingGuard } from './domain/pumping-guard.js';
 import { TemplateService } from './services/template-service.js';
 import { RecipientPolicies } from './services/recipient-policy.js';
 import { SendService } from './services/send-service.js';
@@ -19,7 +27,8 @@ import { SimulatorReports } from './services/simulator-reports.js';
 import { StatusService } from './services/status-service.js';
 import { createStore, type Store } from './store/database.js';
 import { GroupCommit } from './store/group-commit.js';
-import { loadGatewayKeys } from './store/key-file.js';
+import { loadGatewayKeys, messageKeyRingFromFile } from './store/key-file.js';
+import { FieldCipher } from './domain/field-cipher.js';
 import { migrate } from './store/migrations.js';
 import { SimulatorOutboxStore } from './store/simulator-outbox-store.js';
 import { Dispatcher } from './worker.js';
@@ -44,6 +53,10 @@ export interface Services {
   simulatorOutbox: SimulatorOutboxStore | undefined;
   simulatorReports: SimulatorReports | undefined;
   keys: ApiKeyService;
+  optOuts: OptOutService;
+  inbound: InboundService;
+  /** Seals and opens stored message texts and metadata. */
+  cipher: FieldCipher;
   readiness(): Promise<Record<string, string>>;
   /** What the operator should know at start (unauthenticated reports, a changed key). */
   startupWarnings: string[];
@@ -72,11 +85,21 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     return depth;
   });
 
+  const { keys, warnings } = await loadGatewayKeys(db, {
+    otpHashKey: config.otp.hashKey, messageEncryptionKey: config.messageEncryptionKey, previousMessageKeys: config.previousMessageEncryptionKeys,
+  }, config.keysFile);
+  const otpKey = keys.otpHashKey;
+  const fromKeyFile = config.messageEncryptionKey === undefined;
+  // After `npm run keys -- rotate` the key file names a new key: values sealed under it are opened by reloading the file.
+  const cipher = new FieldCipher({ current: keys.messageEncryptionKey, previous: keys.previousMessageKeys },
+    fromKeyFile ? () => messageKeyRingFromFile(config.keysFile) : undefined);
+  if (fromKeyFile) warnings.push(`MESSAGE_ENCRYPTION_KEY is not set: message texts and metadata are encrypted with a key generated into ${config.keysFile}; back that file up`);
+
   const setups: ProviderSetup[] = setUpProviders(config.providerEnv, { fetch: globalThis.fetch });
   let simulator: SimulatorProvider | undefined;
   let simulatorOutbox: SimulatorOutboxStore | undefined;
   if (config.simulator.enabled) {
-    simulatorOutbox = new SimulatorOutboxStore(db, commits);
+    simulatorOutbox = new SimulatorOutboxStore(db, commits, cipher);
     simulator = new SimulatorProvider(simulatorOutbox, { ...config.simulator, webhookSecret: config.webhookSecret });
     // No network behind it: unlimited unless SIMULATOR_MAX_PER_SECOND says otherwise.
     setups.push({ name: 'simulator', enabled: true, provider: simulator, defaultMaxPerSecond: 1_000_000 });
@@ -89,27 +112,31 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     circuit: config.circuit,
     onCircuitChange: (provider, from, to) => {
       metrics.circuitChanges.inc({ provider, to });
-      console.warn(`circuit of provider ${provider}: ${from} -> ${to}`);
+      processLog.warn(`circuit of provider ${provider}: ${from} -> ${to}`);
     },
   });
   const status = new StatusService(commits, metrics);
-  const { keys, warnings } = await loadGatewayKeys(db, { otpHashKey: config.otp.hashKey, messageEncryptionKey: config.messageEncryptionKey }, config.keysFile);
-  const otpKey = keys.otpHashKey;
-  const sealingKey = keys.messageEncryptionKey;
   if (!config.webhookSecret) {
     warnings.push('WEBHOOK_SECRET is not set: POST /api/sms/{id}/webhook accepts unauthenticated delivery reports, and callbacks go out unsigned');
   }
   const templates = new TemplateService(db, commits);
-  const send = new SendService(config, db, commits, router, metrics, templates, sealingKey, new RecipientPolicies([]));
-  const otp = new OtpService(config, db, commits, send, templates, otpKey);
+  const pumping = new PumpingGuard(config.otp.pumping);
+  // Refusals first, the counting cap last: a recipient refused for another reason uses up no hour.
+  const policies = new RecipientPolicies([
+    new DestinationRules(config), new OptOutPolicy(db), new PumpingGuardPolicy(pumping, metrics), new PerNumberCap(config.maxSmsPerNumberPerHour),
+  ]);
+  const send = new SendService(config, db, commits, router, metrics, templates, cipher, policies);
+  const otp = new OtpService(config, db, commits, send, templates, otpKey, cipher, pumping);
   const services: Services = {
-    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings,
+    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher,
     keys: new ApiKeyService(db, otpKey),
-    messages: new MessageService(config, db, commits),
+    optOuts: new OptOutService(config, db, commits),
+    inbound: new InboundService(config, db, commits, cipher),
+    messages: new MessageService(config, db, commits, cipher),
     batches: new BatchService(db, commits),
     analytics: new AnalyticsService(db, (from, to) => otp.stats(from, to)),
-    callbacks: new CallbackService(config, db, dialect, commits, metrics),
-    dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, sealingKey, status }),
+    callbacks: new CallbackService(config, db, dialect, commits, metrics, cipher),
+    dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, cipher, status }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,
     async readiness() {
       const checks: Record<string, string> = {};

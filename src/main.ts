@@ -1,5 +1,6 @@
 import { exitOnConfigError, loadConfig } from './config.js';
 import { createGateway } from './gateway.js';
+import { processLog } from './logging.js';
 
 const gateway = await exitOnConfigError(() => createGateway(loadConfig()));
 await gateway.start();
@@ -11,7 +12,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     stopping = true;
     gateway.app.log.info(`${signal}: finishing in-flight work`);
     gateway.stop().then(() => process.exit(0), (err) => {
-      console.error(err);
+      processLog.error('stopping failed', err);
       process.exit(1);
     });
   });

@@ -23,10 +23,22 @@ export class GatewayMetrics {
   readonly circuitChanges = new Counter({ name: 'sms_provider_circuit_changes_total', help: 'Circuit breaker state changes, by provider and new state', labelNames: ['provider', 'to'], registers: [this.registry] });
   readonly sendAttempts = new Counter({ name: 'sms_send_attempts_total', help: 'Send attempts by provider and outcome (accepted, rejected, retry, unknown)', labelNames: ['provider', 'outcome'], registers: [this.registry] });
   readonly failovers = new Counter({ name: 'sms_failovers_total', help: 'Messages moved to the next provider of their route', labelNames: ['from', 'to'], registers: [this.registry] });
+  readonly otpPumpingThrottled = new Counter({
+    name: 'sms_otp_pumping_throttled_total', help: 'OTPs refused because their country is throttled for suspected SMS pumping', labelNames: ['country'], registers: [this.registry],
+  });
+  /** Countries the OTP pumping guard throttles now; whoever keeps the guard says how to read it. */
+  throttledCountries: () => number = () => 0;
   readonly callbacks = new Counter({ name: 'sms_callbacks_total', help: 'Status callback attempts by outcome', labelNames: ['outcome'], registers: [this.registry] });
 
   constructor(queueDepth: () => Promise<Record<string, number>>) {
     collectDefaultMetrics({ register: this.registry });
+    const metrics = this;
+    new Gauge({
+      name: 'sms_otp_pumping_throttled_countries', help: 'Countries whose OTPs are throttled for suspected SMS pumping', registers: [this.registry],
+      collect() {
+        this.set(metrics.throttledCountries());
+      },
+    });
     new Gauge({
       name: 'sms_queue_depth', help: 'Messages waiting, by status (counted in SQL at scrape time)', labelNames: ['status'], registers: [this.registry],
       async collect() {

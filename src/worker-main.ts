@@ -1,14 +1,18 @@
 import { exitOnConfigError, loadConfig } from './config.js';
 import { createServices, startWorkers, stopWorkers } from './gateway.js';
+import { processLog } from './logging.js';
 
 /** `npm run worker`: the dispatch, callback and simulator loops without the HTTP API. */
 const services = await exitOnConfigError(() => createServices(loadConfig()));
-for (const warning of services.startupWarnings) console.warn(`warning: ${warning}`);
+for (const warning of services.startupWarnings) processLog.warn(`warning: ${warning}`);
 startWorkers(services);
-console.log(`worker started (${services.store.dialect}, providers: ${services.router.all().map((p) => p.name).join(', ')})`);
+processLog.info(`worker started (${services.store.dialect}, providers: ${services.router.all().map((p) => p.name).join(', ')})`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    stopWorkers(services).then(() => services.store.close()).then(() => process.exit(0));
+    stopWorkers(services).then(() => services.store.close()).then(() => process.exit(0), (err) => {
+      processLog.error('stopping failed', err);
+      process.exit(1);
+    });
   });
 }

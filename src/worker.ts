@@ -4,7 +4,7 @@ import type { CircuitBreaker } from './domain/circuit-breaker.js';
 import type { MessageType } from './domain/encoding.js';
 import type { MessageStatus, SmsType } from './domain/message-status.js';
 import type { SegmentBudget } from './domain/rate-limit.js';
-import { open } from './domain/sealing.js';
+import type { FieldCipher } from './domain/field-cipher.js';
 import { decideSendOutcome } from './domain/send-decision.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { SendOutcome, SmsProvider } from './providers/provider.js';
@@ -26,8 +26,8 @@ type Result =
 
 export interface DispatcherDeps {
   config: Config;
-  /** Opens `sealed_body` (OTP texts stored masked). */
-  sealingKey: Buffer;
+  /** Opens stored texts: `body`, or `sealed_body` for OTP texts stored masked. */
+  cipher: FieldCipher;
   dialect: DialectName;
   commits: GroupCommit;
   router: ProviderRouter;
@@ -160,7 +160,7 @@ export class Dispatcher {
         id: message.id,
         to: message.to_number,
         from: message.from_number ?? undefined,
-        body: message.sealed_body ? open(this.deps.sealingKey, message.sealed_body) : message.body,
+        body: this.deps.cipher.open(message.sealed_body ?? message.body),
         messageType: message.message_type as MessageType,
         encoding: message.encoding as 'GSM-7' | 'UCS-2' | 'binary',
         segments: message.segments,

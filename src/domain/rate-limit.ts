@@ -3,66 +3,6 @@ import type { RateLimits } from '../config.js';
 const PERIODS_MS = { perSecond: 1000, perMinute: 60_000, perHour: 3_600_000 } as const;
 type Period = keyof typeof PERIODS_MS;
 
-export interface WindowVerdict {
-  allowed: boolean;
-  limit: number;
-  remaining: number;
-  /** Seconds until the window that binds resets. */
-  resetSeconds: number;
-}
-
-/**
- * Fixed windows per second, minute and hour for API calls: what RateLimit-* headers describe.
- * A refused call is not counted.
- */
-export class WindowLimiter {
-  private readonly windows = new Map<string, { starts: number[]; counts: number[] }>();
-  private lastSweep = 0;
-
-  constructor(private readonly limits: RateLimits) {}
-
-  hit(key: string, now: number): WindowVerdict {
-    const periods = Object.keys(PERIODS_MS) as Period[];
-    let entry = this.windows.get(key);
-    if (!entry) {
-      entry = { starts: [0, 0, 0], counts: [0, 0, 0] };
-      this.windows.set(key, entry);
-    }
-    let binding = 0;
-    let bindingRemaining = Infinity;
-    let allowed = true;
-    periods.forEach((p, i) => {
-      const start = now - (now % PERIODS_MS[p]);
-      if (entry!.starts[i] !== start) {
-        entry!.starts[i] = start;
-        entry!.counts[i] = 0;
-      }
-      const remaining = this.limits[p] - entry!.counts[i];
-      if (remaining <= 0) allowed = false;
-      if (remaining < bindingRemaining) {
-        bindingRemaining = remaining;
-        binding = i;
-      }
-    });
-    if (allowed) for (let i = 0; i < periods.length; i++) entry.counts[i]++;
-    const p = periods[binding];
-    this.sweep(now);
-    return {
-      allowed,
-      limit: this.limits[p],
-      remaining: Math.max(0, bindingRemaining - (allowed ? 1 : 0)),
-      resetSeconds: Math.max(1, Math.ceil((entry.starts[binding] + PERIODS_MS[p] - now) / 1000)),
-    };
-  }
-
-  /** Forget keys idle for an hour, so many clients don't grow memory without bound. */
-  private sweep(now: number): void {
-    if (now - this.lastSweep < 60_000) return;
-    this.lastSweep = now;
-    for (const [key, entry] of this.windows) if (now - entry.starts[2] > PERIODS_MS.perHour) this.windows.delete(key);
-  }
-}
-
 /**
  * Token buckets per second, minute and hour for sending, counted in segments as providers
  * count them. Taking may overdraw; the caller then waits `waitMs` — sending is delayed, never dropped.

@@ -1,19 +1,27 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { AppError, RateLimitedError } from '../domain/errors.js';
-import { WindowLimiter } from '../domain/rate-limit.js';
+import { AppError } from '../domain/errors.js';
 import type { Services } from '../gateway.js';
+import { loggerOptions, logsRequests, type LogStream } from '../logging.js';
+import { AuditStore } from '../store/audit-store.js';
+import { auditTrail } from './audit.js';
+import { securityHeaders } from './security-headers.js';
 import { authentication } from './auth.js';
 import { limitConnectionsPerClient } from './connection-limit.js';
 import { parseJsonBody } from './json-body.js';
+import { ApiRateLimiter, limitApiCalls } from './rate-limit.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, sendProblem } from './problem.js';
 import { BODY_LIMITS } from './body-limits.js';
 import { validatorCompiler } from './validation.js';
 import { analyticsRoutes } from './routes/analytics.js';
+import { auditRoutes } from './routes/audit.js';
 import { healthRoutes } from './routes/health.js';
+import { inboundRoutes } from './routes/inbound.js';
 import { keyRoutes } from './routes/keys.js';
+import { optOutRoutes } from './routes/opt-outs.js';
 import { phoneRoutes } from './routes/phone.js';
 import { providerRoutes } from './routes/providers.js';
 import { simulatorRoutes } from './routes/simulator.js';
@@ -32,12 +40,19 @@ declare module 'fastify' {
   }
 }
 
-export async function buildApp(services: Services): Promise<FastifyInstance> {
+export interface AppOptions {
+  /** Where log lines go (default stdout): tests read what would have been logged. */
+  logStream?: LogStream;
+}
+
+export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
   const app = Fastify({
-    logger: { level: config.logLevel },
+    // Masked and redacted at every level: no number, body, code, key or credential header (see logging.ts).
+    logger: loggerOptions(config.logLevel, options.logStream),
     // Per-request log lines cost more than the request on the hot path; errors are still logged.
-    logController: new LogController({ disableRequestLogging: true }),
+    // At debug and trace the operator asked for them.
+    logController: new LogController({ disableRequestLogging: !logsRequests(config.logLevel) }),
     // Routes that take more set their own limit (BODY_LIMITS); a larger body is refused from its Content-Length, unread.
     bodyLimit: BODY_LIMITS.default,
     // Ids are at most 100 characters (the route schemas say so and name the field); longer paths are still a problem+json.
@@ -80,33 +95,44 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`));
 
-  const limiter = new WindowLimiter(config.rateLimits);
-  // Hooks on every request are callback-style: an async hook costs a promise per request.
-  await app.register(authentication, { keys: services.keys, required: config.apiKeyRequired });
-
-  // Decided by the matched route, never the raw URL: a request line in absolute form
-  // (`POST http://x/api/sms/send`) reaches the same route and must meet the same limit.
-  app.addHook('onRequest', (request, reply, done) => {
-    const route = request.routeOptions;
-    if (route.config?.providerWebhook || (route.url !== undefined && !route.url.startsWith('/api/'))) return done();
-    const verdict = limiter.hit(request.ip, Date.now());
-    reply.header('ratelimit-limit', verdict.limit).header('ratelimit-remaining', verdict.remaining).header('ratelimit-reset', verdict.resetSeconds);
-    if (!verdict.allowed) return done(new RateLimitedError(`rate limit of ${verdict.limit} requests exceeded; retry in ${verdict.resetSeconds} s`, verdict.resetSeconds));
-    done();
+  // Security and CORS headers come before authentication and rate limits, so refusals carry them
+  // too (a browser can read a 401 or a 429 only with CORS headers on it). helmet's defaults give a
+  // CSP with no inline script, under which Swagger UI (/docs) runs as is.
+  await app.register(securityHeaders, {
+    helmet: {
+      contentSecurityPolicy: {
+        directives: {
+          // Swagger UI's "Try it out" calls the server the OpenAPI document names.
+          'connect-src': ["'self'", new URL(config.publicUrl).origin],
+          // Over plain HTTP (a LAN address) the browser would rewrite /docs' assets to https and fail.
+          'upgrade-insecure-requests': config.publicUrl.startsWith('https:') ? [] : null,
+        },
+      },
+    },
   });
-
   if (config.allowedOrigins.length > 0) {
-    app.addHook('onRequest', async (request, reply) => {
-      const origin = request.headers.origin;
-      if (!origin || !(config.allowedOrigins.includes(origin) || config.allowedOrigins.includes('*'))) return;
-      reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
-      if (request.method === 'OPTIONS') {
-        reply.header('access-control-allow-methods', 'GET,POST,PUT,DELETE,OPTIONS')
-          .header('access-control-allow-headers', 'content-type,authorization,x-api-key,idempotency-key')
-          .code(204).send();
-      }
+    const anyOrigin = config.allowedOrigins.includes('*');
+    await app.register(cors, {
+      // An origin not listed gets no CORS header at all; its preflight finds no route (404).
+      origin: (origin, callback) => callback(null, origin !== undefined && (anyOrigin || config.allowedOrigins.includes(origin)) ? (anyOrigin ? '*' : origin) : false),
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'idempotency-key'],
+      exposedHeaders: ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after', 'idempotent-replayed'],
+      maxAge: 600,
+      // An OPTIONS that is not a preflight gets the headers, not a text/plain 400.
+      strictPreflight: false,
     });
   }
+
+  // Hooks on every request are callback-style: an async hook costs a promise per request.
+  await app.register(authentication, { keys: services.keys, required: config.apiKeyRequired });
+  // After authentication: the limit is per key when the call has one.
+  limitApiCalls(app, new ApiRateLimiter(config.rateLimits));
+
+  const audit = new AuditStore(services.store.db, services.commits, (err, { pending, dropped }) => {
+    app.log.error({ err, pending, dropped }, dropped > 0 ? `audit log: ${dropped} rows dropped` : 'audit log write failed; retrying');
+  });
+  await app.register(auditTrail, { store: audit });
 
   app.addHook('onResponse', (request, reply, done) => {
     services.metrics.httpSeconds.observe(
@@ -134,6 +160,9 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(analyticsRoutes, { services });
   await app.register(providerRoutes, { services });
   await app.register(keyRoutes, { services });
+  await app.register(auditRoutes, { audit });
+  await app.register(optOutRoutes, { services });
+  await app.register(inboundRoutes, { services });
   if (services.simulatorOutbox) await app.register(simulatorRoutes, { services });
   return app;
 }

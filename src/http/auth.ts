@@ -47,7 +47,8 @@ export const authentication = fp<{ keys: ApiKeyService; required: boolean }>(asy
     }
     const caller = key.length > 200 ? undefined : await keys.authenticate(key);
     if (!caller) throw new UnauthorizedError('the API key is unknown or revoked');
-    if (!hasScope(caller, scope)) throw new ForbiddenError(`this key lacks the ${scope} scope`);
+    // Set before the scope check: a refused call is audited under the key that made it.
     request.caller = caller;
+    if (!hasScope(caller, scope)) throw new ForbiddenError(`this key lacks the ${scope} scope`);
   });
 });

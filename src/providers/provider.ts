@@ -73,6 +73,23 @@ export interface WebhookRequest {
   query: Record<string, string>;
 }
 
+/** A message a phone sent to one of our numbers, as the provider's inbound webhook reported it. */
+export interface InboundSms {
+  /** The sender as the provider wrote it, with a `+` added where the provider leaves it out. */
+  from: string;
+  /** Our number it was sent to. */
+  to?: string;
+  text: string;
+  providerMessageId?: string;
+  /** When the provider says it received the message (epoch ms), if it says. */
+  receivedAt?: number;
+  /**
+   * Set when the provider passes a long text on part by part (Vonage): this is one part, so its
+   * text is never taken for a keyword (a long message may well end in a part reading "stop").
+   */
+  part?: { ref: string; index: number; total: number };
+}
+
 export interface ProviderCapabilities {
   messageTypes: readonly MessageType[];
   /** Whether the provider posts delivery reports; without them `sent` is as far as we can know. */
@@ -106,4 +123,9 @@ export interface SmsProvider {
   lookup?(hint: LookupHint, signal: AbortSignal): Promise<{ providerMessageId: string } | null>;
   /** Verifies the provider's own signature (throws UnauthorizedError) and maps the report. */
   parseWebhook(request: WebhookRequest): StatusReport[];
+  /**
+   * Verifies the provider's own signature (throws UnauthorizedError) and maps its inbound-message
+   * webhook. Providers without an inbound format leave it undefined.
+   */
+  parseInbound?(request: WebhookRequest): InboundSms[];
 }

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type { PumpingView } from '../domain/pumping-guard.js';
 import { roundCost } from '../domain/pricing.js';
 import type { Database } from '../store/schema.js';
 
@@ -16,6 +17,8 @@ export interface OtpStats {
   verified: number;
   expired: number;
   locked: number;
+  /** The OTP pumping guard now (its own sliding window, whatever the dates asked for). */
+  pumping?: PumpingView;
 }
 
 const rate = (part: number, whole: number) => (whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 10_000);

@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
 import { backoffDelayMs } from '../domain/backoff.js';
+import type { FieldCipher } from '../domain/field-cipher.js';
 import { newId } from '../domain/ids.js';
+import { parseMetadata } from '../store/message-store.js';
 import { signCallback } from '../domain/signature.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { DialectName } from '../store/database.js';
@@ -28,6 +30,7 @@ export class CallbackService {
     private readonly dialect: DialectName,
     private readonly commits: GroupCommit,
     private readonly metrics: GatewayMetrics,
+    private readonly cipher: FieldCipher,
   ) {}
 
   start(): void {
@@ -59,9 +62,9 @@ export class CallbackService {
     return claimed.length;
   }
 
-  private async deliver(callback: { id: string; url: string; payload: string; attempts: number }): Promise<void> {
+  private async deliver(callback: { id: string; message_id: string; url: string; payload: string; attempts: number }): Promise<void> {
     const started = Date.now();
-    const result = await this.post(callback.url, callback.payload);
+    const result = await this.post(callback.url, await this.withMetadata(callback));
     const finished = Date.now();
     const attempt = callback.attempts + 1;
     const giveUp = !result.ok && (result.refused || attempt > this.config.webhooks.retryAttempts);
@@ -79,6 +82,15 @@ export class CallbackService {
       }).where('id', '=', callback.id).execute();
     });
     this.metrics.callbacks.inc({ outcome: status === 'pending' ? 'retry' : status });
+  }
+
+  /** The stored payload plus the message's metadata, which is kept sealed on its batch and opened only to send. */
+  private async withMetadata(callback: { message_id: string; payload: string }): Promise<string> {
+    const row = await this.db.selectFrom('messages').leftJoin('batches', 'batches.id', 'messages.batch_id')
+      .select(['messages.metadata as own', 'batches.metadata as shared']).where('messages.id', '=', callback.message_id).executeTakeFirst();
+    const payload = JSON.parse(callback.payload) as Record<string, unknown>;
+    if (!('metadata' in payload)) payload.metadata = parseMetadata(row?.own ?? row?.shared ?? null, this.cipher);
+    return JSON.stringify(payload);
   }
 
   private async post(url: string, payload: string): Promise<Attempt> {

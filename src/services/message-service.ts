@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isAdmin, OPERATOR, owns, type Caller } from '../domain/api-keys.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
+import type { FieldCipher } from '../domain/field-cipher.js';
 import { PENDING_STATUSES } from '../domain/message-status.js';
 import { normalisePhone } from '../domain/phone.js';
 import type { Config } from '../config.js';
@@ -23,7 +24,7 @@ export interface ListQuery {
 }
 
 export class MessageService {
-  constructor(private readonly config: Config, private readonly db: Kysely<Database>, private readonly commits: GroupCommit) {}
+  constructor(private readonly config: Config, private readonly db: Kysely<Database>, private readonly commits: GroupCommit, private readonly cipher: FieldCipher) {}
 
   /** A key without `admin` sees only its own messages; another key's answers like one that does not exist. */
   async get(id: string, caller: Caller = OPERATOR) {
@@ -33,7 +34,7 @@ export class MessageService {
     // Acceptance is not written as an event (it would cost the send path a row per message);
     // it is the message row itself: its first status is where the first change started, or the current one.
     const created = { status: events[0]?.previous_status ?? message.status, previous_status: null, source: 'api', detail: null, created_at: message.created_at };
-    return { ...messageView(message, shared.get(message.batch_id) ?? null), send_attempts: attempts.map(sendAttemptView), events: [created, ...events].map(eventView) };
+    return { ...messageView(message, shared.get(message.batch_id) ?? null, this.cipher), send_attempts: attempts.map(sendAttemptView), events: [created, ...events].map(eventView) };
   }
 
   async list(query: ListQuery, caller: Caller = OPERATOR) {
@@ -54,7 +55,7 @@ export class MessageService {
     }
     const { items, total } = await listMessages(this.db, filter, limit, offset);
     const shared = await batchMetadata(this.db, items.filter((m) => m.metadata === null).map((m) => m.batch_id));
-    return { items: items.map((m) => messageView(m, shared.get(m.batch_id) ?? null)), total, limit, offset };
+    return { items: items.map((m) => messageView(m, shared.get(m.batch_id) ?? null, this.cipher)), total, limit, offset };
   }
 
   /** Cancels a message that no provider has seen yet; once handed over it can't be called back. */

@@ -1,3 +1,4 @@
+import type { FieldCipher } from '../domain/field-cipher.js';
 import { parseMetadata, type MessageRow } from '../store/message-store.js';
 
 function iso(ms: number | null): string | null {
@@ -5,14 +6,14 @@ function iso(ms: number | null): string | null {
 }
 
 /** A stored message as the API shows it; `batchMetadata` is its batch's, which messages share. */
-export function messageView(m: MessageRow, batchMetadata: string | null = null) {
+export function messageView(m: MessageRow, batchMetadata: string | null, cipher: FieldCipher) {
   return {
     id: m.id,
     batch_id: m.batch_id,
     to: m.to_number,
     country_code: m.country,
     from_number: m.from_number,
-    message: m.body,
+    message: cipher.open(m.body),
     message_type: m.message_type,
     sms_type: m.sms_type,
     status: m.status,
@@ -29,7 +30,7 @@ export function messageView(m: MessageRow, batchMetadata: string | null = null) 
     error_code: m.error_code,
     error_message: m.error_message,
     custom_id: m.custom_id,
-    metadata: parseMetadata(m.metadata ?? batchMetadata),
+    metadata: parseMetadata(m.metadata ?? batchMetadata, cipher),
     callback_url: m.callback_url,
     template_id: m.template_id,
     template_version: m.template_version,

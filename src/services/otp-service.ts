@@ -2,6 +2,8 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Config } from '../config.js';
 import { ConflictError, NotFoundError, RateLimitedError, ValidationError } from '../domain/errors.js';
 import type { Caller } from '../domain/api-keys.js';
+import type { FieldCipher } from '../domain/field-cipher.js';
+import type { PumpingGuard } from '../domain/pumping-guard.js';
 import { newId } from '../domain/ids.js';
 import { metadataProblems, serialiseMetadata } from '../domain/metadata.js';
 import { codeMatches, generateCode, hashCode, normaliseEntered, otpText } from '../domain/otp.js';
@@ -44,6 +46,9 @@ export class OtpService {
     private readonly send: SendService,
     private readonly templates: TemplateService,
     private readonly hashKey: Buffer,
+    private readonly cipher: FieldCipher,
+    /** Told of every code sent and verified, to catch SMS pumping (its policy refuses the codes). */
+    private readonly pumping?: PumpingGuard,
   ) {}
 
   async generate(input: OtpGenerateRequest, caller: Caller) {
@@ -75,7 +80,7 @@ export class OtpService {
       message_id: message.message.id,
       template_id: template?.id ?? null,
       custom_message: input.custom_message ?? null,
-      metadata: serialiseMetadata(input.metadata),
+      metadata: this.cipher.sealOrNull(serialiseMetadata(input.metadata)),
       verified_at: null,
       created_at: now,
       updated_at: now,
@@ -88,12 +93,13 @@ export class OtpService {
       await this.store(trx, message, template, now);
       await trx.insertInto('otp_sessions').values(session).execute();
     });
+    this.pumping?.generated(phone.country, now);
     return this.view(session, now);
   }
 
   async verify(input: OtpVerifyRequest) {
     const phone = this.phone(input.phone_number.number, input.phone_number.country_code, 'phone_number.number');
-    return this.commits.mayFail(async (trx) => {
+    const outcome = await this.commits.mayFail(async (trx) => {
       const now = Date.now();
       let query = trx.selectFrom('otp_sessions').selectAll().where('phone_number', '=', phone.e164);
       query = input.session_id !== undefined ? query.where('id', '=', input.session_id) : query.where('status', '=', 'pending').orderBy('created_at', 'desc').limit(1);
@@ -126,6 +132,9 @@ export class OtpService {
       if (Number(counted.numUpdatedRows) === 0) return result(false, 'pending', 'concurrent attempt: try again');
       return locked ? result(false, 'locked', 'too many wrong codes', 0) : result(false, 'pending', 'wrong code', session.max_attempts - failed);
     });
+    // Once committed: a verify that rolled back proves nothing about the country's traffic.
+    if (outcome.verified) this.pumping?.verified(phone.country, Date.now());
+    return outcome;
   }
 
   async resend(sessionId: string) {
@@ -135,7 +144,7 @@ export class OtpService {
     const now = Date.now();
     const code = generateCode(session.code_length, session.alphanumeric === 1);
     const phone = this.phone(session.phone_number, undefined, 'session_id');
-    const metadata = session.metadata ? JSON.parse(session.metadata) : undefined;
+    const metadata = session.metadata ? JSON.parse(this.cipher.open(session.metadata)) : undefined;
     const message = this.message(code, session.expiry_seconds, template, session.custom_message ?? undefined, undefined, phone, metadata, now, session.key_id);
     const updated = await this.commits.mayFail(async (trx) => {
       const current = await trx.selectFrom('otp_sessions').selectAll().where('id', '=', sessionId).executeTakeFirstOrThrow();
@@ -168,7 +177,7 @@ export class OtpService {
       resends_remaining: Math.max(0, this.config.otp.maxResends - session.resends),
       verified_at: session.verified_at === null ? null : new Date(session.verified_at).toISOString(),
       created_at: new Date(session.created_at).toISOString(),
-      metadata: session.metadata ? JSON.parse(session.metadata) : {},
+      metadata: session.metadata ? JSON.parse(this.cipher.open(session.metadata)) : {},
     };
   }
 
@@ -184,7 +193,10 @@ export class OtpService {
       eb.fn.sum<number>(eb.case().when(eb.or([eb('status', '=', 'expired'), eb.and([eb('status', '=', 'pending'), eb('expires_at', '<=', now)])])).then(1).else(0).end()).as('expired'),
       eb.fn.sum<number>(eb.case().when('status', '=', 'locked').then(1).else(0).end()).as('locked'),
     ]).executeTakeFirstOrThrow();
-    return { generated: Number(row.generated ?? 0), verified: Number(row.verified ?? 0), expired: Number(row.expired ?? 0), locked: Number(row.locked ?? 0) };
+    return {
+      generated: Number(row.generated ?? 0), verified: Number(row.verified ?? 0), expired: Number(row.expired ?? 0), locked: Number(row.locked ?? 0),
+      ...(this.pumping ? { pumping: this.pumping.view(now) } : {}),
+    };
   }
 
   private phone(number: string, country: string | undefined, field: string) {

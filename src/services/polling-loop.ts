@@ -1,3 +1,5 @@
+import { processLog } from '../logging.js';
+
 /**
  * Runs `step` again and again: at once while it finds work, after `idleMs` when it found none.
  * `stop` waits for the step in progress, so a shutdown never cuts a transaction in half.
@@ -29,7 +31,7 @@ export class PollingLoop {
       try {
         handled = await this.step();
       } catch (err) {
-        console.error(`${this.name} failed; retrying`, err);
+        processLog.error(`${this.name} failed; retrying`, err);
       }
       if (handled === 0 && this.running) {
         await new Promise<void>((resolve) => {

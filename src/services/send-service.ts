@@ -10,7 +10,7 @@ import { metadataProblems, serialiseMetadata } from '../domain/metadata.js';
 import { isPrivateHost } from '../domain/network-address.js';
 import { normalisePhone } from '../domain/phone.js';
 import { messageCost, roundCost } from '../domain/pricing.js';
-import { seal } from '../domain/sealing.js';
+import type { FieldCipher } from '../domain/field-cipher.js';
 import { hasPlaceholders, renderTemplate } from '../domain/template.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRouter } from '../providers/routing/provider-router.js';
@@ -105,7 +105,7 @@ export class SendService {
     private readonly router: ProviderRouter,
     private readonly metrics: GatewayMetrics,
     private readonly templates: TemplateSource,
-    private readonly sealingKey: Buffer,
+    private readonly cipher: FieldCipher,
     private readonly policy: RecipientPolicy,
   ) {}
 
@@ -126,8 +126,8 @@ export class SendService {
     const batchId = newId('bat', now);
     const input: CommonFields = { sms_type: 'otp', metadata };
     const { row } = this.message(batchId, { e164: to.e164, country: to.country }, text, 'text', 'otp', input, timing, template, now, keyId);
-    row.body = masked;
-    row.sealed_body = seal(this.sealingKey, text);
+    row.body = this.cipher.seal(masked);
+    row.sealed_body = this.cipher.seal(text);
     const batch = this.batchRow(batchId, 'single', null, input, template, 'otp', 'text', provider, timing, {
       total: 1, accepted: 1, rejected: 0, duplicates: 0, segments: row.segments, cost: row.estimated_cost,
     }, now, keyId);
@@ -430,7 +430,7 @@ export class SendService {
         to_number: r.e164,
         country: r.country ?? null,
         from_number: input.from_number ?? this.config.defaultFromNumber ?? null,
-        body,
+        body: this.cipher.seal(body),
         message_type: messageType,
         sms_type: smsType,
         encoding: seg.encoding,
@@ -475,7 +475,7 @@ export class SendService {
       template_id: template?.id ?? null, schedule_at: timing.scheduleAt, expire_at: timing.expireAt, callback_url: input.callback_url ?? null,
       total_recipients: counts.total, accepted: counts.accepted, rejected: counts.rejected, duplicates: counts.duplicates,
       total_segments: counts.segments, estimated_cost: counts.cost, currency: this.config.prices.currency,
-      metadata: serialiseMetadata(input.metadata),
+      metadata: this.cipher.sealOrNull(serialiseMetadata(input.metadata)),
       created_at: now, updated_at: now, key_id: keyId,
     };
   }

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
@@ -8,12 +8,16 @@ import type { Database } from './schema.js';
 export interface GatewayKeys {
   otpHashKey: Buffer;
   messageEncryptionKey: Buffer;
+  /** Keys replaced by a rotation: kept for reading what they sealed. */
+  previousMessageKeys: Buffer[];
 }
 
 interface KeyFileContent {
   otp_hash_key: string;
   message_encryption_key: string;
+  previous_message_encryption_keys?: string[];
   created_at: string;
+  rotated_at?: string;
 }
 
 /** Names the keys had in the `secrets` table before they moved to the key file. */
@@ -22,7 +26,7 @@ const LEGACY_NAMES = { otpHashKey: 'otp_hmac_key', messageEncryptionKey: 'sealin
 const CHECK_NAMES = { otpHashKey: 'otp_hash_key_check', messageEncryptionKey: 'message_encryption_key_check' } as const;
 const CHECK_LABEL = 'sms-gateway key check v1';
 
-function readKeyFile(path: string): KeyFileContent | undefined {
+export function readKeyFile(path: string): KeyFileContent | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -69,7 +73,7 @@ function keyCheck(key: Buffer): string {
  */
 export async function loadGatewayKeys(
   db: Kysely<Database>,
-  configured: { otpHashKey: Buffer | undefined; messageEncryptionKey: Buffer | undefined },
+  configured: { otpHashKey: Buffer | undefined; messageEncryptionKey: Buffer | undefined; previousMessageKeys?: Buffer[] },
   keysFile: string,
 ): Promise<{ keys: GatewayKeys; warnings: string[] }> {
   const legacy = new Map((await db.selectFrom('secrets').select(['name', 'value']).execute()).map((r) => [r.name, r.value]));
@@ -84,6 +88,9 @@ export async function loadGatewayKeys(
   const keys: GatewayKeys = {
     otpHashKey: configured.otpHashKey ?? Buffer.from(fromFile!.otp_hash_key, 'base64'),
     messageEncryptionKey: configured.messageEncryptionKey ?? Buffer.from(fromFile!.message_encryption_key, 'base64'),
+    previousMessageKeys: configured.messageEncryptionKey
+      ? configured.previousMessageKeys ?? []
+      : (fromFile!.previous_message_encryption_keys ?? []).map((k) => Buffer.from(k, 'base64')),
   };
   await db.deleteFrom('secrets').where('name', 'in', Object.values(LEGACY_NAMES)).execute();
 
@@ -103,4 +110,34 @@ export async function loadGatewayKeys(
     }
   }
   return { keys, warnings };
+}
+
+/** The message keys as the key file has them now: what a running process reloads after a rotation. */
+export function messageKeyRingFromFile(path: string): { current: Buffer; previous: Buffer[] } | undefined {
+  const content = readKeyFile(path);
+  if (!content) return undefined;
+  return {
+    current: Buffer.from(content.message_encryption_key, 'base64'),
+    previous: (content.previous_message_encryption_keys ?? []).map((k) => Buffer.from(k, 'base64')),
+  };
+}
+
+/**
+ * Rotation: a new message key becomes current and the old one is kept for reading. The file is
+ * replaced in one rename, so a process reading it sees the old or the new content, never half.
+ */
+export function rotateMessageKey(path: string): { previous: Buffer; current: Buffer } {
+  const content = readKeyFile(path);
+  if (!content) throw new Error(`KEYS_FILE ${path} does not exist: start the gateway once first`);
+  const current = randomBytes(32);
+  const next: KeyFileContent = {
+    ...content,
+    message_encryption_key: current.toString('base64'),
+    previous_message_encryption_keys: [content.message_encryption_key, ...(content.previous_message_encryption_keys ?? [])],
+    rotated_at: new Date().toISOString(),
+  };
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(temporary, JSON.stringify(next, null, 2) + '\n', { mode: 0o600 });
+  renameSync(temporary, path);
+  return { previous: Buffer.from(content.message_encryption_key, 'base64'), current };
 }

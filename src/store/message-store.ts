@@ -1,4 +1,5 @@
 import { CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
+import type { FieldCipher } from '../domain/field-cipher.js';
 import { idBoundary, newId } from '../domain/ids.js';
 import type { MessageStatus } from '../domain/message-status.js';
 import type { DialectName } from './database.js';
@@ -72,7 +73,6 @@ export async function recordTransitions(db: Db, transitions: Transition[], notif
   if (!notify) return;
   const callbacks = transitions.filter((t) => t.message.callback_url);
   if (callbacks.length === 0) return;
-  const shared = await batchMetadata(db, callbacks.filter((t) => t.message.metadata === null).map((t) => t.message.batch_id));
   await insertRows(db, 'callbacks', callbacks.map((t) => ({
     id: newId('cbk', t.at),
     message_id: t.message.id,
@@ -86,7 +86,7 @@ export async function recordTransitions(db: Db, transitions: Transition[], notif
       previous_status: t.from,
       error_code: t.errorCode ?? null,
       timestamp: new Date(t.at).toISOString(),
-      metadata: parseMetadata(t.message.metadata ?? shared.get(t.message.batch_id) ?? null),
+      // `metadata` is added at delivery from the message's batch: stored here it would sit in clear beside the change.
     }),
     status: 'pending' as const,
     attempts: 0,
@@ -112,8 +112,9 @@ export async function batchMetadata(db: Db, batchIds: string[]): Promise<Map<str
   return found;
 }
 
-export function parseMetadata(stored: string | null): Record<string, unknown> {
-  return stored ? JSON.parse(stored) as Record<string, unknown> : {};
+/** Stored metadata (sealed, or plain from before encryption) as the API shows it. */
+export function parseMetadata(stored: string | null, cipher: FieldCipher): Record<string, unknown> {
+  return stored ? JSON.parse(cipher.open(stored)) as Record<string, unknown> : {};
 }
 
 const SUBJECT_COLUMNS = ['id', 'batch_id', 'custom_id', 'metadata', 'callback_url'] as const;

@@ -1,14 +1,16 @@
 import type { Kysely } from 'kysely';
+import type { FieldCipher } from '../domain/field-cipher.js';
 import type { SimulatorOutbox, SimulatorOutboxEntry } from '../providers/simulator.js';
 import type { GroupCommit } from './group-commit.js';
 import type { Database } from './schema.js';
 
 /** The simulator's handset network, kept in the gateway's database so it outlives a crash. */
 export class SimulatorOutboxStore implements SimulatorOutbox {
-  constructor(private readonly db: Kysely<Database>, private readonly commits: GroupCommit) {}
+  constructor(private readonly db: Kysely<Database>, private readonly commits: GroupCommit, private readonly cipher: FieldCipher) {}
 
+  /** The text is sealed like the message's own: the outbox holds OTP codes in clear otherwise. */
   async record(entry: SimulatorOutboxEntry): Promise<void> {
-    await this.commits.run((trx) => trx.insertInto('simulator_outbox').values({ ...entry, reported_at: null }).execute());
+    await this.commits.run((trx) => trx.insertInto('simulator_outbox').values({ ...entry, body: this.cipher.seal(entry.body), reported_at: null }).execute());
   }
 
   async findByMessageId(messageId: string): Promise<{ id: string } | null> {
@@ -22,7 +24,7 @@ export class SimulatorOutboxStore implements SimulatorOutbox {
       q.selectAll().orderBy('accepted_at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
-    return { items, total: Number(total.n) };
+    return { items: items.map((i) => ({ ...i, body: this.cipher.open(i.body) })), total: Number(total.n) };
   }
 
   async dueReports(now: number, limit: number) {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { ALPHANUMERIC_ALPHABET, codeMatches, generateCode, hashCode, normaliseEntered, otpText } from '../../src/domain/otp.js';
-import { open, seal } from '../../src/domain/sealing.js';
 import { randomBytes } from 'node:crypto';
 
 describe('generateCode', () => {
@@ -61,16 +60,5 @@ describe('otpText', () => {
   it('refuses texts without the code', () => {
     expect(otpText('1', 1, { custom: 'nothing' }).ok).toBe(false);
     expect(otpText('1', 1, { template: 'nothing {{x}}' }).ok).toBe(false);
-  });
-});
-
-describe('sealing', () => {
-  it('opens what it sealed, and nothing else', () => {
-    const key = randomBytes(32);
-    const sealed = seal(key, 'Your code is 123456');
-    expect(sealed).not.toContain('123456');
-    expect(open(key, sealed)).toBe('Your code is 123456');
-    expect(() => open(randomBytes(32), sealed)).toThrow();
-    expect(() => open(key, sealed.slice(0, -2) + 'AA')).toThrow();
   });
 });

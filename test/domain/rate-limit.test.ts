@@ -1,20 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { SegmentBudget, WindowLimiter } from '../../src/domain/rate-limit.js';
+import { SegmentBudget } from '../../src/domain/rate-limit.js';
 import { canAdvance } from '../../src/domain/message-status.js';
 import { backoffDelayMs } from '../../src/domain/backoff.js';
-
-describe('WindowLimiter', () => {
-  it('refuses past the tightest window and reports when it resets', () => {
-    const limiter = new WindowLimiter({ perSecond: 2, perMinute: 3, perHour: 100 });
-    const t = 1_000_000_000_000;
-    expect(limiter.hit('ip', t)).toMatchObject({ allowed: true, remaining: 1 });
-    expect(limiter.hit('ip', t + 1)).toMatchObject({ allowed: true, remaining: 0 });
-    expect(limiter.hit('ip', t + 2)).toMatchObject({ allowed: false, limit: 2, resetSeconds: 1 });
-    expect(limiter.hit('other', t + 2).allowed).toBe(true);
-    expect(limiter.hit('ip', t + 1000)).toMatchObject({ allowed: true, limit: 3, remaining: 0 });
-    expect(limiter.hit('ip', t + 2000)).toMatchObject({ allowed: false, limit: 3 });
-  });
-});
 
 describe('SegmentBudget', () => {
   it('counts segments and says how long to wait', () => {

@@ -80,15 +80,14 @@ describe('operations', () => {
 
   it('rate limits API calls with 429, Retry-After and RateLimit headers', async () => {
     gw = await startGateway({ RATE_LIMIT_PER_SECOND: '2', RATE_LIMIT_PER_MINUTE: '100', RATE_LIMIT_PER_HOUR: '1000' });
-    // Windows are whole seconds: start right after one begins so all three calls share it.
-    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
     const first = await get(gw.app, '/api/sms');
     expect(first.headers['ratelimit-limit']).toBe('2');
     expect(first.headers['ratelimit-remaining']).toBe('1');
     await get(gw.app, '/api/sms');
     const third = await get(gw.app, '/api/sms');
     expect(third.status).toBe(429);
-    expect(third.headers['retry-after']).toBe('1');
+    // A sliding window: the first call leaves it a second (and at most a tenth more) after it came.
+    expect(['1', '2']).toContain(third.headers['retry-after']);
     expect(third.headers['content-type']).toContain('application/problem+json');
     // Health and provider reports are never limited.
     expect((await get(gw.app, '/health')).status).toBe(200);

@@ -1,5 +1,6 @@
 import { basicAuth, httpErrorOutcome, providerRequest, type Fetch, type HttpAnswer } from '../http-outcome.js';
-import type { OutgoingSms, ProviderCapabilities, SendOutcome, SmsProvider, StatusReport, WebhookRequest } from '../provider.js';
+import type { InboundSms, OutgoingSms, ProviderCapabilities, SendOutcome, SmsProvider, StatusReport, WebhookRequest } from '../provider.js';
+import { parseVonageInbound } from './inbound.js';
 import { statusOutcome } from './send-status.js';
 import type { NexmoSettings } from './settings.js';
 import { parseDeliveryReceipt } from './webhook.js';
@@ -65,6 +66,11 @@ export class NexmoProvider implements SmsProvider {
   parseWebhook(request: WebhookRequest): StatusReport[] {
     const { signatureSecret, signatureMethod } = this.settings;
     return parseDeliveryReceipt(request, signatureSecret === undefined ? undefined : { secret: signatureSecret, method: signatureMethod });
+  }
+
+  parseInbound(request: WebhookRequest): InboundSms[] {
+    const { signatureSecret, signatureMethod } = this.settings;
+    return parseVonageInbound(request, signatureSecret === undefined ? undefined : { secret: signatureSecret, method: signatureMethod });
   }
 }
 

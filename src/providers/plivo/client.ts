@@ -1,5 +1,6 @@
 import { basicAuth, httpErrorOutcome, providerRequest, type Fetch, type HttpAnswer } from '../http-outcome.js';
-import type { LookupHint, OutgoingSms, SendOutcome, SmsProvider, StatusReport, WebhookRequest } from '../provider.js';
+import type { InboundSms, LookupHint, OutgoingSms, SendOutcome, SmsProvider, StatusReport, WebhookRequest } from '../provider.js';
+import { parsePlivoInbound } from './inbound.js';
 import type { PlivoSettings } from './settings.js';
 import { MESSAGE_ID_PARAMETER, parsePlivoStatusCallback } from './webhook.js';
 
@@ -103,6 +104,10 @@ export class PlivoProvider implements SmsProvider {
 
   parseWebhook(request: WebhookRequest): StatusReport[] {
     return parsePlivoStatusCallback(request, this.settings.authToken);
+  }
+
+  parseInbound(request: WebhookRequest): InboundSms[] {
+    return parsePlivoInbound(request, this.settings.authToken);
   }
 
   private async listPage(url: string, signal: AbortSignal): Promise<{ objects: PlivoRecord[]; next: string | undefined }> {

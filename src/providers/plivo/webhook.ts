@@ -71,7 +71,8 @@ export function parsePlivoStatusCallback(request: WebhookRequest, authToken: str
   return [report];
 }
 
-function verifySignature(request: WebhookRequest, params: CallbackParams, authToken: string): void {
+/** V3 when the request carries it, else V2; shared with inbound messages, which Plivo signs the same way. */
+export function verifySignature(request: WebhookRequest, params: CallbackParams, authToken: string): void {
   const v3 = header(request, 'x-plivo-signature-v3') ?? header(request, 'x-plivo-signature-ma-v3');
   const v3Nonce = header(request, 'x-plivo-signature-v3-nonce');
   if (v3 && v3Nonce) {

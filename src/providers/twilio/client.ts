@@ -1,5 +1,6 @@
 import { basicAuth, httpErrorOutcome, providerRequest, retryAfterMs, type Fetch, type HttpAnswer } from '../http-outcome.js';
-import type { LookupHint, OutgoingSms, SendOutcome, SmsProvider, StatusReport, WebhookRequest } from '../provider.js';
+import type { InboundSms, LookupHint, OutgoingSms, SendOutcome, SmsProvider, StatusReport, WebhookRequest } from '../provider.js';
+import { parseTwilioInbound } from './inbound.js';
 import type { TwilioSettings } from './settings.js';
 import { MESSAGE_ID_PARAMETER, parseTwilioStatusCallback } from './webhook.js';
 
@@ -104,6 +105,10 @@ export class TwilioProvider implements SmsProvider {
 
   parseWebhook(request: WebhookRequest): StatusReport[] {
     return parseTwilioStatusCallback(request, this.settings.authToken);
+  }
+
+  parseInbound(request: WebhookRequest): InboundSms[] {
+    return parseTwilioInbound(request, this.settings.authToken);
   }
 
   private async listPage(url: string, signal: AbortSignal): Promise<{ messages: TwilioMessage[]; nextPageUri: string | undefined }> {
