@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
-import { createServices, startWorkers, stopWorkers, type Services } from '../src/gateway.js';
+import { createServices, startWorkers, stopWorkers, type Services } from '../src/services/container.js';
 import { countByStatus } from '../src/store/message-store.js';
 
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '100000' }, reports: { type: 'boolean', default: false } } });

@@ -1,5 +1,5 @@
 import { exitOnConfigError, loadConfig } from './config.js';
-import { createServices, startWorkers, stopWorkers } from './gateway.js';
+import { createServices, startWorkers, stopWorkers } from './services/container.js';
 import { processLog } from './logging.js';
 
 /** `npm run worker`: the dispatch, callback and simulator loops without the HTTP API. */

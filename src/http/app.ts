@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../domain/errors.js';
-import type { Services } from '../gateway.js';
+import type { Services } from '../services/container.js';
 import { loggerOptions, logsRequests, type LogStream } from '../logging.js';
 import { AuditStore } from '../store/audit-store.js';
 import { auditTrail } from './audit.js';

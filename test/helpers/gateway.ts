@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dropDatabase, freshDatabaseUrl } from './database.js';
 import { loadConfig } from '../../src/config.js';
-import { createGateway, type Services } from '../../src/gateway.js';
+import { createGateway } from '../../src/gateway.js';
+import type { Services } from '../../src/services/container.js';
 
 export type TestGateway = Awaited<ReturnType<typeof createGateway>>;
 

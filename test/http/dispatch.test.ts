@@ -124,7 +124,7 @@ describe('dispatcher', () => {
 
   it('runs by itself: the started loops deliver without being driven', async () => {
     gw = await startGateway({ RUN_WORKER: 'true' });
-    const { startWorkers } = await import('../../src/gateway.js');
+    const { startWorkers } = await import('../../src/services/container.js');
     startWorkers(gw.services);
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
     const id = res.body.messages[0].id;

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createServices } from '../../src/gateway.js';
+import { createServices } from '../../src/services/container.js';
 import { freshDatabaseUrl } from '../helpers/database.js';
 import { drain, startGateway, testEnv, type TestGateway, US, US2 } from '../helpers/gateway.js';
 import { get, post } from '../helpers/http.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createServices, stopWorkers } from '../../src/gateway.js';
+import { createServices, stopWorkers } from '../../src/services/container.js';
 import { buildApp } from '../../src/http/app.js';
 import { maskLogLine, maskText, processLog } from '../../src/logging.js';
 import { dropDatabase } from '../helpers/database.js';

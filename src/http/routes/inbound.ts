@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { NotFoundError } from '../../domain/errors.js';
-import type { Services } from '../../gateway.js';
+import type { Services } from '../../services/container.js';
 import { BODY_LIMITS } from '../body-limits.js';
 import { IdParams, Offset, ProviderSchema } from '../schemas.js';
 

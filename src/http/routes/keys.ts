@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { SCOPES } from '../../domain/api-keys.js';
-import type { Services } from '../../gateway.js';
+import type { Services } from '../../services/container.js';
 import { IdParams } from '../schemas.js';
 
 const CreateKey = Type.Object({

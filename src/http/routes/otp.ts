@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { Services } from '../../gateway.js';
+import type { Services } from '../../services/container.js';
 import { IdParams, MetadataSchema } from '../schemas.js';
 
 const Phone = Type.Object({

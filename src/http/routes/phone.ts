@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { describePhone } from '../../domain/phone.js';
-import type { Services } from '../../gateway.js';
+import type { Services } from '../../services/container.js';
 
 export const phoneRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   app.get('/api/phone/validate/:phone_number', {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Services } from '../../gateway.js';
+import type { Services } from '../../services/container.js';
 
 /** Every provider the gateway knows: enabled or what it lacks, what it can carry, and how it is doing. */
 export const providerRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {

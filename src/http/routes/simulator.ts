@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { normalisePhone } from '../../domain/phone.js';
-import type { Services } from '../../gateway.js';
+import type { Services } from '../../services/container.js';
 import { Offset } from '../schemas.js';
 
 /** What the simulated phones received, OTP codes included: the only place a code can be read. */

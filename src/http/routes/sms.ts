@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { BadRequestError, UnauthorizedError } from '../../domain/errors.js';
 import { bodySignature, safeEqual } from '../../domain/signature.js';
-import type { Services } from '../../gateway.js';
+import type { Services } from '../../services/container.js';
 import { BODY_LIMITS, sendBodyLimit } from '../body-limits.js';
 import { DeliveryReportBody, IdParams, ListSmsQuery, SendBatchBody, SendSmsBody } from '../schemas.js';
 

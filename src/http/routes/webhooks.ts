@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { NotFoundError } from '../../domain/errors.js';
-import type { Services } from '../../gateway.js';
+import type { Services } from '../../services/container.js';
 import { BODY_LIMITS } from '../body-limits.js';
 import { IdParams } from '../schemas.js';
 

@@ -1,0 +1,168 @@
+import { sql } from 'kysely';
+import { PROVIDER_NAMES, type Config } from '../config.js';
+import { processLog } from '../logging.js';
+import { GatewayMetrics } from '../metrics.js';
+import { setUpProviders, type ProviderSetup } from '../providers/registry.js';
+import { ProviderRouter } from '../providers/routing/provider-router.js';
+import { loadRoutingFile } from '../providers/routing/routing-file.js';
+import { SimulatorProvider } from '../providers/simulator.js';
+import { AnalyticsService } from './analytics-service.js';
+import { ApiKeyService } from './api-key-service.js';
+import { BatchService } from './batch-service.js';
+import { CallbackService } from './callback-service.js';
+import { InboundService } from './inbound-service.js';
+import { MessageService } from './message-service.js';
+import { OptOutService } from './opt-out-service.js';
+import { OtpService } from './otp-service.js';
+import { OptOutPolicy } from './policies/opt-out-policy.js';
+import { DestinationRules } from './policies/destination-rules.js';
+import { PerNumberCap } from './policies/per-number-cap.js';
+import { PumpingGuardPolicy } from './policies/pumping-guard-policy.js';
+import { PumpingGuard } from '../domain/pumping-guard.js';
+import { TemplateService } from './template-service.js';
+import { RecipientPolicies } from './recipient-policy.js';
+import { SendService } from './send-service.js';
+import { SimulatorReports } from './simulator-reports.js';
+import { StatusService } from './status-service.js';
+import { createStore, type Store } from '../store/database.js';
+import { GroupCommit } from '../store/group-commit.js';
+import { loadGatewayKeys, messageKeyRingFromFile } from '../store/key-file.js';
+import { FieldCipher } from '../domain/field-cipher.js';
+import { migrate } from '../store/migrations.js';
+import { SimulatorOutboxStore } from '../store/simulator-outbox-store.js';
+import { Dispatcher } from '../worker.js';
+
+/**
+ * Everything the routes and the worker use, built once from the config. It knows nothing of
+ * HTTP: `npm run worker` builds this alone, and the API wraps it (src/gateway.ts).
+ */
+export interface Services {
+  config: Config;
+  store: Store;
+  commits: GroupCommit;
+  metrics: GatewayMetrics;
+  router: ProviderRouter;
+  send: SendService;
+  messages: MessageService;
+  batches: BatchService;
+  status: StatusService;
+  analytics: AnalyticsService;
+  templates: TemplateService;
+  otp: OtpService;
+  callbacks: CallbackService;
+  dispatcher: Dispatcher;
+  simulator: SimulatorProvider | undefined;
+  simulatorOutbox: SimulatorOutboxStore | undefined;
+  simulatorReports: SimulatorReports | undefined;
+  keys: ApiKeyService;
+  optOuts: OptOutService;
+  inbound: InboundService;
+  /** Seals and opens stored message texts and metadata. */
+  cipher: FieldCipher;
+  readiness(): Promise<Record<string, string>>;
+  /** What the operator should know at start (unauthenticated reports, a changed key). */
+  startupWarnings: string[];
+}
+
+export async function createServices(config: Config): Promise<Services> {
+  const store = createStore(config.databaseUrl, config.sqliteDurability);
+  try {
+    return await wireServices(config, store);
+  } catch (err) {
+    // A bad provider setting or routing file stops the start: leave no connection behind.
+    await store.close();
+    throw err;
+  }
+}
+
+async function wireServices(config: Config, store: Store): Promise<Services> {
+  await migrate(store.db, store.dialect);
+  const { db, dialect } = store;
+  const commits = new GroupCommit(db, dialect, store.walSync);
+  const metrics = new GatewayMetrics(async () => {
+    const rows = await db.selectFrom('messages').select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+      .where('status', 'in', ['scheduled', 'queued', 'sending']).groupBy('status').execute();
+    const depth: Record<string, number> = { scheduled: 0, queued: 0, sending: 0 };
+    for (const r of rows) depth[r.status] = Number(r.n);
+    return depth;
+  });
+
+  const { keys, warnings } = await loadGatewayKeys(db, {
+    otpHashKey: config.otp.hashKey, messageEncryptionKey: config.messageEncryptionKey, previousMessageKeys: config.previousMessageEncryptionKeys,
+  }, config.keysFile);
+  const otpKey = keys.otpHashKey;
+  const fromKeyFile = config.messageEncryptionKey === undefined;
+  // After `npm run keys -- rotate` the key file names a new key: values sealed under it are opened by reloading the file.
+  const cipher = new FieldCipher({ current: keys.messageEncryptionKey, previous: keys.previousMessageKeys },
+    fromKeyFile ? () => messageKeyRingFromFile(config.keysFile) : undefined);
+  if (fromKeyFile) warnings.push(`MESSAGE_ENCRYPTION_KEY is not set: message texts and metadata are encrypted with a key generated into ${config.keysFile}; back that file up`);
+
+  const setups: ProviderSetup[] = setUpProviders(config.providerEnv, { fetch: globalThis.fetch });
+  let simulator: SimulatorProvider | undefined;
+  let simulatorOutbox: SimulatorOutboxStore | undefined;
+  if (config.simulator.enabled) {
+    simulatorOutbox = new SimulatorOutboxStore(db, commits, cipher);
+    simulator = new SimulatorProvider(simulatorOutbox, { ...config.simulator, webhookSecret: config.webhookSecret });
+    // No network behind it: unlimited unless SIMULATOR_MAX_PER_SECOND says otherwise.
+    setups.push({ name: 'simulator', enabled: true, provider: simulator, defaultMaxPerSecond: 1_000_000 });
+  } else {
+    setups.push({ name: 'simulator', enabled: false, missing: ['SIMULATOR_ENABLED=true'], defaultMaxPerSecond: 1_000_000 });
+  }
+  const routing = config.routingFile ? loadRoutingFile(config.routingFile, PROVIDER_NAMES) : undefined;
+  const router = new ProviderRouter(setups, {
+    defaultProvider: config.defaultProvider, routing, prices: config.prices, budgets: config.providerBudgets,
+    circuit: config.circuit,
+    onCircuitChange: (provider, from, to) => {
+      metrics.circuitChanges.inc({ provider, to });
+      processLog.warn(`circuit of provider ${provider}: ${from} -> ${to}`);
+    },
+  });
+  const status = new StatusService(commits, metrics);
+  if (!config.webhookSecret) {
+    warnings.push('WEBHOOK_SECRET is not set: POST /api/sms/{id}/webhook accepts unauthenticated delivery reports, and callbacks go out unsigned');
+  }
+  const templates = new TemplateService(db, commits);
+  const pumping = new PumpingGuard(config.otp.pumping);
+  // Refusals first, the counting cap last: a recipient refused for another reason uses up no hour.
+  const policies = new RecipientPolicies([
+    new DestinationRules(config), new OptOutPolicy(db), new PumpingGuardPolicy(pumping, metrics), new PerNumberCap(config.maxSmsPerNumberPerHour),
+  ]);
+  const send = new SendService(config, db, commits, router, metrics, templates, cipher, policies);
+  const otp = new OtpService(config, db, commits, send, templates, otpKey, cipher, pumping);
+  const services: Services = {
+    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher,
+    keys: new ApiKeyService(db, otpKey),
+    optOuts: new OptOutService(config, db, commits),
+    inbound: new InboundService(config, db, commits, cipher),
+    messages: new MessageService(config, db, commits, cipher),
+    batches: new BatchService(db, commits),
+    analytics: new AnalyticsService(db, (from, to) => otp.stats(from, to)),
+    callbacks: new CallbackService(config, db, dialect, commits, metrics, cipher),
+    dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, cipher, status }),
+    simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,
+    async readiness() {
+      const checks: Record<string, string> = {};
+      try {
+        await sql`select 1`.execute(db);
+        checks.database = 'ok';
+        checks.queue = 'ok';
+      } catch (err) {
+        checks.database = (err as Error).message;
+        checks.queue = 'unavailable: the queue lives in the database';
+      }
+      return checks;
+    },
+  };
+  return services;
+}
+
+/** The background loops: dispatch, status callbacks, the simulator's delivery reports. */
+export function startWorkers(services: Services): void {
+  services.dispatcher.start();
+  services.callbacks.start();
+  services.simulatorReports?.start();
+}
+
+export async function stopWorkers(services: Services): Promise<void> {
+  await Promise.all([services.dispatcher.stop(), services.callbacks.stop(), services.simulatorReports?.stop()]);
+}
