@@ -319,9 +319,31 @@ export async function migrate(db: Kysely<any>, dialect: 'sqlite' | 'postgres'): 
   const migrationTableSchema = dialect === 'postgres'
     ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0].schema
     : undefined;
-  const { error, results } = await new Migrator({ db, provider, migrationTableSchema }).migrateToLatest();
+  // Kysely's migrator holds a lock (a row of kysely_migration_lock, locked for the run) while it works,
+  // so processes starting together migrate one after the other; and it refuses a database that has
+  // migrations this version does not know (`previously executed migration … is missing`).
+  const { error, results } = dialect === 'sqlite'
+    // Kysely takes no lock on SQLite (it assumes one connection): several processes on one file would race.
+    // One write transaction around the whole run makes them wait their turn (busy_timeout), then find nothing to do.
+    ? await db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        const outcome = await new Migrator({ db: conn, provider }).migrateToLatest();
+        await sql.raw(outcome.error ? 'rollback' : 'commit').execute(conn);
+        return outcome;
+      } catch (err) {
+        await sql`rollback`.execute(conn);
+        throw err;
+      }
+    })
+    : await new Migrator({ db, provider, migrationTableSchema }).migrateToLatest();
   if (error) {
+    const message = (error as Error).message;
+    const unknown = /previously executed migration (\S+) is missing/.exec(message);
+    if (unknown) {
+      throw new Error(`the database schema is newer than this gateway knows (migration ${unknown[1]} is not part of it): run the newer version, or restore a backup`);
+    }
     const failed = results?.find((r) => r.status === 'Error');
-    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`);
+    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${message}`);
   }
 }
