@@ -17,6 +17,7 @@ export async function createGateway(config: Config) {
     async stop() {
       await app.close();
       await stopWorkers(services);
+      await services.wakeUps.close();
       await services.store.close();
     },
   };

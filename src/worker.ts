@@ -11,6 +11,7 @@ import type { SendOutcome, SmsProvider } from './providers/provider.js';
 import type { RecentOutcomes } from './providers/recent-outcomes.js';
 import type { ProviderRouter } from './providers/routing/provider-router.js';
 import type { StatusService } from './services/status-service.js';
+import type { WakeUps } from './services/wake-ups.js';
 import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, type AcceptedSend } from './store/dispatch-store.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
@@ -34,6 +35,7 @@ export interface DispatcherDeps {
   metrics: GatewayMetrics;
   /** Applies delivery reports that arrived before the provider's answer to the send was stored. */
   status: StatusService;
+  wakeUps: WakeUps;
 }
 
 /** A message's providers in order: its stored route, or the one provider it was accepted for. */
@@ -50,6 +52,7 @@ function routeOf(message: MessageRow): string[] {
  */
 export class Dispatcher {
   private loops: PollingLoop[] = [];
+  private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -64,9 +67,15 @@ export class Dispatcher {
       return 0;
     }));
     for (const loop of this.loops) loop.start();
+    // Dispatch loops only (the last is maintenance): a wake-up means messages due now.
+    const dispatchLoops = this.loops.slice(0, -1);
+    this.unsubscribe = this.deps.wakeUps.subscribe(() => {
+      for (const loop of dispatchLoops) loop.nudge();
+    });
   }
 
   async stop(): Promise<void> {
+    this.unsubscribe?.();
     await Promise.all(this.loops.map((loop) => loop.stop()));
     this.loops = [];
   }

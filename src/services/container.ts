@@ -22,6 +22,7 @@ import { PumpingGuard } from '../domain/pumping-guard.js';
 import { TemplateService } from './template-service.js';
 import { RecipientPolicies } from './recipient-policy.js';
 import { SendService } from './send-service.js';
+import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
 import { StatusService } from './status-service.js';
 import { createStore, type Store } from '../store/database.js';
@@ -57,6 +58,8 @@ export interface Services {
   keys: ApiKeyService;
   optOuts: OptOutService;
   inbound: InboundService;
+  /** New work announced to every dispatcher (in process, PostgreSQL NOTIFY or Redis pub/sub). */
+  wakeUps: WakeUps;
   /** Seals and opens stored message texts and metadata. */
   cipher: FieldCipher;
   readiness(): Promise<Record<string, string>>;
@@ -127,10 +130,11 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   const policies = new RecipientPolicies([
     new DestinationRules(config), new OptOutPolicy(db), new PumpingGuardPolicy(pumping, metrics), new PerNumberCap(config.maxSmsPerNumberPerHour),
   ]);
-  const send = new SendService(config, db, commits, router, metrics, templates, cipher, policies);
+  const wakeUps = createWakeUps(config.databaseUrl, config.redisUrl);
+  const send = new SendService(config, db, commits, router, metrics, templates, cipher, policies, wakeUps);
   const otp = new OtpService(config, db, commits, send, templates, otpKey, cipher, pumping);
   const services: Services = {
-    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher,
+    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps,
     keys: new ApiKeyService(db, otpKey),
     optOuts: new OptOutService(config, db, commits),
     inbound: new InboundService(config, db, commits, cipher),
@@ -138,7 +142,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     batches: new BatchService(db, commits),
     analytics: new AnalyticsService(db, (from, to) => otp.stats(from, to)),
     callbacks: new CallbackService(config, db, dialect, commits, metrics, cipher),
-    dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, cipher, status }),
+    dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, cipher, status, wakeUps }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,
     async readiness() {
       const checks: Record<string, string> = {};

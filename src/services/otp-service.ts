@@ -93,6 +93,7 @@ export class OtpService {
       await this.store(trx, message, template, now);
       await trx.insertInto('otp_sessions').values(session).execute();
     });
+    this.send.queued();
     this.pumping?.generated(phone.country, now);
     return this.view(session, now);
   }
@@ -163,6 +164,7 @@ export class OtpService {
       await trx.updateTable('otp_sessions').set(next).where('id', '=', sessionId).execute();
       return { ...current, ...next };
     });
+    this.send.queued();
     return this.view(updated, now);
   }
 

@@ -18,6 +18,14 @@ export class PollingLoop {
     this.loop = this.run();
   }
 
+  /** New work elsewhere: an idle loop runs its step now instead of at the end of its poll interval. */
+  nudge(): void {
+    if (this.wake) {
+      clearTimeout(this.timer);
+      this.wake();
+    }
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
@@ -38,6 +46,7 @@ export class PollingLoop {
           this.wake = resolve;
           this.timer = setTimeout(resolve, this.idleMs);
         });
+        this.wake = undefined;
       }
     }
   }

@@ -15,6 +15,7 @@ import { hasPlaceholders, renderTemplate } from '../domain/template.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRouter } from '../providers/routing/provider-router.js';
 import type { RecipientCheck, RecipientPolicy, RecipientRejection } from './recipient-policy.js';
+import type { WakeUps } from './wake-ups.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { findIdempotentResponse, saveIdempotentResponse } from '../store/idempotency-store.js';
 import { insertRows } from '../store/message-store.js';
@@ -107,7 +108,13 @@ export class SendService {
     private readonly templates: TemplateSource,
     private readonly cipher: FieldCipher,
     private readonly policy: RecipientPolicy,
+    private readonly wakeUps: WakeUps,
   ) {}
+
+  /** Messages were stored due now: dispatchers anywhere should look. */
+  queued(): void {
+    this.wakeUps.notify();
+  }
 
   /** For a one-recipient send that is not a request of this service (OTP): the same policies, thrown as send's problems. */
   async screen(recipient: RecipientCheck, field: string, now: number): Promise<void> {
@@ -303,6 +310,7 @@ export class SendService {
       throw err;
     }
     for (const { row } of prepared.messages) this.metrics.accepted.inc({ provider: row.provider, sms_type: row.sms_type });
+    if (prepared.messages.some(({ row }) => row.status === 'queued')) this.queued();
     return { statusCode: 200, body: prepared.reply, replayed: false };
   }
 

@@ -1,0 +1,109 @@
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { processLog } from '../logging.js';
+
+/**
+ * "There is new work": sent when messages are queued, heard by every dispatcher, so an idle
+ * worker picks up a fresh OTP within milliseconds instead of at its next poll. Best effort by
+ * design: a lost wake-up only costs the poll interval, since the database remains the queue.
+ */
+export interface WakeUps {
+  notify(): void;
+  subscribe(listener: () => void): () => void;
+  close(): Promise<void>;
+}
+
+const CHANNEL = 'sms_gateway_wake';
+/** At most one wake-up per process per this many ms: under load the dispatcher is busy anyway. */
+const COALESCE_MS = 5;
+
+abstract class CoalescingWakeUps implements WakeUps {
+  protected readonly local = new EventEmitter();
+  private pending = false;
+
+  constructor() {
+    this.local.setMaxListeners(0);
+  }
+
+  notify(): void {
+    // This process's loops hear it at once; others through the shared channel.
+    this.local.emit('wake');
+    if (this.pending) return;
+    this.pending = true;
+    setTimeout(() => {
+      this.pending = false;
+      this.publish();
+    }, COALESCE_MS).unref();
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.local.on('wake', listener);
+    return () => this.local.off('wake', listener);
+  }
+
+  protected abstract publish(): void;
+  abstract close(): Promise<void>;
+}
+
+/** One process: nothing to share. */
+export class LocalWakeUps extends CoalescingWakeUps {
+  protected publish(): void {}
+  async close(): Promise<void> {}
+}
+
+/** PostgreSQL without Redis: LISTEN/NOTIFY on a connection of its own. */
+export class PostgresWakeUps extends CoalescingWakeUps {
+  private readonly listener: pg.Client;
+  private readonly sender: pg.Pool;
+
+  constructor(databaseUrl: string) {
+    super();
+    this.sender = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    this.listener = new pg.Client({ connectionString: databaseUrl });
+    this.listener.on('notification', () => this.local.emit('wake'));
+    this.listener.on('error', (err) => processLog.warn(`wake-up listener lost: ${err.message}; workers fall back to polling`));
+    this.listener.connect().then(() => this.listener.query(`listen ${CHANNEL}`)).catch((err: Error) => {
+      processLog.warn(`cannot LISTEN for wake-ups (${err.message}); workers fall back to polling`);
+    });
+  }
+
+  protected publish(): void {
+    this.sender.query(`notify ${CHANNEL}`).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.listener.end(), this.sender.end()]);
+  }
+}
+
+/** Redis pub/sub: the shared channel when REDIS_URL is set. */
+export class RedisWakeUps extends CoalescingWakeUps {
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+
+  constructor(redisUrl: string) {
+    super();
+    const options = { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false };
+    this.publisher = new Redis(redisUrl, options);
+    this.subscriber = new Redis(redisUrl, { ...options, enableOfflineQueue: true });
+    for (const client of [this.publisher, this.subscriber]) client.on('error', () => undefined);
+    this.subscriber.subscribe(CHANNEL).catch(() => undefined);
+    this.subscriber.on('message', () => this.local.emit('wake'));
+  }
+
+  protected publish(): void {
+    this.publisher.publish(CHANNEL, '1').catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.publisher.disconnect();
+    this.subscriber.disconnect();
+  }
+}
+
+export function createWakeUps(databaseUrl: string, redisUrl: string | undefined): WakeUps {
+  if (redisUrl) return new RedisWakeUps(redisUrl);
+  if (databaseUrl.startsWith('postgres')) return new PostgresWakeUps(databaseUrl);
+  return new LocalWakeUps();
+}
