@@ -8,4 +8,4 @@ if ! node -e "const pg=require('pg');const c=new pg.Client({connectionString:pro
   echo "*** PostgreSQL is not reachable at $url: the PostgreSQL test run is SKIPPED ***" >&2
   exit 0
 fi
-TEST_DATABASE=postgres exec npx vitest run test/http test/store test/services
+TEST_DATABASE=postgres exec npx vitest run test/http test/store test/services test/twilio-compat

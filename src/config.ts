@@ -26,6 +26,8 @@ export interface Config {
   logLevel: string;
   databaseUrl: string;
   sqliteDurability: 'full' | 'normal';
+  /** PostgreSQL: DATABASE_POOL_SIZE connections per process, DATABASE_STATEMENT_TIMEOUT_MS per statement. */
+  databasePool: { size: number; statementTimeoutMs: number };
   redisUrl: string | undefined;
   runWorker: boolean;
   publicUrl: string;
@@ -249,6 +251,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: str(env, 'LOG_LEVEL') ?? 'info',
     databaseUrl,
     sqliteDurability: sqliteDurability(env),
+    databasePool: { size: int(env, 'DATABASE_POOL_SIZE', 10, 1, 1000), statementTimeoutMs: int(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000) },
     redisUrl: str(env, 'REDIS_URL'),
     runWorker: bool(env, 'RUN_WORKER', true),
     publicUrl: url(env, 'PUBLIC_URL', `http://localhost:${int(env, 'PORT', 8000, 0, 65535)}`),

@@ -18,6 +18,7 @@ export async function createGateway(config: Config) {
       await app.close();
       await stopWorkers(services);
       await services.wakeUps.close();
+      await services.sharedCounters.close();
       await services.store.close();
     },
   };

@@ -47,4 +47,15 @@ export class GatewayMetrics {
       },
     });
   }
+
+  /** 1 while limits are shared through Redis, 0 while Redis is away (limits per process); absent without REDIS_URL. */
+  watchSharedCounters(status: () => 'off' | 'ok' | 'unavailable'): void {
+    new Gauge({
+      name: 'sms_shared_limits_up', help: '1 when rate limits are shared through Redis, 0 when each process enforces them alone', registers: [this.registry],
+      collect() {
+        const now = status();
+        if (now !== 'off') this.set(now === 'ok' ? 1 : 0);
+      },
+    });
+  }
 }

@@ -10,7 +10,7 @@ processLog.info(`worker started (${services.store.dialect}, providers: ${service
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    stopWorkers(services).then(() => services.wakeUps.close()).then(() => services.store.close()).then(() => process.exit(0), (err) => {
+    stopWorkers(services).then(() => services.wakeUps.close()).then(() => services.sharedCounters.close()).then(() => services.store.close()).then(() => process.exit(0), (err) => {
       processLog.error('stopping failed', err);
       process.exit(1);
     });

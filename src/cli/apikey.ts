@@ -16,7 +16,7 @@ async function main(): Promise<number> {
   const { positionals, values } = parseArgs({ allowPositionals: true, options: { name: { type: 'string' }, scopes: { type: 'string' } } });
   const [command, id] = positionals;
   const config = await exitOnConfigError(() => loadConfig());
-  const store = createStore(config.databaseUrl, config.sqliteDurability);
+  const store = createStore(config.databaseUrl, config.sqliteDurability, config.databasePool);
   try {
     await migrate(store.db, store.dialect);
     const { keys } = await loadGatewayKeys(store.db, { otpHashKey: config.otp.hashKey, messageEncryptionKey: config.messageEncryptionKey }, config.keysFile);

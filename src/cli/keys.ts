@@ -26,7 +26,7 @@ async function main(): Promise<number> {
       + 'set a new MESSAGE_ENCRYPTION_KEY, restart the gateways, then run `npm run keys -- reencrypt`.');
     return 64;
   }
-  const store = createStore(config.databaseUrl, config.sqliteDurability);
+  const store = createStore(config.databaseUrl, config.sqliteDurability, config.databasePool);
   try {
     await migrate(store.db, store.dialect);
     const { keys } = await loadGatewayKeys(store.db, {

@@ -28,6 +28,8 @@ import { simulatorRoutes } from './routes/simulator.js';
 import { otpRoutes } from './routes/otp.js';
 import { smsRoutes } from './routes/sms.js';
 import { templateRoutes } from './routes/templates.js';
+import { twilioMessageRoutes } from './routes/twilio-messages.js';
+import { twilioVerifyRoutes } from './routes/twilio-verify.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 declare module 'fastify' {
@@ -127,7 +129,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // Hooks on every request are callback-style: an async hook costs a promise per request.
   await app.register(authentication, { keys: services.keys, required: config.apiKeyRequired });
   // After authentication: the limit is per key when the call has one.
-  limitApiCalls(app, new ApiRateLimiter(config.rateLimits));
+  limitApiCalls(app, new ApiRateLimiter(config.rateLimits, services.sharedCounters.factory));
 
   const audit = new AuditStore(services.store.db, services.commits, (err, { pending, dropped }) => {
     app.log.error({ err, pending, dropped }, dropped > 0 ? `audit log: ${dropped} rows dropped` : 'audit log write failed; retrying');
@@ -163,6 +165,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await app.register(auditRoutes, { audit });
   await app.register(optOutRoutes, { services });
   await app.register(inboundRoutes, { services });
+  await app.register(twilioMessageRoutes, { services });
+  await app.register(twilioVerifyRoutes, { services });
   if (services.simulatorOutbox) await app.register(simulatorRoutes, { services });
   return app;
 }

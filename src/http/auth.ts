@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { hasScope, OPERATOR, type Caller, type Scope } from '../domain/api-keys.js';
+import { accountSid, hasScope, OPERATOR, type Caller, type Scope } from '../domain/api-keys.js';
 import { AppError, UnauthorizedError } from '../domain/errors.js';
 import type { ApiKeyService } from '../services/api-key-service.js';
 
@@ -21,12 +21,20 @@ export class ForbiddenError extends AppError {
   }
 }
 
-/** `Authorization: Bearer <key>` or `X-API-Key: <key>`; Basic auth is left to the routes that speak it. */
-function presentedKey(request: FastifyRequest): string | undefined {
+/**
+ * `Authorization: Bearer <key>`, `X-API-Key: <key>`, or Twilio's `Authorization: Basic
+ * base64(AccountSid:AuthToken)` with the key as the auth token (then `accountSid` is the SID it claims).
+ */
+export function presentedCredentials(request: FastifyRequest): { key: string; accountSid?: string } | undefined {
   const header = request.headers.authorization;
-  if (typeof header === 'string' && /^bearer\s+/i.test(header)) return header.replace(/^bearer\s+/i, '').trim();
+  if (typeof header === 'string' && /^bearer\s+/i.test(header)) return { key: header.replace(/^bearer\s+/i, '').trim() };
+  if (typeof header === 'string' && /^basic\s+/i.test(header)) {
+    const decoded = Buffer.from(header.replace(/^basic\s+/i, '').trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon < 0 ? { key: '', accountSid: decoded } : { key: decoded.slice(colon + 1), accountSid: decoded.slice(0, colon) };
+  }
   const apiKey = request.headers['x-api-key'];
-  return typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined;
+  return typeof apiKey === 'string' && apiKey !== '' ? { key: apiKey } : undefined;
 }
 
 /**
@@ -39,14 +47,18 @@ export const authentication = fp<{ keys: ApiKeyService; required: boolean }>(asy
   app.addHook('onRequest', async (request) => {
     const scope = request.routeOptions.config?.scope;
     if (scope === undefined) return;
-    const key = presentedKey(request);
-    if (key === undefined) {
-      if (required) throw new UnauthorizedError('an API key is required: Authorization: Bearer <key> or X-API-Key');
+    const presented = presentedCredentials(request);
+    if (presented === undefined) {
+      if (required) throw new UnauthorizedError('an API key is required: Authorization: Bearer <key>, X-API-Key, or Basic <account SID>:<key>');
       request.caller = OPERATOR;
       return;
     }
-    const caller = key.length > 200 ? undefined : await keys.authenticate(key);
+    const caller = presented.key.length > 200 ? undefined : await keys.authenticate(presented.key);
     if (!caller) throw new UnauthorizedError('the API key is unknown or revoked');
+    // A SID that is not the key's: the credentials do not hold together, so no key is credited with the call.
+    if (presented.accountSid !== undefined && presented.accountSid !== accountSid(caller.keyId!)) {
+      throw new UnauthorizedError('the account SID is not the one of this key (Basic credentials are the key\'s account_sid and the key)');
+    }
     // Set before the scope check: a refused call is audited under the key that made it.
     request.caller = caller;
     if (!hasScope(caller, scope)) throw new ForbiddenError(`this key lacks the ${scope} scope`);

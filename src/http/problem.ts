@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type FieldError } from '../domain/errors.js';
+import { twilioApiOf, twilioErrorHandler } from '../twilio-compat/errors.js';
 
 const TYPE_BY_STATUS: Record<number, string> = {
   400: 'bad-request', 401: 'unauthorized', 403: 'forbidden', 404: 'not-found', 409: 'conflict',
@@ -68,10 +69,14 @@ export function errorHandler(error: FastifyError & { validationContext?: string 
 }
 
 /** Errors Fastify raises before routing (a path that is not valid percent-encoding, a too-long parameter). */
-export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
-  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 414, 'URI too long', 'a path segment is longer than any id this API uses');
-  if (error.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 400, 'Bad request', 'the path is not valid percent-encoded UTF-8');
-  return sendProblem(reply, error.statusCode && error.statusCode < 500 ? error.statusCode : 400, 'Bad request', error.message);
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const [status, title, detail] = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? [414, 'URI too long', 'a path segment is longer than any id this API uses']
+    : error.code === 'FST_ERR_BAD_URL' ? [400, 'Bad request', 'the path is not valid percent-encoded UTF-8']
+      : [error.statusCode && error.statusCode < 500 ? error.statusCode : 400, 'Bad request', error.message];
+  // The Twilio-compatible API's clients read Twilio's error shape, even for a request refused before routing.
+  const twilioApi = twilioApiOf(request.url);
+  if (twilioApi) return twilioErrorHandler(twilioApi)(Object.assign(new Error(detail), { statusCode: status }) as FastifyError, request, reply);
+  return sendProblem(reply, status, title, detail);
 }
 
 /**

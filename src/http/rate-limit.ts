@@ -4,6 +4,13 @@ import type { Caller } from '../domain/api-keys.js';
 import { RateLimitedError } from '../domain/errors.js';
 import { memoryCounters, SlidingWindow, type CounterFactory } from '../services/sliding-window.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A route outside `/api` that is an API call all the same (the Twilio-compatible API): limited like one. */
+    apiCall?: boolean;
+  }
+}
+
 export interface ApiVerdict {
   allowed: boolean;
   /** Of the window that binds: the one with the fewest places left, or when refused, the one to wait longest for. */
@@ -61,7 +68,7 @@ export function limitApiCalls(app: FastifyInstance, limiter: ApiRateLimiter): vo
   // Callback-style, as every hook on the hot path: an async hook costs one more promise per request.
   app.addHook('onRequest', (request, reply, done) => {
     const route = request.routeOptions;
-    if (route.config?.providerWebhook || (route.url !== undefined && !route.url.startsWith('/api/'))) return done();
+    if (route.config?.providerWebhook || (route.url !== undefined && !route.url.startsWith('/api/') && !route.config?.apiCall)) return done();
     // `caller` is unset on routes that declare no scope.
     const keyId = (request.caller as Caller | null)?.keyId;
     limiter.hit(keyId ? `key:${keyId}` : `ip:${request.ip}`, Date.now()).then((verdict) => {

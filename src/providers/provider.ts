@@ -39,6 +39,9 @@ export type SendOutcome =
   | { kind: 'retry'; code: string; message: string; retryAfterMs?: number; providerErrorCode?: string }
   | { kind: 'unknown'; code: string; message: string; providerErrorCode?: string };
 
+/** Most reports one webhook request may carry; a provider batching more sends more requests. */
+export const MAX_REPORTS_PER_REQUEST = 1000;
+
 /** A delivery report in our terms. */
 export interface StatusReport {
   /** The provider's id of the message, or of the part this report is about. */

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { UnauthorizedError, ValidationError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { MessageStatus } from '../domain/message-status.js';
-import type { LookupHint, OutgoingSms, SendOutcome, SmsProvider, StatusReport, WebhookRequest } from './provider.js';
+import { MAX_REPORTS_PER_REQUEST, type LookupHint, type OutgoingSms, type SendOutcome, type SmsProvider, type StatusReport, type WebhookRequest } from './provider.js';
 
 export interface SimulatorOutboxEntry {
   id: string;
@@ -114,6 +114,10 @@ export class SimulatorProvider implements SmsProvider {
       }
     }
     const reports = Array.isArray(request.body) ? request.body : [request.body];
+    // Refused before mapping: the status service takes at most this many, and mapping 25,000 would hold the event loop.
+    if (reports.length > MAX_REPORTS_PER_REQUEST) {
+      throw new ValidationError(`at most ${MAX_REPORTS_PER_REQUEST} reports per request`, [{ field: 'body', message: `has ${reports.length} reports; at most ${MAX_REPORTS_PER_REQUEST}` }]);
+    }
     return reports.map((r, i) => toStatusReport(r as Partial<SimulatorReport>, i));
   }
 

@@ -5,6 +5,7 @@ import type { FieldCipher } from '../domain/field-cipher.js';
 import { newId } from '../domain/ids.js';
 import { parseMetadata } from '../store/message-store.js';
 import { signCallback } from '../domain/signature.js';
+import { twilioStatusCallback } from '../twilio-compat/status-callback.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { DialectName } from '../store/database.js';
 import type { GroupCommit } from '../store/group-commit.js';
@@ -64,7 +65,7 @@ export class CallbackService {
 
   private async deliver(callback: { id: string; message_id: string; url: string; payload: string; attempts: number }): Promise<void> {
     const started = Date.now();
-    const result = await this.post(callback.url, await this.withMetadata(callback));
+    const result = await this.post(callback.url, await this.request(callback));
     const finished = Date.now();
     const attempt = callback.attempts + 1;
     const giveUp = !result.ok && (result.refused || attempt > this.config.webhooks.retryAttempts);
@@ -84,22 +85,32 @@ export class CallbackService {
     this.metrics.callbacks.inc({ outcome: status === 'pending' ? 'retry' : status });
   }
 
-  /** The stored payload plus the message's metadata, which is kept sealed on its batch and opened only to send. */
-  private async withMetadata(callback: { message_id: string; payload: string }): Promise<string> {
+  /**
+   * What to post: the stored payload plus the message's metadata, which is kept sealed on its
+   * batch and opened only to send; or, for a message sent through the Twilio-compatible API,
+   * the change as Twilio's form fields signed the way Twilio signs them.
+   */
+  private async request(callback: { message_id: string; url: string; payload: string }): Promise<{ body: string; headers: Record<string, string> }> {
     const row = await this.db.selectFrom('messages').leftJoin('batches', 'batches.id', 'messages.batch_id')
-      .select(['messages.metadata as own', 'batches.metadata as shared']).where('messages.id', '=', callback.message_id).executeTakeFirst();
+      .select(['messages.metadata as own', 'batches.metadata as shared', 'messages.callback_format', 'messages.to_number', 'messages.from_number', 'messages.key_id'])
+      .where('messages.id', '=', callback.message_id).executeTakeFirst();
     const payload = JSON.parse(callback.payload) as Record<string, unknown>;
+    if (row?.callback_format === 'twilio') {
+      const change = { status: String(payload.status), error_code: (payload.error_code as string | null) ?? null };
+      return twilioStatusCallback(this.db, this.cipher, this.config.webhookSecret, callback.url, change, { id: callback.message_id, ...row });
+    }
     if (!('metadata' in payload)) payload.metadata = parseMetadata(row?.own ?? row?.shared ?? null, this.cipher);
-    return JSON.stringify(payload);
+    const body = JSON.stringify(payload);
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'sms-gateway-callbacks/1' };
+    if (this.config.webhookSecret) headers['x-webhook-signature'] = signCallback(this.config.webhookSecret, body, Math.floor(Date.now() / 1000));
+    return { body, headers };
   }
 
-  private async post(url: string, payload: string): Promise<Attempt> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'sms-gateway-callbacks/1' };
-    if (this.config.webhookSecret) headers['x-webhook-signature'] = signCallback(this.config.webhookSecret, payload, Math.floor(Date.now() / 1000));
+  private async post(url: string, request: { body: string; headers: Record<string, string> }): Promise<Attempt> {
     // Checked again at delivery (DNS may have changed since the URL was accepted), and the
     // connection goes to the address that was checked.
     return pinnedPost(new URL(url), {
-      headers, body: payload, timeoutMs: this.config.webhooks.timeoutSeconds * 1000,
+      headers: request.headers, body: request.body, timeoutMs: this.config.webhooks.timeoutSeconds * 1000,
       allowPrivateNetworks: this.config.webhooks.allowPrivateNetworks,
     });
   }

@@ -22,6 +22,7 @@ import { PumpingGuard } from '../domain/pumping-guard.js';
 import { TemplateService } from './template-service.js';
 import { RecipientPolicies } from './recipient-policy.js';
 import { SendService } from './send-service.js';
+import { SharedCounters } from './shared-counters.js';
 import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
 import { StatusService } from './status-service.js';
@@ -32,6 +33,8 @@ import { FieldCipher } from '../domain/field-cipher.js';
 import { migrate } from '../store/migrations.js';
 import { SimulatorOutboxStore } from '../store/simulator-outbox-store.js';
 import { Dispatcher } from '../worker.js';
+import { TwilioMessageApi } from '../twilio-compat/message-api.js';
+import { TwilioVerifyApi } from '../twilio-compat/verify-api.js';
 
 /**
  * Everything the routes and the worker use, built once from the config. It knows nothing of
@@ -60,15 +63,20 @@ export interface Services {
   inbound: InboundService;
   /** New work announced to every dispatcher (in process, PostgreSQL NOTIFY or Redis pub/sub). */
   wakeUps: WakeUps;
+  /** The counters behind API limits and per-number caps: Redis when configured, else this process's memory. */
+  sharedCounters: SharedCounters;
   /** Seals and opens stored message texts and metadata. */
   cipher: FieldCipher;
+  /** The Twilio-compatible API (Messages, Verify) over the services above. */
+  twilioMessages: TwilioMessageApi;
+  twilioVerify: TwilioVerifyApi;
   readiness(): Promise<Record<string, string>>;
   /** What the operator should know at start (unauthenticated reports, a changed key). */
   startupWarnings: string[];
 }
 
 export async function createServices(config: Config): Promise<Services> {
-  const store = createStore(config.databaseUrl, config.sqliteDurability);
+  const store = createStore(config.databaseUrl, config.sqliteDurability, config.databasePool);
   try {
     return await wireServices(config, store);
   } catch (err) {
@@ -127,18 +135,23 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   const templates = new TemplateService(db, commits);
   const pumping = new PumpingGuard(config.otp.pumping);
   // Refusals first, the counting cap last: a recipient refused for another reason uses up no hour.
+  const sharedCounters = new SharedCounters(config.redisUrl);
+  metrics.watchSharedCounters(() => sharedCounters.status());
   const policies = new RecipientPolicies([
-    new DestinationRules(config), new OptOutPolicy(db), new PumpingGuardPolicy(pumping, metrics), new PerNumberCap(config.maxSmsPerNumberPerHour),
+    new DestinationRules(config), new OptOutPolicy(db), new PumpingGuardPolicy(pumping, metrics), new PerNumberCap(config.maxSmsPerNumberPerHour, sharedCounters.factory),
   ]);
   const wakeUps = createWakeUps(config.databaseUrl, config.redisUrl);
   const send = new SendService(config, db, commits, router, metrics, templates, cipher, policies, wakeUps);
   const otp = new OtpService(config, db, commits, send, templates, otpKey, cipher, pumping);
+  const messages = new MessageService(config, db, commits, cipher);
   const services: Services = {
-    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps,
+    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps, sharedCounters,
     keys: new ApiKeyService(db, otpKey),
     optOuts: new OptOutService(config, db, commits),
     inbound: new InboundService(config, db, commits, cipher),
-    messages: new MessageService(config, db, commits, cipher),
+    messages,
+    twilioMessages: new TwilioMessageApi(config, db, commits, send, messages, cipher),
+    twilioVerify: new TwilioVerifyApi(config, db, commits, otp),
     batches: new BatchService(db, commits),
     analytics: new AnalyticsService(db, (from, to) => otp.stats(from, to)),
     callbacks: new CallbackService(config, db, dialect, commits, metrics, cipher),
@@ -150,6 +163,8 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
         await sql`select 1`.execute(db);
         checks.database = 'ok';
         checks.queue = 'ok';
+        // Not a reason to be unready: limits carry on per process while Redis is away.
+        checks.shared_limits = sharedCounters.status() === 'unavailable' ? 'ok, degraded: Redis unavailable, each process enforces limits alone' : 'ok';
       } catch (err) {
         checks.database = (err as Error).message;
         checks.queue = 'unavailable: the queue lives in the database';

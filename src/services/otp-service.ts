@@ -168,6 +168,23 @@ export class OtpService {
     return this.view(updated, now);
   }
 
+  /**
+   * Ends a pending session without a code: `approved` when the application verified the person
+   * some other way, `canceled` when it gave up (Twilio Verify's Status=approved / canceled); a
+   * canceled code stops working as an expired one does. False when the session was no longer
+   * pending. An approval is not told to the pumping guard: no code came back, and a caller could
+   * otherwise lift its own country's throttle by approving its own sessions.
+   */
+  async close(sessionId: string, outcome: 'approved' | 'canceled'): Promise<boolean> {
+    const now = Date.now();
+    const changes = outcome === 'approved'
+      ? { status: 'verified' as const, verified_at: now, updated_at: now }
+      : { status: 'expired' as const, updated_at: now };
+    const result = await this.commits.run((trx) => trx.updateTable('otp_sessions').set(changes)
+      .where('id', '=', sessionId).where('status', '=', 'pending').where('expires_at', '>', now).executeTakeFirst());
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async get(sessionId: string) {
     const session = await this.db.selectFrom('otp_sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
     if (!session) throw new NotFoundError('verification session', sessionId);

@@ -79,6 +79,14 @@ export interface RejectedRecipient {
   reason: string;
 }
 
+/** How another API over this service wants its messages handled (the Twilio-compatible API). */
+export interface SendOptions {
+  /** Status callbacks in this format ('twilio': Twilio's form fields, signed with the key) instead of our JSON. */
+  callbackFormat?: 'twilio';
+  /** The text is sent as written: `{{x}}` in it is not a placeholder (Twilio bodies have none). */
+  literal?: boolean;
+}
+
 export interface IdempotentReply<T> {
   statusCode: number;
   body: T;
@@ -141,15 +149,15 @@ export class SendService {
     return { batch, message: row };
   }
 
-  async send(input: SendRequest, idempotencyKey: string | undefined, caller: Caller) {
-    return this.idempotent('send', idempotencyKey, caller, input, (now) => this.prepareSend(input, now, caller.keyId));
+  async send(input: SendRequest, idempotencyKey: string | undefined, caller: Caller, options: SendOptions = {}) {
+    return this.idempotent('send', idempotencyKey, caller, input, (now) => this.prepareSend(input, now, caller.keyId, options));
   }
 
   async sendBatch(input: BatchRequest, idempotencyKey: string | undefined, caller: Caller) {
     return this.idempotent('send-batch', idempotencyKey, caller, input, (now) => this.prepareBatch(input, now, caller.keyId));
   }
 
-  private async prepareSend(input: SendRequest, now: number, keyId: string | null) {
+  private async prepareSend(input: SendRequest, now: number, keyId: string | null, options: SendOptions) {
     const { errors, messageType, template, smsType, timing, provider } = await this.common(input, input.to.length, 'to', false, now);
     const { valid, rejected } = this.recipients(input.to);
     for (const r of rejected) errors.push({ field: `to[${r.index}].number`, message: r.error, reason: r.reason });
@@ -159,7 +167,7 @@ export class SendService {
     const messages: PreparedMessage[] = [];
     const bodyErrors: FieldError[] = [];
     for (const r of valid) {
-      const body = this.body(input.message, template, input.template_variables, r, messageType);
+      const body = this.body(input.message, template, input.template_variables, r, messageType, options.literal);
       if (!body.ok) {
         if (body.variables) {
           // One error per missing variable, named where the client would put it.
@@ -171,7 +179,9 @@ export class SendService {
         }
         continue;
       }
-      messages.push(this.message(batchId, r, body.text, messageType, smsType, input, timing, template, now, keyId));
+      const prepared = this.message(batchId, r, body.text, messageType, smsType, input, timing, template, now, keyId);
+      if (options.callbackFormat) prepared.row.callback_format = options.callbackFormat;
+      messages.push(prepared);
     }
     if (bodyErrors.length > 0) throw new ValidationError(bodyErrors.map((e) => `${e.field} ${e.message}`).join('; '), dedupeErrors(bodyErrors));
     // Last, so a request refused for another reason counts against no recipient's limit.
@@ -381,9 +391,10 @@ export class SendService {
     shared: Record<string, unknown> | undefined,
     recipient: { name?: string; variables?: Record<string, unknown> },
     messageType: MessageType,
+    literal = false,
   ): { ok: true; text: string } | { ok: false; field: 'message' | 'recipient'; error: string; reason: string; variables?: string[] } {
     const source = template?.content ?? message!;
-    const rendersVariables = template !== undefined || hasPlaceholders(source);
+    const rendersVariables = template !== undefined || (!literal && hasPlaceholders(source));
     let text = source;
     if (rendersVariables) {
       const vars: Record<string, unknown> = { ...shared, ...(recipient.name !== undefined ? { name: recipient.name } : {}), ...recipient.variables };

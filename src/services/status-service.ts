@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import { canAdvance, HANDED_OVER_STATUSES, isFinal, REPORTABLE_STATUSES, type MessageStatus } from '../domain/message-status.js';
 import type { GatewayMetrics } from '../metrics.js';
-import type { StatusReport } from '../providers/provider.js';
+import { MAX_REPORTS_PER_REQUEST, type StatusReport } from '../providers/provider.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { recordTransitions, type MessageRow, type Transition } from '../store/message-store.js';
 import { newId } from '../domain/ids.js';
@@ -20,8 +20,6 @@ export interface ReportOutcome {
   reason?: string;
 }
 
-/** Most reports one request may carry; a provider batching more sends more requests. */
-export const MAX_REPORTS_PER_REQUEST = 1000;
 
 /**
  * Applies delivery reports. Statuses only move forward; a late or repeated report changes

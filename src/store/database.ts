@@ -63,7 +63,13 @@ export function openSqlite(path: string): BetterSqlite3.Database {
   return raw;
 }
 
-export function createStore(databaseUrl: string, durability: SqliteDurability = 'full'): Store {
+/** PostgreSQL connections per process, and how long one statement may run before the server stops it. */
+export interface PoolSettings {
+  size: number;
+  statementTimeoutMs: number;
+}
+
+export function createStore(databaseUrl: string, durability: SqliteDurability = 'full', pool: PoolSettings = { size: 10, statementTimeoutMs: 30_000 }): Store {
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length);
     const raw = openSqlite(path);
@@ -80,7 +86,8 @@ export function createStore(databaseUrl: string, durability: SqliteDurability = 
   // BIGINT (our epoch-millisecond times) would otherwise arrive as strings.
   pg.types.setTypeParser(20, (v) => Number(v));
   pg.types.setTypeParser(1700, (v) => Number(v));
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // A statement stuck behind a lock or a bad plan must not hold a connection (and a claim) forever.
+  const connections = new pg.Pool({ connectionString: databaseUrl, max: pool.size, statement_timeout: pool.statementTimeoutMs });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: connections }) });
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }

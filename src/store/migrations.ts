@@ -309,6 +309,54 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_log_time').on('audit_log').columns(['created_at']).execute();
     },
   },
+  '0005_twilio_compat': {
+    async up(db: Kysely<any>) {
+      // 'twilio': status callbacks go out in Twilio's form format, signed with the key (null: our JSON).
+      await db.schema.alterTable('messages').addColumn('callback_format', 'text').execute();
+      // The Messages resource's DateSent filters, per account.
+      await db.schema.createIndex('messages_key_sent').on('messages').columns(['key_id', 'sent_at']).execute();
+      // What the Twilio API knows of a message beyond the message itself.
+      await db.schema
+        .createTable('twilio_messages')
+        .addColumn('message_id', 'text', (c) => c.primaryKey())
+        .addColumn('messaging_service_sid', 'text')
+        .addColumn('deleted_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      // A key's own text, sealed like message texts: Twilio callbacks are signed with the auth token itself.
+      await db.schema
+        .createTable('twilio_auth_tokens')
+        .addColumn('key_id', 'text', (c) => c.primaryKey())
+        .addColumn('sealed_token', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('verify_services')
+        .addColumn('sid', 'text', (c) => c.primaryKey())
+        .addColumn('key_id', 'text')
+        .addColumn('friendly_name', 'text', (c) => c.notNull())
+        .addColumn('code_length', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('verify_services_key').on('verify_services').columns(['key_id', 'created_at']).execute();
+      await db.schema
+        .createTable('verifications')
+        .addColumn('sid', 'text', (c) => c.primaryKey())
+        .addColumn('service_sid', 'text', (c) => c.notNull())
+        .addColumn('session_id', 'text', (c) => c.notNull())
+        .addColumn('to_number', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        // JSON array of {attempt_sid, channel, time}.
+        .addColumn('send_attempts', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('verifications_to').on('verifications').columns(['service_sid', 'to_number', 'created_at']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -7,6 +7,8 @@ const SEALED_COLUMNS = [
   ['messages', 'id', 'body'], ['messages', 'id', 'sealed_body'], ['messages', 'id', 'metadata'],
   ['batches', 'id', 'metadata'], ['otp_sessions', 'id', 'metadata'],
   ['simulator_outbox', 'id', 'body'], ['inbound_messages', 'id', 'body'],
+  // The keys Twilio-format callbacks are signed with (src/twilio-compat/status-callback.ts).
+  ['twilio_auth_tokens', 'key_id', 'sealed_token'],
 ] as const;
 
 /**

@@ -265,3 +265,56 @@ export interface Database {
   inbound_messages: InboundMessagesTable;
   audit_log: AuditLogTable;
 }
+
+// --- the Twilio-compatible API (src/twilio-compat) ---------------------------------------------
+
+export interface MessagesTable {
+  /** 'twilio': callbacks in Twilio's form format, signed with the key; null: our JSON callbacks. */
+  callback_format?: string | null;
+}
+
+export interface TwilioMessagesTable {
+  message_id: string;
+  messaging_service_sid: string | null;
+  /** Deleted through the Twilio API: gone from it, its text erased; the delivery record stays. */
+  deleted_at: number | null;
+  created_at: number;
+}
+
+export interface TwilioAuthTokensTable {
+  key_id: string;
+  /** The API key itself, sealed (FieldCipher): the secret Twilio-format callbacks are signed with. */
+  sealed_token: string;
+  updated_at: number;
+}
+
+export interface VerifyServicesTable {
+  sid: string;
+  key_id: string | null;
+  friendly_name: string;
+  code_length: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface VerificationsTable {
+  sid: string;
+  service_sid: string;
+  /** The OTP session carrying the code (otp_sessions.id). */
+  session_id: string;
+  to_number: string;
+  channel: string;
+  /** 'pending', or what the Twilio API made of it: 'approved', 'canceled'. */
+  status: string;
+  send_attempts: string;
+  key_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Database {
+  twilio_messages: TwilioMessagesTable;
+  twilio_auth_tokens: TwilioAuthTokensTable;
+  verify_services: VerifyServicesTable;
+  verifications: VerificationsTable;
+}

@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../src/store/schema.js';
+import { twilioApiOf } from '../../src/twilio-compat/errors.js';
 
 /** A route as the running app knows it. `url` uses Fastify's `:param` syntax. */
 export interface DiscoveredRoute {
@@ -83,6 +84,31 @@ export function problemDefect(res: PlainResponse): string | undefined {
   if (missing.length > 0) return `problem lacks ${missing.join(', ')}: ${preview(res.body, 200)}`;
   if (body.status !== res.status) return `problem status ${body.status} differs from HTTP status ${res.status}`;
   return undefined;
+}
+
+/** The Twilio-compatible API's paths (src/http/routes/twilio-*.ts), whose errors are Twilio's, not problems. */
+export function isTwilioPath(url: string): boolean {
+  return twilioApiOf(url) !== undefined;
+}
+
+/** What is wrong with a Twilio-compatible error reply: it must be JSON `{code, message, more_info, status}`, status equal to the HTTP one. */
+export function twilioErrorDefect(res: PlainResponse): string | undefined {
+  const type = String(res.headers['content-type'] ?? '');
+  if (!type.toLowerCase().startsWith('application/json')) return `content-type is ${JSON.stringify(type)}, not application/json; body ${preview(res.body, 200)}`;
+  let body: any;
+  try {
+    body = JSON.parse(res.body);
+  } catch {
+    return `body is not JSON: ${preview(res.body, 200)}`;
+  }
+  if (typeof body?.code !== 'number' || typeof body?.message !== 'string' || typeof body?.more_info !== 'string') return `not a Twilio error: ${preview(res.body, 200)}`;
+  if (body.status !== res.status) return `error status ${body.status} differs from HTTP status ${res.status}`;
+  return undefined;
+}
+
+/** The defect of an error reply to `url`: a problem document, or on the Twilio-compatible API Twilio's error shape. */
+export function errorDefect(url: string, res: PlainResponse): string | undefined {
+  return isTwilioPath(url) ? twilioErrorDefect(res) : problemDefect(res);
 }
 
 export function preview(text: string | Buffer | undefined, max = 160): string {

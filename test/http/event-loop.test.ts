@@ -14,7 +14,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway, US } from '../helpers/gateway.js';
 import {
-  countRows, deepArrayJson, deepObjectJson, discoverRoutes, httpRequest, preview, problemDefect, rawRequest, rowChanges, sleep,
+  countRows, deepArrayJson, deepObjectJson, discoverRoutes, errorDefect, httpRequest, preview, problemDefect, rawRequest, rowChanges, sleep,
   type TimedResponse,
 } from '../helpers/hostile.js';
 
@@ -247,7 +247,7 @@ describe('a body over the route limit is refused with 413 before it is read', ()
       try {
         const res = await rawRequest(port, { method: route.method, path: route.path, headers: { 'content-type': 'application/json' }, declaredBytes: 50_000_000, sendBytes: 256 * 1024, timeoutMs: 5_000 });
         if (res.status !== 413) failures.push(`${route.method} ${route.path}: ${res.status} ${preview(res.body)}`);
-        else if (problemDefect(res)) failures.push(`${route.method} ${route.path}: ${problemDefect(res)}`);
+        else if (errorDefect(route.path, res)) failures.push(`${route.method} ${route.path}: ${errorDefect(route.path, res)}`);
       } catch (err) {
         failures.push(`${route.method} ${route.path}: ${(err as Error).message}`);
       }
@@ -266,7 +266,7 @@ describe('a body over the route limit is refused with 413 before it is read', ()
         const res = m.result;
         sizes.push(`${route.method} ${route.path}: 413 after ${(res.bytesSent / 1e6).toFixed(2)} MB, loop max ${m.loopMaxMs.toFixed(0)} ms`);
         if (res.status !== 413) failures.push(`${route.method} ${route.path}: ${res.status} ${preview(res.body)}`);
-        else if (problemDefect(res)) failures.push(`${route.method} ${route.path}: ${problemDefect(res)}`);
+        else if (errorDefect(route.path, res)) failures.push(`${route.method} ${route.path}: ${errorDefect(route.path, res)}`);
         if (m.loopMaxMs >= LOOP_LIMIT_MS) failures.push(`${route.method} ${route.path}: event loop stalled ${m.loopMaxMs.toFixed(1)} ms`);
       } catch (err) {
         failures.push(`${route.method} ${route.path}: ${(err as Error).message}`);

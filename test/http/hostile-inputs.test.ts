@@ -14,7 +14,7 @@ import type { InjectOptions } from 'fastify';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway, US, US2 } from '../helpers/gateway.js';
 import {
-  countRows, deepArrayJson, deepObjectJson, discoverRoutes, httpRequest, preview, problemDefect, rowChanges,
+  countRows, deepArrayJson, deepObjectJson, discoverRoutes, errorDefect, httpRequest, preview, problemDefect, rowChanges,
   type DiscoveredRoute, type PlainResponse, type RowCounts,
 } from '../helpers/hostile.js';
 
@@ -54,11 +54,12 @@ async function inject(req: Req): Promise<PlainResponse> {
 }
 
 /** Every way the reply breaks the rules; empty when it keeps them. */
-function judge(res: PlainResponse, before: RowCounts, after: RowCounts): string[] {
+function judge(res: PlainResponse, before: RowCounts, after: RowCounts, url: string): string[] {
   const out: string[] = [];
   if (res.status >= 500) out.push(`5xx: ${res.status} ${preview(res.body, 300)}`);
   if (res.status >= 400) {
-    const defect = problemDefect(res);
+    // The Twilio-compatible API answers in Twilio's error shape, which its SDKs parse, not problem+json.
+    const defect = errorDefect(url, res);
     if (defect) out.push(`not a problem document (${res.status}): ${defect}`);
     const changes = rowChanges(before, after);
     if (changes.length > 0) out.push(`rows written by a rejected request (${res.status}): ${changes.join(', ')}; reply ${preview(res.body, 200)}`);
@@ -70,7 +71,7 @@ async function send(req: Req): Promise<{ res: PlainResponse; violations: string[
   const before = await countRows(gw.services.store.db);
   const res = await inject(req);
   const after = await countRows(gw.services.store.db);
-  return { res, violations: judge(res, before, after) };
+  return { res, violations: judge(res, before, after, req.url) };
 }
 
 function describeReq(req: Req): string {

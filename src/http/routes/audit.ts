@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AuditStore } from '../../store/audit-store.js';
+import { AuditRecord, GUARDED, Page, problems } from '../reply-schemas.js';
 import { Offset } from '../schemas.js';
 
 const AuditQuery = Type.Object({
@@ -14,7 +15,7 @@ const AuditQuery = Type.Object({
 
 /** Admin only: the audit log, newest first. Read-only, like everything that touches the table but the recorder. */
 export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditStore }> = async (app, { audit }) => {
-  app.get('/api/audit', { config: { scope: 'admin' }, schema: { tags: ['audit'], summary: 'Audit log of API calls and admin actions, newest first', querystring: AuditQuery } }, async (request) => {
+  app.get('/api/audit', { config: { scope: 'admin' }, schema: { tags: ['audit'], summary: 'Audit log of API calls and admin actions, newest first', querystring: AuditQuery, response: { 200: Page(AuditRecord, 'Audit records, newest first'), ...problems(...GUARDED, 422) } } }, async (request) => {
     const { action, key_id, date_from, date_to } = request.query;
     const limit = request.query.limit ?? 50;
     const offset = request.query.offset ?? 0;

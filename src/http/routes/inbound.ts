@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { NotFoundError } from '../../domain/errors.js';
 import type { Services } from '../../services/container.js';
 import { BODY_LIMITS } from '../body-limits.js';
+import { GUARDED, InboundReceipt, InboundView, Page, problems, WITH_BODY } from '../reply-schemas.js';
 import { IdParams, Offset, ProviderSchema } from '../schemas.js';
 
 const RecordInbound = Type.Object({
@@ -31,10 +32,10 @@ const EMPTY_RESPONSE = '<?xml version="1.0" encoding="UTF-8"?><Response></Respon
 export const inboundRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { inbound } = services;
 
-  app.post('/api/inbound', { config: { scope: 'sms:send' }, schema: { tags: ['inbound'], summary: 'Record an inbound message; STOP/START keywords opt the sender out or in', body: RecordInbound } }, async (request, reply) =>
+  app.post('/api/inbound', { config: { scope: 'sms:send' }, schema: { tags: ['inbound'], summary: 'Record an inbound message; STOP/START keywords opt the sender out or in', body: RecordInbound, response: { 201: InboundView, ...problems(...GUARDED, ...WITH_BODY) } } }, async (request, reply) =>
     reply.code(201).send(await inbound.recordGeneric(request.body)));
 
-  app.get('/api/inbound', { config: { scope: 'read' }, schema: { tags: ['inbound'], summary: 'Inbound messages, newest first', querystring: ListInbound } }, async (request) =>
+  app.get('/api/inbound', { config: { scope: 'read' }, schema: { tags: ['inbound'], summary: 'Inbound messages, newest first', querystring: ListInbound, response: { 200: Page(InboundView, 'Inbound messages, newest first'), ...problems(...GUARDED, 422) } } }, async (request) =>
     inbound.list(request.query));
 
   const providerInbound = async (request: FastifyRequest<{ Params: { provider: string } }>, reply: FastifyReply) => {
@@ -56,7 +57,18 @@ export const inboundRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     return { received: messages.length, stored };
   };
   const options = {
-    schema: { tags: ['webhooks'], summary: "Inbound messages in a provider's own format", params: IdParams('provider') },
+    schema: {
+      tags: ['webhooks'], summary: "Inbound messages in a provider's own format", params: IdParams('provider'),
+      response: {
+        // The XML is text as it is: only the JSON answer has a schema to serialise with.
+        200: {
+          description: 'Twilio and Plivo get an empty XML Response (no reply message); other providers a JSON receipt',
+          content: { 'application/json': { schema: InboundReceipt }, 'application/xml': { schema: Type.String() } },
+        },
+        // Never rate limited, and open to providers without a key; 401 is a signature that does not match.
+        ...problems(...WITH_BODY, 401, 404),
+      },
+    },
     config: { providerWebhook: true },
     bodyLimit: BODY_LIMITS.webhook,
   };

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Services } from '../../services/container.js';
+import { GUARDED, OtpSession, OtpSessionDetail, OtpVerifyReply, problems, WITH_BODY } from '../reply-schemas.js';
 import { IdParams, MetadataSchema } from '../schemas.js';
 
 const Phone = Type.Object({
@@ -27,12 +28,12 @@ const Verify = Type.Object({
 
 export const otpRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { otp } = services;
-  app.post('/api/otp/generate', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'Send a one-time passcode', body: Generate } }, async (request) =>
+  app.post('/api/otp/generate', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'Send a one-time passcode', body: Generate, response: { 200: OtpSession, ...problems(...GUARDED, ...WITH_BODY) } } }, async (request) =>
     otp.generate(request.body, request.caller));
-  app.post('/api/otp/verify', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'Check a code (constant time; locks after OTP_MAX_ATTEMPTS)', body: Verify } }, async (request) =>
+  app.post('/api/otp/verify', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'Check a code (constant time; locks after OTP_MAX_ATTEMPTS)', body: Verify, response: { 200: OtpVerifyReply, ...problems(...GUARDED, ...WITH_BODY, 404) } } }, async (request) =>
     otp.verify(request.body));
-  app.post('/api/otp/resend/:session_id', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'Send a fresh code for a pending session', params: IdParams('session_id') } }, async (request) =>
+  app.post('/api/otp/resend/:session_id', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'Send a fresh code for a pending session', params: IdParams('session_id'), response: { 200: OtpSession, ...problems(...GUARDED, 404, 409, 422) } } }, async (request) =>
     otp.resend(request.params.session_id));
-  app.get('/api/otp/sessions/:session_id', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'A session\'s state, never its code', params: IdParams('session_id') } }, async (request) =>
+  app.get('/api/otp/sessions/:session_id', { config: { scope: 'otp' }, schema: { tags: ['otp'], summary: 'A session\'s state, never its code', params: IdParams('session_id'), response: { 200: OtpSessionDetail, ...problems(...GUARDED, 404, 422) } } }, async (request) =>
     otp.get(request.params.session_id));
 };

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Services } from '../../services/container.js';
+import { GUARDED, problems, ProvidersReply } from '../reply-schemas.js';
 
 /** Every provider the gateway knows: enabled or what it lacks, what it can carry, and how it is doing. */
 export const providerRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  app.get('/api/providers', { config: { scope: 'read' }, schema: { tags: ['providers'], summary: 'Providers, their capabilities, circuit state, budget and recent health' } }, async () => {
+  app.get('/api/providers', { config: { scope: 'read' }, schema: { tags: ['providers'], summary: 'Providers, their capabilities, circuit state, budget and recent health', response: { 200: ProvidersReply, ...problems(...GUARDED) } } }, async () => {
     const { router, config } = services;
     const now = Date.now();
     return {

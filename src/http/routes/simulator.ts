@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { normalisePhone } from '../../domain/phone.js';
 import type { Services } from '../../services/container.js';
+import { GUARDED, OutboxEntry, Page, problems } from '../reply-schemas.js';
 import { Offset } from '../schemas.js';
 
 /** What the simulated phones received, OTP codes included: the only place a code can be read. */
@@ -16,6 +17,7 @@ export const simulatorRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
         offset: Type.Optional(Offset),
       }),
+      response: { 200: Page(OutboxEntry, 'What the simulator "delivered", newest first'), ...problems(...GUARDED, 422) },
     },
   }, async (request) => {
     const { to, limit = 50, offset = 0 } = request.query;

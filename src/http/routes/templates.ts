@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Services } from '../../services/container.js';
 import { BODY_LIMITS } from '../body-limits.js';
+import { GUARDED, NoContent, Page, problems, TemplateRender, TemplateVersions, TemplateView, WITH_BODY } from '../reply-schemas.js';
 import { IdParams, Offset, SmsTypeSchema, VariablesSchema } from '../schemas.js';
 
 const TemplateId = Type.String({ pattern: '^[a-z0-9_-]{1,64}$', description: 'client-chosen slug' });
@@ -39,28 +40,34 @@ export const templateRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
   const { templates } = services;
   const params = IdParams('template_id');
 
-  app.post('/api/templates', { bodyLimit: BODY_LIMITS.template, config: { scope: 'templates:write' }, schema: { tags: ['templates'], summary: 'Create a template ({{variable}} placeholders)', body: CreateTemplate } }, async (request, reply) =>
+  app.post('/api/templates', { bodyLimit: BODY_LIMITS.template, config: { scope: 'templates:write' }, schema: { tags: ['templates'], summary: 'Create a template ({{variable}} placeholders)', body: CreateTemplate, response: { 201: TemplateView, ...problems(...GUARDED, ...WITH_BODY, 409) } } }, async (request, reply) =>
     reply.code(201).send(await templates.create(request.body, request.caller)));
 
-  app.get('/api/templates', { config: { scope: 'read' }, schema: { tags: ['templates'], summary: 'List templates', querystring: ListTemplates } }, async (request) =>
+  app.get('/api/templates', { config: { scope: 'read' }, schema: { tags: ['templates'], summary: 'List templates', querystring: ListTemplates, response: { 200: Page(TemplateView, 'Templates, newest first'), ...problems(...GUARDED, 422) } } }, async (request) =>
     templates.list(request.query));
 
-  app.get('/api/templates/:template_id', { config: { scope: 'read' }, schema: { tags: ['templates'], params } }, async (request) =>
+  app.get('/api/templates/:template_id', { config: { scope: 'read' }, schema: { tags: ['templates'], summary: 'A template', params, response: { 200: TemplateView, ...problems(...GUARDED, 404, 422) } } }, async (request) =>
     templates.get(request.params.template_id));
 
-  app.put('/api/templates/:template_id', { bodyLimit: BODY_LIMITS.template, config: { scope: 'templates:write' }, schema: { tags: ['templates'], summary: 'Change a template: a new version', params, body: UpdateTemplate } }, async (request) =>
+  app.put('/api/templates/:template_id', { bodyLimit: BODY_LIMITS.template, config: { scope: 'templates:write' }, schema: { tags: ['templates'], summary: 'Change a template: a new version', params, body: UpdateTemplate, response: { 200: TemplateView, ...problems(...GUARDED, ...WITH_BODY, 404) } } }, async (request) =>
     templates.update(request.params.template_id, request.body));
 
-  app.delete('/api/templates/:template_id', { config: { scope: 'templates:write' }, schema: { tags: ['templates'], params } }, async (request, reply) => {
+  app.delete('/api/templates/:template_id', {
+    config: { scope: 'templates:write' },
+    schema: { tags: ['templates'], summary: 'Delete a template (messages keep the version they used)', params, response: { 204: NoContent('Deleted'), ...problems(...GUARDED, 404, 422) } },
+  }, async (request, reply) => {
     await templates.remove(request.params.template_id);
     return reply.code(204).send();
   });
 
-  app.get('/api/templates/:template_id/versions', { config: { scope: 'read' }, schema: { tags: ['templates'], summary: 'Every version, oldest first', params } }, async (request) =>
+  app.get('/api/templates/:template_id/versions', { config: { scope: 'read' }, schema: { tags: ['templates'], summary: 'Every version, oldest first', params, response: { 200: TemplateVersions, ...problems(...GUARDED, 404, 422) } } }, async (request) =>
     templates.versions(request.params.template_id));
 
   app.post('/api/templates/:template_id/render', {
     config: { scope: 'read' },
-    schema: { tags: ['templates'], summary: 'Preview with segments and encoding', params, body: Type.Object({ variables: Type.Optional(VariablesSchema) }) },
+    schema: {
+      tags: ['templates'], summary: 'Preview with segments and encoding', params, body: Type.Object({ variables: Type.Optional(VariablesSchema) }),
+      response: { 200: TemplateRender, ...problems(...GUARDED, ...WITH_BODY, 404) },
+    },
   }, async (request) => templates.render(request.params.template_id, request.body?.variables ?? {}));
 };

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { NotFoundError } from '../../domain/errors.js';
 import type { Services } from '../../services/container.js';
 import { BODY_LIMITS } from '../body-limits.js';
+import { problems, ProviderReportsReply, WITH_BODY } from '../reply-schemas.js';
 import { IdParams } from '../schemas.js';
 
 /** Provider-native delivery reports, each verified by its provider's own signature scheme. */
@@ -22,7 +23,11 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     return { received: reports.length, applied: outcomes.filter((o) => o.applied).length, results: outcomes };
   };
   const options = {
-    schema: { tags: ['webhooks'], summary: "Delivery reports in a provider's own format", params: IdParams('provider') },
+    schema: {
+      tags: ['webhooks'], summary: "Delivery reports in a provider's own format", params: IdParams('provider'),
+      // Never rate limited and open without a key: 401 is a provider signature that does not match.
+      response: { 200: ProviderReportsReply, ...problems(...WITH_BODY, 401, 404) },
+    },
     config: { providerWebhook: true },
     bodyLimit: BODY_LIMITS.webhook,
   };

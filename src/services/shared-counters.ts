@@ -1,0 +1,50 @@
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
+import { processLog } from '../logging.js';
+import { memoryCounters, type CounterFactory } from './sliding-window.js';
+
+/**
+ * Where the counters behind API limits and per-number caps live. With REDIS_URL they are shared
+ * by every process through Redis; when Redis cannot be reached each process falls back to its
+ * own in-memory counters (rate-limiter-flexible's insurance limiter) — each then enforces the
+ * whole limit alone, so N processes may let up to N times it through until Redis is back. That is
+ * logged, shown in /ready and /metrics, and needs no repair: Redis keeps nothing worth keeping
+ * (a restart only forgets recent counts, which makes limits briefly lenient, never stricter).
+ */
+export class SharedCounters {
+  readonly factory: CounterFactory;
+  private readonly redis: Redis | undefined;
+  private up = true;
+
+  constructor(redisUrl: string | undefined) {
+    if (!redisUrl) {
+      this.factory = memoryCounters;
+      return;
+    }
+    const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+    this.redis = redis;
+    redis.on('error', () => this.mark(false));
+    redis.on('ready', () => this.mark(true));
+    this.factory = ({ keyPrefix, points, durationSeconds }) => new RateLimiterRedis({
+      storeClient: redis, keyPrefix: `smsgw:${keyPrefix}`, points, duration: durationSeconds,
+      insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration: durationSeconds }),
+    });
+  }
+
+  /** `off` without REDIS_URL; else whether Redis answers. */
+  status(): 'off' | 'ok' | 'unavailable' {
+    if (!this.redis) return 'off';
+    return this.up && this.redis.status === 'ready' ? 'ok' : 'unavailable';
+  }
+
+  async close(): Promise<void> {
+    this.redis?.disconnect();
+  }
+
+  private mark(up: boolean): void {
+    if (up === this.up) return;
+    this.up = up;
+    if (up) processLog.warn('Redis is back: limits are shared between processes again');
+    else processLog.warn('Redis is unavailable: each process now enforces limits with its own counters until it is back');
+  }
+}
