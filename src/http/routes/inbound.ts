@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { NotFoundError } from '../../domain/errors.js';
 import type { Services } from '../../services/container.js';
+import { webhookRequest } from '../webhook-request.js';
 import { BODY_LIMITS } from '../body-limits.js';
 import { GUARDED, InboundReceipt, InboundView, Page, problems, WITH_BODY } from '../reply-schemas.js';
 import { IdParams, Offset, ProviderSchema } from '../schemas.js';
@@ -43,14 +44,7 @@ export const inboundRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     // Like delivery reports: a provider without credentials, or without an inbound format, takes nothing.
     if (!provider) throw new NotFoundError('enabled provider', request.params.provider);
     if (!provider.parseInbound) throw new NotFoundError('inbound message format of provider', provider.name);
-    const messages = provider.parseInbound({
-      url: `${services.config.publicUrl}${request.url}`,
-      method: request.method === 'GET' ? 'GET' : 'POST',
-      headers: request.headers,
-      rawBody: request.rawBody ?? '',
-      body: request.body,
-      query: (request.query ?? {}) as Record<string, string>,
-    });
+    const messages = provider.parseInbound(webhookRequest(request, services.config.publicUrl));
     let stored = 0;
     for (const sms of messages) if (!(await inbound.recordFromProvider(provider.name, sms)).duplicate) stored++;
     if (XML_REPLY.has(provider.name)) return reply.type('application/xml').send(EMPTY_RESPONSE);

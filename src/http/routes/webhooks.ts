@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { NotFoundError } from '../../domain/errors.js';
 import type { Services } from '../../services/container.js';
+import { webhookRequest } from '../webhook-request.js';
 import { BODY_LIMITS } from '../body-limits.js';
 import { problems, ProviderReportsReply, WITH_BODY } from '../reply-schemas.js';
 import { IdParams } from '../schemas.js';
@@ -11,14 +12,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     const provider = services.router.get(request.params.provider);
     // A provider without credentials takes no reports: nothing of ours can have gone through it.
     if (!provider) throw new NotFoundError('enabled provider', request.params.provider);
-    const reports = provider.parseWebhook({
-      url: `${services.config.publicUrl}${request.url}`,
-      method: request.method === 'GET' ? 'GET' : 'POST',
-      headers: request.headers,
-      rawBody: request.rawBody ?? '',
-      body: request.body,
-      query: request.query ?? {},
-    });
+    const reports = provider.parseWebhook(webhookRequest(request, services.config.publicUrl));
     const outcomes = await services.status.applyProviderReports(provider.name, reports);
     return { received: reports.length, applied: outcomes.filter((o) => o.applied).length, results: outcomes };
   };
