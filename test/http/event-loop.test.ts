@@ -265,9 +265,18 @@ describe('a body over the route limit is refused with 413 before it is read', ()
         }));
         // As above, timing is judged on the best of up to 3 tries: a stall from another process's load or a
         // collection does not repeat, one the request causes does.
-        let m = await send();
-        for (let attempt = 2; attempt <= 3 && m.loopMaxMs >= LOOP_LIMIT_MS; attempt++) {
-          const again = await send();
+        // EPIPE is the client's socket losing the server's early 413 reply (see rawRequest), not the server failing.
+        const attempt = async () => {
+          try {
+            return await send();
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EPIPE' && !/EPIPE/.test((err as Error).message)) throw err;
+            return send();
+          }
+        };
+        let m = await attempt();
+        for (let n = 2; n <= 3 && m.loopMaxMs >= LOOP_LIMIT_MS; n++) {
+          const again = await attempt();
           if (again.loopMaxMs < m.loopMaxMs) m = again;
         }
         const res = m.result;
