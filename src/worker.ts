@@ -3,7 +3,7 @@ import type { Config } from './config.js';
 import type { CircuitBreaker } from './domain/circuit-breaker.js';
 import type { MessageType } from './domain/encoding.js';
 import type { MessageStatus, SmsType } from './domain/message-status.js';
-import type { SegmentBudget } from './domain/rate-limit.js';
+import type { ProviderBudget } from './domain/rate-limit.js';
 import type { FieldCipher } from './domain/field-cipher.js';
 import { decideSendOutcome } from './domain/send-decision.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -126,7 +126,7 @@ export class Dispatcher {
     });
   }
 
-  private async sendAll(provider: SmsProvider, messages: MessageRow[], budget: SegmentBudget, leaseUntil: number): Promise<Result[]> {
+  private async sendAll(provider: SmsProvider, messages: MessageRow[], budget: ProviderBudget, leaseUntil: number): Promise<Result[]> {
     const results: Result[] = [];
     const inFlight = new Set<Promise<void>>();
     const timeoutMs = this.deps.config.dispatch.providerTimeoutSeconds * 1000;
@@ -138,14 +138,11 @@ export class Dispatcher {
         continue;
       }
       // Priority order is kept: later messages wait for budget behind earlier ones...
-      const wait = budget.waitMs(message.segments, start);
-      if (wait > 0 && start + wait + timeoutMs >= leaseUntil) {
+      if (!await budget.acquire(message.segments, leaseUntil - timeoutMs)) {
         // ...but never past the claim's lease, or recovery could take a message we are about to send.
         for (const rest of messages.slice(i)) results.push({ message: rest, outcome: { kind: 'released' }, startedAt: start, finishedAt: start });
         break;
       }
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      budget.take(message.segments, Date.now());
       if (inFlight.size >= provider.capabilities.maxConcurrency) await Promise.race(inFlight);
       const task = this.sendOne(provider, message).then((r) => {
         results.push(r);

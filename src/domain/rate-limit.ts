@@ -63,3 +63,52 @@ export class SegmentBudget {
     for (let i = 0; i < this.tokens.length; i++) this.tokens[i] = Math.min(this.tokens[i], -this.rates[i] * pauseMs);
   }
 }
+
+/**
+ * A provider's sending budget as the dispatcher spends it: this process's own (`LocalBudget`), or
+ * one shared by every worker through Redis (src/services/shared-budget.ts).
+ */
+export interface ProviderBudget {
+  /** Segments that may go now, as far as this process knows: sizes a claim (`acquire` paces the sends). */
+  available(now: number): number;
+  /** How long until at least `segments` may go, as far as this process knows (0 when they may go now). */
+  waitMs(segments: number, now: number): number;
+  /**
+   * Waits until `segments` may go and spends them; false, at once and spending nothing, when they
+   * could not go before `notAfter`.
+   */
+  acquire(segments: number, notAfter: number): Promise<boolean>;
+  /** The provider answered 429: nothing more goes until `pauseMs` has passed. */
+  throttled(pauseMs: number, now: number): void;
+}
+
+/** Paced: at most a tenth of a second's budget at once, so a provider counting over a rolling second sees its rate. */
+export function pacedBudget(perSecond: number, now: number): SegmentBudget {
+  return new SegmentBudget({ perSecond, perMinute: perSecond * 60, perHour: perSecond * 3600 }, now, 0.1);
+}
+
+/** This process's own budget: N worker processes hand a provider up to N times it. */
+export class LocalBudget implements ProviderBudget {
+  constructor(readonly budget: SegmentBudget) {}
+
+  available(now: number): number {
+    return this.budget.available(now);
+  }
+
+  waitMs(segments: number, now: number): number {
+    return this.budget.waitMs(segments, now);
+  }
+
+  async acquire(segments: number, notAfter: number): Promise<boolean> {
+    const start = Date.now();
+    const wait = this.budget.waitMs(segments, start);
+    if (wait > 0 && start + wait >= notAfter) return false;
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    this.budget.take(segments, Date.now());
+    return true;
+  }
+
+  throttled(pauseMs: number, now: number): void {
+    this.budget.throttled(pauseMs, now);
+  }
+}

@@ -22,6 +22,7 @@ import { PumpingGuard } from '../domain/pumping-guard.js';
 import { TemplateService } from './template-service.js';
 import { RecipientPolicies } from './recipient-policy.js';
 import { SendService } from './send-service.js';
+import { SharedBudget } from './shared-budget.js';
 import { SharedCounters } from './shared-counters.js';
 import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
@@ -120,14 +121,26 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     setups.push({ name: 'simulator', enabled: false, missing: ['SIMULATOR_ENABLED=true'], defaultMaxPerSecond: 1_000_000 });
   }
   const routing = config.routingFile ? loadRoutingFile(config.routingFile, PROVIDER_NAMES) : undefined;
-  const router = new ProviderRouter(setups, {
-    defaultProvider: config.defaultProvider, routing, prices: config.prices, budgets: config.providerBudgets,
-    circuit: config.circuit,
-    onCircuitChange: (provider, from, to) => {
-      metrics.circuitChanges.inc({ provider, to });
-      processLog.warn(`circuit of provider ${provider}: ${from} -> ${to}`);
-    },
-  });
+  // API limits, per-number caps and provider budgets: shared through Redis when configured.
+  const sharedCounters = new SharedCounters(config.redisUrl);
+  // Or the first sends of a starting worker would be counted in its memory alone.
+  await sharedCounters.connected();
+  let router: ProviderRouter;
+  try {
+    router = new ProviderRouter(setups, {
+      defaultProvider: config.defaultProvider, routing, prices: config.prices, budgets: config.providerBudgets,
+      circuit: config.circuit,
+      budgetFactory: config.redisUrl ? (provider, perSecond) => new SharedBudget(provider, perSecond, sharedCounters) : undefined,
+      onCircuitChange: (provider, from, to) => {
+        metrics.circuitChanges.inc({ provider, to });
+        processLog.warn(`circuit of provider ${provider}: ${from} -> ${to}`);
+      },
+    });
+  } catch (err) {
+    // A bad DEFAULT_PROVIDER stops the start: leave no Redis connection behind.
+    await sharedCounters.close();
+    throw err;
+  }
   const status = new StatusService(commits, metrics);
   if (!config.webhookSecret) {
     warnings.push('WEBHOOK_SECRET is not set: POST /api/sms/{id}/webhook accepts unauthenticated delivery reports, and callbacks go out unsigned');
@@ -135,7 +148,6 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   const templates = new TemplateService(db, commits);
   const pumping = new PumpingGuard(config.otp.pumping);
   // Refusals first, the counting cap last: a recipient refused for another reason uses up no hour.
-  const sharedCounters = new SharedCounters(config.redisUrl);
   metrics.watchSharedCounters(() => sharedCounters.status());
   const policies = new RecipientPolicies([
     new DestinationRules(config), new OptOutPolicy(db), new PumpingGuardPolicy(pumping, metrics), new PerNumberCap(config.maxSmsPerNumberPerHour, sharedCounters.factory),

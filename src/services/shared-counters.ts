@@ -31,6 +31,48 @@ export class SharedCounters {
     });
   }
 
+  /**
+   * Resolves once Redis answers, or has failed to (an error, or `ms` passed): until then commands
+   * fail at once (no offline queue) and every process would count alone, as while Redis is away.
+   */
+  async connected(ms = 2000): Promise<void> {
+    const redis = this.redis;
+    if (!redis || redis.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        redis.off('error', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      redis.on('ready', done);
+      redis.on('error', done);
+    });
+  }
+
+  /**
+   * Starts (or pushes out) a pause every process sees: `pauseLeft(key)` answers until `ms` have
+   * passed. Does nothing without Redis or when it cannot be reached.
+   */
+  async pause(key: string, ms: number): Promise<void> {
+    try {
+      await this.redis?.set(`smsgw:pause:${key}`, '1', 'PX', Math.max(1, Math.ceil(ms)));
+    } catch {
+      // Redis away: the caller's own pause still holds in this process.
+    }
+  }
+
+  /** Milliseconds left of the pause `key` (0 when none); undefined without Redis or when it cannot say. */
+  async pauseLeft(key: string): Promise<number | undefined> {
+    if (!this.redis) return undefined;
+    try {
+      return Math.max(0, await this.redis.pttl(`smsgw:pause:${key}`));
+    } catch {
+      return undefined;
+    }
+  }
+
   /** `off` without REDIS_URL; else whether Redis answers. */
   status(): 'off' | 'ok' | 'unavailable' {
     if (!this.redis) return 'off';

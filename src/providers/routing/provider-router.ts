@@ -1,7 +1,7 @@
 import { ConfigError, type ProviderName } from '../../config.js';
 import { CircuitBreaker, type CircuitState } from '../../domain/circuit-breaker.js';
 import { pricePerSegment, type PriceTable } from '../../domain/pricing.js';
-import { SegmentBudget } from '../../domain/rate-limit.js';
+import { LocalBudget, pacedBudget, type ProviderBudget } from '../../domain/rate-limit.js';
 import type { SmsProvider } from '../provider.js';
 import { RecentOutcomes } from '../recent-outcomes.js';
 import type { ProviderSetup } from '../registry.js';
@@ -15,13 +15,18 @@ export interface RouterSettings {
   budgets: Partial<Record<ProviderName, number>>;
   circuit: { failureThreshold: number; coolDownMs: number };
   onCircuitChange?: (provider: string, from: CircuitState, to: CircuitState) => void;
+  /** Makes a provider's sending budget: this process's own unless given (shared through Redis by the container). */
+  budgetFactory?: (provider: string, perSecond: number) => ProviderBudget;
 }
+
+/** Each process's own budget, paced (see `pacedBudget`). */
+export const localBudgets = (_provider: string, perSecond: number): ProviderBudget => new LocalBudget(pacedBudget(perSecond, Date.now()));
 
 /** What the dispatcher and the API keep per enabled provider. */
 interface ProviderState {
   provider: SmsProvider;
   breaker: CircuitBreaker;
-  budget: SegmentBudget;
+  budget: ProviderBudget;
   perSecond: number;
   recent: RecentOutcomes;
 }
@@ -34,15 +39,14 @@ export class ProviderRouter {
   private readonly states = new Map<string, ProviderState>();
 
   constructor(readonly setups: readonly ProviderSetup[], private readonly settings: RouterSettings) {
-    const now = Date.now();
+    const makeBudget = settings.budgetFactory ?? localBudgets;
     for (const setup of setups) {
       if (!setup.enabled) continue;
       const perSecond = settings.budgets[setup.name] ?? settings.routing?.budgets[setup.name]?.per_second ?? setup.defaultMaxPerSecond;
       this.states.set(setup.name, {
         provider: setup.provider,
         breaker: new CircuitBreaker(settings.circuit, (from, to) => settings.onCircuitChange?.(setup.name, from, to)),
-        // Paced: at most a tenth of a second's budget at once, so a provider counting over a rolling second sees its rate.
-        budget: new SegmentBudget({ perSecond, perMinute: perSecond * 60, perHour: perSecond * 3600 }, now, 0.1),
+        budget: makeBudget(setup.name, perSecond),
         perSecond,
         recent: new RecentOutcomes(),
       });
@@ -67,7 +71,7 @@ export class ProviderRouter {
     return this.state(name).breaker;
   }
 
-  budget(name: string): SegmentBudget {
+  budget(name: string): ProviderBudget {
     return this.state(name).budget;
   }
 
