@@ -14,16 +14,8 @@ export interface AuditEntry {
   ip: string | null;
 }
 
-export interface AuditRecord {
-  id: string;
-  time: string;
-  key_id: string | null;
-  action: string;
-  resource: string;
-  resource_id: string | null;
-  result: number;
-  ip: string | null;
-}
+/** A row as the API shows it: the time as ISO 8601. */
+export type AuditRecord = Omit<AuditLogTable, 'created_at'> & { time: string };
 
 export interface AuditFilter {
   action?: string;
