@@ -3,7 +3,7 @@ import { PROVIDER_NAMES, type Config } from '../config.js';
 import { processLog } from '../logging.js';
 import { GatewayMetrics } from '../metrics.js';
 import { setUpProviders, type ProviderSetup } from '../providers/registry.js';
-import { ProviderRouter } from '../providers/routing/provider-router.js';
+import { localBudgets, ProviderRouter } from '../providers/routing/provider-router.js';
 import { loadRoutingFile } from '../providers/routing/routing-file.js';
 import { SimulatorProvider } from '../providers/simulator.js';
 import { AnalyticsService } from './analytics-service.js';
@@ -36,6 +36,9 @@ import { SimulatorOutboxStore } from '../store/simulator-outbox-store.js';
 import { Dispatcher } from '../worker.js';
 import { TwilioMessageApi } from '../twilio-compat/message-api.js';
 import { TwilioVerifyApi } from '../twilio-compat/verify-api.js';
+
+/** Segments per second above which a provider's budget stays per process even with Redis. */
+const UNSHARED_BUDGET_ABOVE = 10_000;
 
 /**
  * Everything the routes and the worker use, built once from the config. It knows nothing of
@@ -130,7 +133,10 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     router = new ProviderRouter(setups, {
       defaultProvider: config.defaultProvider, routing, prices: config.prices, budgets: config.providerBudgets,
       circuit: config.circuit,
-      budgetFactory: config.redisUrl ? (provider, perSecond) => new SharedBudget(provider, perSecond, sharedCounters) : undefined,
+      // A budget this high (the simulator's unlimited one) protects nothing worth a Redis round trip per send.
+      budgetFactory: config.redisUrl
+        ? (provider, perSecond) => (perSecond > UNSHARED_BUDGET_ABOVE ? localBudgets(provider, perSecond) : new SharedBudget(provider, perSecond, sharedCounters))
+        : undefined,
       onCircuitChange: (provider, from, to) => {
         metrics.circuitChanges.inc({ provider, to });
         processLog.warn(`circuit of provider ${provider}: ${from} -> ${to}`);
