@@ -18,6 +18,9 @@ import { BODY_LIMITS } from './body-limits.js';
 import { validatorCompiler } from './validation.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { auditRoutes } from './routes/audit.js';
+import { currentKeyRoutes } from './routes/current-key.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { inboundRoutes } from './routes/inbound.js';
 import { keyRoutes } from './routes/keys.js';
@@ -45,6 +48,8 @@ declare module 'fastify' {
 export interface AppOptions {
   /** Where log lines go (default stdout): tests read what would have been logged. */
   logStream?: LogStream;
+  /** The built dashboard (default dashboard/dist): tests serve a build of their own. */
+  dashboardDir?: string;
 }
 
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -168,5 +173,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await app.register(twilioMessageRoutes, { services });
   await app.register(twilioVerifyRoutes, { services });
   if (services.simulatorOutbox) await app.register(simulatorRoutes, { services });
+  await app.register(currentKeyRoutes, { services });
+  await app.register(eventRoutes, { services });
+  await app.register(dashboardRoutes, { dir: options.dashboardDir });
   return app;
 }

@@ -1,0 +1,102 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Type } from 'typebox';
+import { isAdmin, type Caller } from '../../domain/api-keys.js';
+import type { Services } from '../../services/container.js';
+import { MessageEventFeed, type FeedNotice, type StatusChange } from '../../services/event-feed.js';
+import { presentedCredentials } from '../auth.js';
+import { sendProblem } from '../problem.js';
+import { GUARDED, problems } from '../reply-schemas.js';
+
+/** A comment line this often keeps proxies from closing an idle stream, and re-checks the key. */
+const KEEPALIVE_MS = 15_000;
+/** What a browser's EventSource waits before reconnecting. */
+const RETRY_MS = 3_000;
+const EVENT_ID = /^evt_[0-9a-z]{26}$/;
+
+const StreamHeaders = Type.Object({
+  'last-event-id': Type.Optional(Type.String({ maxLength: 100, description: 'resume after this event (at most 500 are replayed, else a resync event)' })),
+});
+
+function frame(event: string, data: unknown, id?: string): string {
+  return `${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function writeChanges(res: ServerResponse, changes: StatusChange[]): void {
+  res.write(changes.map((change) => frame('status', change, change.id)).join(''));
+}
+
+/**
+ * `GET /api/events`: message status changes as server-sent events (docs/dashboard.md says why SSE
+ * and how the key is passed). Authenticated like every `/api` route, by header: the dashboard reads
+ * the stream with fetch(), which can send one, so the key never goes in a URL.
+ */
+export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const feed = new MessageEventFeed(services.store.db);
+  const open = new Set<ServerResponse>();
+  // Before the server stops waiting for connections: an open stream would hold the shutdown forever.
+  app.addHook('preClose', async () => {
+    for (const res of open) res.end();
+    await feed.close();
+  });
+
+  app.get('/api/events', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['events'],
+      summary: 'Message status changes as server-sent events (Accept: text/event-stream)',
+      description: 'Events: `status` (data: message_id, batch_id, status, previous_status, source, timestamp; id: the event id) and '
+        + '`resync` (too many changes to follow, or too many missed: reload what you show). A key sees its own messages; admin every message.',
+      headers: StreamHeaders,
+      // 406 (no Accept: text/event-stream) is the `default` problem.
+      response: { 200: { description: 'The stream, open until the client leaves', content: { 'text/event-stream': { schema: Type.String() } } }, ...problems(...GUARDED, 422) },
+    },
+  }, async (request, reply) => {
+    // Only a client that asks for a stream gets one: anything else would hang on a reply that never ends.
+    if (!/\btext\/event-stream\b/.test(request.headers.accept ?? '')) {
+      return sendProblem(reply, 406, 'Not acceptable', 'this is a server-sent events stream: send Accept: text/event-stream');
+    }
+    const lastEventId = request.headers['last-event-id'];
+    if (lastEventId !== undefined && !EVENT_ID.test(lastEventId)) {
+      return sendProblem(reply, 422, 'Validation failed', 'Last-Event-ID is not an event id', [{ field: 'last-event-id', message: 'must be an id from this stream (evt_...)' }]);
+    }
+    const caller: Caller = request.caller;
+    const keyId = isAdmin(caller) ? null : caller.keyId;
+    const missed = lastEventId ? await feed.since(lastEventId, keyId) : [];
+
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      // The security (and CORS) headers the hooks put on the reply, which hijack() would not send.
+      ...Object.fromEntries(Object.entries(reply.getHeaders()).filter(([, value]) => value !== undefined)) as OutgoingHttpHeaders,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      // nginx would buffer the stream otherwise.
+      'x-accel-buffering': 'no',
+    });
+    res.write(`retry: ${RETRY_MS}\n\n`);
+    if (missed === undefined) res.write(frame('resync', {}));
+    else if (missed.length > 0) writeChanges(res, missed);
+
+    const unsubscribe = feed.subscribe(keyId, (notice: FeedNotice) => {
+      if (notice.kind === 'resync') res.write(frame('resync', {}));
+      else writeChanges(res, notice.changes);
+    });
+    // A key revoked while its stream is open: the stream ends at the next keep-alive.
+    const presented = presentedCredentials(request);
+    const keepAlive = setInterval(async () => {
+      if (presented && !(await services.keys.authenticate(presented.key).catch(() => undefined))) {
+        res.end(frame('revoked', {}));
+        return;
+      }
+      res.write(': keep-alive\n\n');
+    }, KEEPALIVE_MS);
+    keepAlive.unref();
+    open.add(res);
+    res.on('close', () => {
+      clearInterval(keepAlive);
+      unsubscribe();
+      open.delete(res);
+    });
+  });
+};
