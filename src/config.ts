@@ -29,6 +29,8 @@ export interface Config {
   /** PostgreSQL: DATABASE_POOL_SIZE connections per process, DATABASE_STATEMENT_TIMEOUT_MS per statement. */
   databasePool: { size: number; statementTimeoutMs: number };
   redisUrl: string | undefined;
+  /** Starts every Redis key and channel of this gateway: several gateways (staging, production) can share one Redis. */
+  redisPrefix: string;
   runWorker: boolean;
   publicUrl: string;
   apiKeyRequired: boolean;
@@ -75,6 +77,8 @@ export interface Config {
     retryDelaySeconds: number;
     allowPrivateNetworks: boolean;
   };
+  /** How long SIGTERM waits for sends in flight before the process exits and leaves them to lease recovery. */
+  shutdownTimeoutSeconds: number;
   dispatch: {
     batchSize: number;
     pollIntervalMs: number;
@@ -225,6 +229,12 @@ export function envReader(env: Env): EnvReader {
 }
 
 /** Reads and checks every variable once, at start; a bad one stops the start with its name. */
+function redisPrefix(env: Env): string {
+  const prefix = str(env, 'REDIS_PREFIX') ?? 'smsgw:';
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) throw new ConfigError('REDIS_PREFIX', 'must be 1-64 letters, digits or : _ . -');
+  return prefix;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const perSecond = int(env, 'RATE_LIMIT_PER_SECOND', 10, 1);
   const databaseUrl = str(env, 'DATABASE_URL') ?? 'sqlite:./data/gateway.db';
@@ -253,6 +263,7 @@ export function loadConfig(env: Env = process.env): Config {
     sqliteDurability: sqliteDurability(env),
     databasePool: { size: int(env, 'DATABASE_POOL_SIZE', 10, 1, 1000), statementTimeoutMs: int(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000) },
     redisUrl: str(env, 'REDIS_URL'),
+    redisPrefix: redisPrefix(env),
     runWorker: bool(env, 'RUN_WORKER', true),
     publicUrl: url(env, 'PUBLIC_URL', `http://localhost:${int(env, 'PORT', 8000, 0, 65535)}`),
     apiKeyRequired: bool(env, 'API_KEY_REQUIRED', false),
@@ -301,6 +312,7 @@ export function loadConfig(env: Env = process.env): Config {
       retryDelaySeconds: num(env, 'WEBHOOK_RETRY_DELAY', 5, 0, 3600),
       allowPrivateNetworks: bool(env, 'CALLBACK_ALLOW_PRIVATE_NETWORKS', false),
     },
+    shutdownTimeoutSeconds: int(env, 'SHUTDOWN_TIMEOUT_SECONDS', providerTimeoutSeconds + 5, 1, 3600),
     dispatch: {
       batchSize: int(env, 'DISPATCH_BATCH_SIZE', 500, 1, 5000),
       pollIntervalMs: int(env, 'DISPATCH_POLL_INTERVAL_MS', 50, 1, 60_000),

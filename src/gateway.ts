@@ -1,6 +1,6 @@
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
-import { createServices, startWorkers, stopWorkers } from './services/container.js';
+import { closeServices, createServices, startWorkers, stopWorkers } from './services/container.js';
 
 /** The API process: the services, the HTTP app over them, and (with RUN_WORKER) the background loops. */
 export async function createGateway(config: Config) {
@@ -15,11 +15,10 @@ export async function createGateway(config: Config) {
       await app.listen({ port: config.port, host: config.host });
     },
     async stop() {
+      // Stop taking requests first (those in progress are answered), then finish in-flight sends.
       await app.close();
       await stopWorkers(services);
-      await services.wakeUps.close();
-      await services.sharedCounters.close();
-      await services.store.close();
+      await closeServices(services);
     },
   };
 }

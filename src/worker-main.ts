@@ -1,5 +1,5 @@
 import { exitOnConfigError, loadConfig } from './config.js';
-import { createServices, startWorkers, stopWorkers } from './services/container.js';
+import { closeServices, createServices, startWorkers, stopWorkers } from './services/container.js';
 import { processLog } from './logging.js';
 
 /** `npm run worker`: the dispatch, callback and simulator loops without the HTTP API. */
@@ -10,7 +10,7 @@ processLog.info(`worker started (${services.store.dialect}, providers: ${service
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    stopWorkers(services).then(() => services.wakeUps.close()).then(() => services.sharedCounters.close()).then(() => services.store.close()).then(() => process.exit(0), (err) => {
+    stopWorkers(services).then(() => closeServices(services)).then(() => process.exit(0), (err) => {
       processLog.error('stopping failed', err);
       process.exit(1);
     });

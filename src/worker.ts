@@ -53,11 +53,17 @@ function routeOf(message: MessageRow): string[] {
 export class Dispatcher {
   private loops: PollingLoop[] = [];
   private unsubscribe: (() => void) | undefined;
+  /** Set by `stop`: rounds in progress send nothing more and hand back what they have not started. */
+  private stopping = false;
+  private stopRequested: Promise<false> = new Promise(() => undefined);
+  private signalStop: () => void = () => undefined;
 
   constructor(private readonly deps: DispatcherDeps) {}
 
   start(): void {
     if (this.loops.length > 0) return;
+    this.stopping = false;
+    this.stopRequested = new Promise((resolve) => { this.signalStop = () => resolve(false); });
     for (const provider of this.deps.router.all()) {
       // A round that waited for budget (-1) counts as work: go again at once.
       this.loops.push(new PollingLoop(`dispatch for ${provider.name}`, this.deps.config.dispatch.pollIntervalMs, async () => Math.abs(await this.dispatchOnce(provider))));
@@ -74,8 +80,16 @@ export class Dispatcher {
     });
   }
 
+  /**
+   * Stops claiming; sends already with the provider finish and their outcomes are stored, and
+   * claimed messages not yet sent (waiting for budget or a free connection) are handed back to the
+   * queue at once, for another worker or the next start. The caller bounds the wait (SHUTDOWN_TIMEOUT):
+   * what is still in flight then is left to lease recovery, as after a crash.
+   */
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    this.stopping = true;
+    this.signalStop();
     await Promise.all(this.loops.map((loop) => loop.stop()));
     this.loops = [];
   }
@@ -83,6 +97,7 @@ export class Dispatcher {
   /** One claim-send-store round for a provider; returns how many messages it handled. */
   async dispatchOnce(provider: SmsProvider): Promise<number> {
     const { config, dialect, commits, router } = this.deps;
+    if (this.stopping) return 0;
     const budget = router.budget(provider.name);
     const breaker = router.breaker(provider.name);
     const now = Date.now();
@@ -96,6 +111,7 @@ export class Dispatcher {
     // Up to a second's budget per round: sendAll paces the sends within it (never past the lease).
     const limit = Math.min(config.dispatch.batchSize, allowance, Math.max(available, Math.ceil(router.budgetPerSecond(provider.name) ?? 1)));
     const leaseUntil = now + config.dispatch.leaseSeconds * 1000;
+    if (this.stopping) return 0;
     // The claim alone is what makes a crash recoverable; its `sending` events are written with the outcomes,
     // so that messages handed back unsent (below) leave no trace.
     const claimed = await commits.run((trx) => claimDue(trx, dialect, provider.name, limit, now, leaseUntil));
@@ -138,12 +154,14 @@ export class Dispatcher {
         continue;
       }
       // Priority order is kept: later messages wait for budget behind earlier ones...
-      if (!await budget.acquire(message.segments, leaseUntil - timeoutMs)) {
-        // ...but never past the claim's lease, or recovery could take a message we are about to send.
+      const acquired = !this.stopping && await Promise.race([budget.acquire(message.segments, leaseUntil - timeoutMs), this.stopRequested]);
+      if (acquired && inFlight.size >= provider.capabilities.maxConcurrency) await Promise.race(inFlight);
+      // ...but never past the claim's lease, or recovery could take a message we are about to send;
+      // and a stopping worker starts no new send.
+      if (!acquired || this.stopping) {
         for (const rest of messages.slice(i)) results.push({ message: rest, outcome: { kind: 'released' }, startedAt: start, finishedAt: start });
         break;
       }
-      if (inFlight.size >= provider.capabilities.maxConcurrency) await Promise.race(inFlight);
       const task = this.sendOne(provider, message).then((r) => {
         results.push(r);
         inFlight.delete(task);

@@ -1,5 +1,8 @@
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
+/** `local`: this breaker's own counts moved it; `shared`: another process's breaker did (see SharedCircuits). */
+export type CircuitChangeOrigin = 'local' | 'shared';
+
 export interface CircuitSettings {
   /** Consecutive surely-not-taken failures that open the circuit. */
   failureThreshold: number;
@@ -19,7 +22,7 @@ export class CircuitBreaker {
 
   constructor(
     private readonly settings: CircuitSettings,
-    private readonly onChange?: (from: CircuitState, to: CircuitState) => void,
+    private readonly onChange?: (from: CircuitState, to: CircuitState, origin: CircuitChangeOrigin) => void,
   ) {
     if (!(settings.failureThreshold >= 1)) throw new RangeError(`failureThreshold must be at least 1, got ${settings.failureThreshold}`);
     if (!(settings.coolDownMs >= 0)) throw new RangeError(`coolDownMs must not be negative, got ${settings.coolDownMs}`);
@@ -40,6 +43,29 @@ export class CircuitBreaker {
       case 'half_open':
         return this.probeInFlight(now) ? 0 : 1;
     }
+  }
+
+  /** When the circuit last opened (epoch ms): other processes open theirs from the same moment. */
+  get openedSince(): number {
+    return this.openedAt;
+  }
+
+  /**
+   * Another process opened its circuit at `openedAt`: open this one from then, so every process's
+   * cool-down ends together. An older opening than this breaker's own changes nothing.
+   */
+  openedElsewhere(openedAt: number, now: number): void {
+    if (this.state(now) === 'open' && openedAt <= this.openedAt) return;
+    if (now - openedAt >= this.settings.coolDownMs) return;
+    this.openedAt = openedAt;
+    this.failures = 0;
+    this.move('open', 'shared');
+  }
+
+  /** Another process's probe got through: the provider is back for this process too. */
+  closedElsewhere(now: number): void {
+    this.failures = 0;
+    if (this.state(now) !== 'closed') this.move('closed', 'shared');
   }
 
   probeStarted(now: number): void {
@@ -79,11 +105,11 @@ export class CircuitBreaker {
     this.move('open');
   }
 
-  private move(to: CircuitState): void {
+  private move(to: CircuitState, origin: CircuitChangeOrigin = 'local'): void {
     const from = this.current;
     this.probeAt = undefined;
     if (from === to) return;
     this.current = to;
-    this.onChange?.(from, to);
+    this.onChange?.(from, to, origin);
   }
 }

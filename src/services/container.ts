@@ -23,6 +23,7 @@ import { TemplateService } from './template-service.js';
 import { RecipientPolicies } from './recipient-policy.js';
 import { SendService } from './send-service.js';
 import { SharedBudget } from './shared-budget.js';
+import { SharedCircuits } from './shared-circuits.js';
 import { SharedCounters } from './shared-counters.js';
 import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
@@ -69,6 +70,8 @@ export interface Services {
   wakeUps: WakeUps;
   /** The counters behind API limits and per-number caps: Redis when configured, else this process's memory. */
   sharedCounters: SharedCounters;
+  /** Circuit breakers kept in step between processes through Redis; undefined without REDIS_URL. */
+  sharedCircuits: SharedCircuits | undefined;
   /** Seals and opens stored message texts and metadata. */
   cipher: FieldCipher;
   /** The Twilio-compatible API (Messages, Verify) over the services above. */
@@ -125,10 +128,11 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   }
   const routing = config.routingFile ? loadRoutingFile(config.routingFile, PROVIDER_NAMES) : undefined;
   // API limits, per-number caps and provider budgets: shared through Redis when configured.
-  const sharedCounters = new SharedCounters(config.redisUrl);
+  const sharedCounters = new SharedCounters(config.redisUrl, config.redisPrefix);
   // Or the first sends of a starting worker would be counted in its memory alone.
   await sharedCounters.connected();
   let router: ProviderRouter;
+  let sharedCircuits: SharedCircuits | undefined;
   try {
     router = new ProviderRouter(setups, {
       defaultProvider: config.defaultProvider, routing, prices: config.prices, budgets: config.providerBudgets,
@@ -137,9 +141,11 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
       budgetFactory: config.redisUrl
         ? (provider, perSecond) => (perSecond > UNSHARED_BUDGET_ABOVE ? localBudgets(provider, perSecond) : new SharedBudget(provider, perSecond, sharedCounters))
         : undefined,
-      onCircuitChange: (provider, from, to) => {
+      onCircuitChange: (provider, from, to, origin) => {
         metrics.circuitChanges.inc({ provider, to });
-        processLog.warn(`circuit of provider ${provider}: ${from} -> ${to}`);
+        processLog.warn(`circuit of provider ${provider}: ${from} -> ${to}${origin === 'shared' ? ' (another process\'s breaker)' : ''}`);
+        // Time moves a circuit to half_open in every process alike; openings and closings are news.
+        if (origin === 'local' && to !== 'half_open') sharedCircuits?.announce(provider, to, router.breaker(provider).openedSince);
       },
     });
   } catch (err) {
@@ -147,6 +153,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     await sharedCounters.close();
     throw err;
   }
+  if (config.redisUrl) sharedCircuits = new SharedCircuits(config.redisUrl, router.breakers(), config.circuit.coolDownMs, config.redisPrefix);
   const status = new StatusService(commits, metrics);
   if (!config.webhookSecret) {
     warnings.push('WEBHOOK_SECRET is not set: POST /api/sms/{id}/webhook accepts unauthenticated delivery reports, and callbacks go out unsigned');
@@ -158,12 +165,12 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   const policies = new RecipientPolicies([
     new DestinationRules(config), new OptOutPolicy(db), new PumpingGuardPolicy(pumping, metrics), new PerNumberCap(config.maxSmsPerNumberPerHour, sharedCounters.factory),
   ]);
-  const wakeUps = createWakeUps(config.databaseUrl, config.redisUrl);
+  const wakeUps = createWakeUps(config.databaseUrl, config.redisUrl, config.redisPrefix);
   const send = new SendService(config, db, commits, router, metrics, templates, cipher, policies, wakeUps);
   const otp = new OtpService(config, db, commits, send, templates, otpKey, cipher, pumping);
   const messages = new MessageService(config, db, commits, cipher);
   const services: Services = {
-    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps, sharedCounters,
+    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps, sharedCounters, sharedCircuits,
     keys: new ApiKeyService(db, otpKey),
     optOuts: new OptOutService(config, db, commits),
     inbound: new InboundService(config, db, commits, cipher),
@@ -200,6 +207,23 @@ export function startWorkers(services: Services): void {
   services.simulatorReports?.start();
 }
 
-export async function stopWorkers(services: Services): Promise<void> {
-  await Promise.all([services.dispatcher.stop(), services.callbacks.stop(), services.simulatorReports?.stop()]);
+/**
+ * Stops the background loops: nothing new is claimed, sends in flight finish and are stored. Waits
+ * at most `deadlineMs` (SHUTDOWN_TIMEOUT_SECONDS); returns false when work was still in flight then,
+ * which lease recovery takes over, as after a crash.
+ */
+export async function stopWorkers(services: Services, deadlineMs = services.config.shutdownTimeoutSeconds * 1000): Promise<boolean> {
+  const stopped = Promise.all([services.dispatcher.stop(), services.callbacks.stop(), services.simulatorReports?.stop()]).then(() => true);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), deadlineMs); });
+  const inTime = await Promise.race([stopped, deadline]);
+  clearTimeout(timer);
+  if (!inTime) processLog.warn(`work still in flight after SHUTDOWN_TIMEOUT_SECONDS (${deadlineMs / 1000} s): its claims are recovered after their lease`);
+  return inTime;
+}
+
+/** Closes every connection the services hold (after `stopWorkers`): Redis clients, then the database. */
+export async function closeServices(services: Services): Promise<void> {
+  await Promise.allSettled([services.wakeUps.close(), services.sharedCounters.close(), services.sharedCircuits?.close()]);
+  await services.store.close();
 }

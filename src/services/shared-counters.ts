@@ -16,7 +16,7 @@ export class SharedCounters {
   private readonly redis: Redis | undefined;
   private up = true;
 
-  constructor(redisUrl: string | undefined) {
+  constructor(redisUrl: string | undefined, private readonly prefix = 'smsgw:') {
     if (!redisUrl) {
       this.factory = memoryCounters;
       return;
@@ -26,7 +26,7 @@ export class SharedCounters {
     redis.on('error', () => this.mark(false));
     redis.on('ready', () => this.mark(true));
     this.factory = ({ keyPrefix, points, durationSeconds }) => new RateLimiterRedis({
-      storeClient: redis, keyPrefix: `smsgw:${keyPrefix}`, points, duration: durationSeconds,
+      storeClient: redis, keyPrefix: `${prefix}${keyPrefix}`, points, duration: durationSeconds,
       insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration: durationSeconds }),
     });
   }
@@ -57,7 +57,7 @@ export class SharedCounters {
    */
   async pause(key: string, ms: number): Promise<void> {
     try {
-      await this.redis?.set(`smsgw:pause:${key}`, '1', 'PX', Math.max(1, Math.ceil(ms)));
+      await this.redis?.set(`${this.prefix}pause:${key}`, '1', 'PX', Math.max(1, Math.ceil(ms)));
     } catch {
       // Redis away: the caller's own pause still holds in this process.
     }
@@ -67,7 +67,7 @@ export class SharedCounters {
   async pauseLeft(key: string): Promise<number | undefined> {
     if (!this.redis) return undefined;
     try {
-      return Math.max(0, await this.redis.pttl(`smsgw:pause:${key}`));
+      return Math.max(0, await this.redis.pttl(`${this.prefix}pause:${key}`));
     } catch {
       return undefined;
     }

@@ -81,19 +81,21 @@ export class PostgresWakeUps extends CoalescingWakeUps {
 export class RedisWakeUps extends CoalescingWakeUps {
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
+  private readonly channel: string;
 
-  constructor(redisUrl: string) {
+  constructor(redisUrl: string, prefix = 'smsgw:') {
     super();
+    this.channel = `${prefix}wake`;
     const options = { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false };
     this.publisher = new Redis(redisUrl, options);
     this.subscriber = new Redis(redisUrl, { ...options, enableOfflineQueue: true });
     for (const client of [this.publisher, this.subscriber]) client.on('error', () => undefined);
-    this.subscriber.subscribe(CHANNEL).catch(() => undefined);
+    this.subscriber.subscribe(this.channel).catch(() => undefined);
     this.subscriber.on('message', () => this.local.emit('wake'));
   }
 
   protected publish(): void {
-    this.publisher.publish(CHANNEL, '1').catch(() => undefined);
+    this.publisher.publish(this.channel, '1').catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -102,8 +104,8 @@ export class RedisWakeUps extends CoalescingWakeUps {
   }
 }
 
-export function createWakeUps(databaseUrl: string, redisUrl: string | undefined): WakeUps {
-  if (redisUrl) return new RedisWakeUps(redisUrl);
+export function createWakeUps(databaseUrl: string, redisUrl: string | undefined, redisPrefix?: string): WakeUps {
+  if (redisUrl) return new RedisWakeUps(redisUrl, redisPrefix);
   if (databaseUrl.startsWith('postgres')) return new PostgresWakeUps(databaseUrl);
   return new LocalWakeUps();
 }

@@ -112,6 +112,49 @@ describe('CircuitBreaker', () => {
     expect(circuit.allowance(2000)).toBe(1);
   });
 
+  describe('news from other processes (SharedCircuits)', () => {
+    it('another process opening the circuit opens this one from the same moment, so both cool down together', () => {
+      const { circuit, changes } = breaker(3, 1000);
+      circuit.openedElsewhere(400, 500);
+      expect(circuit.state(500)).toBe('open');
+      expect(circuit.openedSince).toBe(400);
+      expect(circuit.state(1399)).toBe('open');
+      expect(circuit.state(1400)).toBe('half_open');
+      expect(changes).toEqual([['closed', 'open'], ['open', 'half_open']]);
+    });
+
+    it('an opening older than this breaker\'s own, or already cooled down, changes nothing', () => {
+      const { circuit } = breaker(1, 1000);
+      circuit.failure(600);
+      circuit.openedElsewhere(300, 700);
+      expect(circuit.openedSince).toBe(600);
+      const other = breaker(1, 1000);
+      other.circuit.openedElsewhere(0, 1000);
+      expect(other.circuit.state(1000)).toBe('closed');
+      expect(other.changes).toEqual([]);
+    });
+
+    it('a probe that got through elsewhere closes it and forgets its failures', () => {
+      const { circuit } = breaker(2, 1000);
+      circuit.failure(0);
+      circuit.failure(1);
+      expect(circuit.state(2)).toBe('open');
+      circuit.closedElsewhere(3);
+      expect(circuit.state(3)).toBe('closed');
+      circuit.failure(4);
+      expect(circuit.state(5)).toBe('closed');
+    });
+
+    it('tells its listener which changes were its own', () => {
+      const origins: string[] = [];
+      const circuit = new CircuitBreaker({ failureThreshold: 1, coolDownMs: 1000 }, (_from, to, origin) => origins.push(`${to}:${origin}`));
+      circuit.failure(0);
+      circuit.closedElsewhere(10);
+      circuit.openedElsewhere(20, 30);
+      expect(origins).toEqual(['open:local', 'closed:shared', 'open:shared']);
+    });
+  });
+
   it('refuses settings that cannot work', () => {
     expect(() => new CircuitBreaker({ failureThreshold: 0, coolDownMs: 1 })).toThrow(RangeError);
     expect(() => new CircuitBreaker({ failureThreshold: 1, coolDownMs: -1 })).toThrow(RangeError);

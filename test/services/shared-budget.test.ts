@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { OPERATOR } from '../../src/domain/api-keys.js';
-import { createServices, startWorkers, stopWorkers, type Services } from '../../src/services/container.js';
+import { closeServices, createServices, startWorkers, stopWorkers, type Services } from '../../src/services/container.js';
 import { SharedBudget } from '../../src/services/shared-budget.js';
 import { SharedCounters } from '../../src/services/shared-counters.js';
 import { onPostgres } from '../helpers/database.js';
@@ -14,9 +14,7 @@ const counters: SharedCounters[] = [];
 afterEach(async () => {
   await Promise.all(opened.map((s) => stopWorkers(s)));
   for (const s of opened.splice(0)) {
-    await s.wakeUps.close();
-    await s.sharedCounters.close();
-    await s.store.close();
+    await closeServices(s);
   }
   for (const c of counters.splice(0)) await c.close();
 });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createServices, startWorkers, stopWorkers, type Services } from '../../src/services/container.js';
+import { closeServices, createServices, startWorkers, stopWorkers, type Services } from '../../src/services/container.js';
 import { OPERATOR } from '../../src/domain/api-keys.js';
 import { onPostgres } from '../helpers/database.js';
 import { testEnv, US } from '../helpers/gateway.js';
@@ -9,8 +9,7 @@ const opened: Services[] = [];
 afterEach(async () => {
   for (const s of opened.splice(0)) {
     await stopWorkers(s);
-    await s.wakeUps.close();
-    await s.store.close();
+    await closeServices(s);
   }
 });
 

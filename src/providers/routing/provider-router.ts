@@ -1,5 +1,5 @@
 import { ConfigError, type ProviderName } from '../../config.js';
-import { CircuitBreaker, type CircuitState } from '../../domain/circuit-breaker.js';
+import { CircuitBreaker, type CircuitChangeOrigin, type CircuitState } from '../../domain/circuit-breaker.js';
 import { pricePerSegment, type PriceTable } from '../../domain/pricing.js';
 import { LocalBudget, pacedBudget, type ProviderBudget } from '../../domain/rate-limit.js';
 import type { SmsProvider } from '../provider.js';
@@ -14,7 +14,7 @@ export interface RouterSettings {
   /** `<PROVIDER>_MAX_PER_SECOND`, which wins over the routing file's budgets. */
   budgets: Partial<Record<ProviderName, number>>;
   circuit: { failureThreshold: number; coolDownMs: number };
-  onCircuitChange?: (provider: string, from: CircuitState, to: CircuitState) => void;
+  onCircuitChange?: (provider: string, from: CircuitState, to: CircuitState, origin: CircuitChangeOrigin) => void;
   /** Makes a provider's sending budget: this process's own unless given (shared through Redis by the container). */
   budgetFactory?: (provider: string, perSecond: number) => ProviderBudget;
 }
@@ -45,7 +45,7 @@ export class ProviderRouter {
       const perSecond = settings.budgets[setup.name] ?? settings.routing?.budgets[setup.name]?.per_second ?? setup.defaultMaxPerSecond;
       this.states.set(setup.name, {
         provider: setup.provider,
-        breaker: new CircuitBreaker(settings.circuit, (from, to) => settings.onCircuitChange?.(setup.name, from, to)),
+        breaker: new CircuitBreaker(settings.circuit, (from, to, origin) => settings.onCircuitChange?.(setup.name, from, to, origin)),
         budget: makeBudget(setup.name, perSecond),
         perSecond,
         recent: new RecentOutcomes(),
@@ -69,6 +69,11 @@ export class ProviderRouter {
 
   breaker(name: string): CircuitBreaker {
     return this.state(name).breaker;
+  }
+
+  /** Every enabled provider's breaker, by name. */
+  breakers(): Map<string, CircuitBreaker> {
+    return new Map([...this.states].map(([name, s]) => [name, s.breaker]));
   }
 
   budget(name: string): ProviderBudget {
