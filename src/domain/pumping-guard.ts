@@ -41,6 +41,18 @@ interface Bucket {
   verified: number;
 }
 
+/** One code counted: what a listener (SharedPumpingCounts) passes on to the other processes. */
+export interface PumpingCount {
+  country: string;
+  bucketStart: number;
+  kind: 'generated' | 'verified';
+}
+
+/** A country's counts in one bucket, as every process together made them. */
+export interface BucketCounts extends Bucket {
+  country: string;
+}
+
 interface CountryState {
   /** Oldest first; buckets that left the window are dropped as the next one opens. */
   buckets: Bucket[];
@@ -56,18 +68,46 @@ interface CountryState {
  */
 export class PumpingGuard {
   private readonly countries = new Map<string, CountryState>();
-  private readonly bucketMs: number;
+  readonly bucketMs: number;
 
-  constructor(readonly rules: PumpingRules) {
+  constructor(readonly rules: PumpingRules, private readonly onCount?: (count: PumpingCount) => void) {
     this.bucketMs = Math.max(1000, Math.floor(rules.windowMs / 20));
   }
 
   generated(country: string | undefined, now: number): void {
-    this.bucket(country ?? UNKNOWN_COUNTRY, now).generated++;
+    this.count(country ?? UNKNOWN_COUNTRY, 'generated', now);
   }
 
   verified(country: string | undefined, now: number): void {
-    this.bucket(country ?? UNKNOWN_COUNTRY, now).verified++;
+    this.count(country ?? UNKNOWN_COUNTRY, 'verified', now);
+  }
+
+  /**
+   * Every process's counts (SharedPumpingCounts) in place of this one's: the window's buckets
+   * for each country. A country missing from them has none left in the window; throttles stay.
+   */
+  replaceCounts(buckets: readonly BucketCounts[], now: number): void {
+    const byCountry = new Map<string, Bucket[]>();
+    for (const b of buckets) {
+      if (b.start + this.bucketMs <= now - this.rules.windowMs) continue;
+      const list = byCountry.get(b.country) ?? [];
+      list.push({ start: b.start, generated: b.generated, verified: b.verified });
+      byCountry.set(b.country, list);
+    }
+    for (const [country, state] of this.countries) {
+      if (!byCountry.has(country)) state.buckets = [];
+    }
+    for (const [country, list] of byCountry) {
+      const state = this.countries.get(country) ?? { buckets: [], throttledUntil: 0 };
+      state.buckets = list.sort((a, b) => a.start - b.start);
+      this.countries.set(country, state);
+    }
+  }
+
+  private count(country: string, kind: PumpingCount['kind'], now: number): void {
+    const bucket = this.bucket(country, now);
+    bucket[kind]++;
+    this.onCount?.({ country, bucketStart: bucket.start, kind });
   }
 
   /**

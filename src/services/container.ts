@@ -24,6 +24,7 @@ import { RecipientPolicies } from './recipient-policy.js';
 import { SendService } from './send-service.js';
 import { SharedBudget } from './shared-budget.js';
 import { SharedCircuits } from './shared-circuits.js';
+import { SharedPumpingCounts } from './shared-pumping-counts.js';
 import { SharedCounters } from './shared-counters.js';
 import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
@@ -72,6 +73,8 @@ export interface Services {
   sharedCounters: SharedCounters;
   /** Circuit breakers kept in step between processes through Redis; undefined without REDIS_URL. */
   sharedCircuits: SharedCircuits | undefined;
+  /** The OTP pumping guard's counts shared between API processes through Redis; undefined without REDIS_URL. */
+  sharedPumping: SharedPumpingCounts | undefined;
   /** Seals and opens stored message texts and metadata. */
   cipher: FieldCipher;
   /** The Twilio-compatible API (Messages, Verify) over the services above. */
@@ -159,7 +162,9 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     warnings.push('WEBHOOK_SECRET is not set: POST /api/sms/{id}/webhook accepts unauthenticated delivery reports, and callbacks go out unsigned');
   }
   const templates = new TemplateService(db, commits);
-  const pumping = new PumpingGuard(config.otp.pumping);
+  const sharedPumping = config.redisUrl ? new SharedPumpingCounts(config.redisUrl, config.redisPrefix) : undefined;
+  const pumping = new PumpingGuard(config.otp.pumping, sharedPumping?.record);
+  sharedPumping?.follow(pumping);
   // Refusals first, the counting cap last: a recipient refused for another reason uses up no hour.
   metrics.watchSharedCounters(() => sharedCounters.status());
   const policies = new RecipientPolicies([
@@ -170,7 +175,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   const otp = new OtpService(config, db, commits, send, templates, otpKey, cipher, pumping);
   const messages = new MessageService(config, db, commits, cipher);
   const services: Services = {
-    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps, sharedCounters, sharedCircuits,
+    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps, sharedCounters, sharedCircuits, sharedPumping,
     keys: new ApiKeyService(db, otpKey),
     optOuts: new OptOutService(config, db, commits),
     inbound: new InboundService(config, db, commits, cipher),
@@ -224,6 +229,6 @@ export async function stopWorkers(services: Services, deadlineMs = services.conf
 
 /** Closes every connection the services hold (after `stopWorkers`): Redis clients, then the database. */
 export async function closeServices(services: Services): Promise<void> {
-  await Promise.allSettled([services.wakeUps.close(), services.sharedCounters.close(), services.sharedCircuits?.close()]);
+  await Promise.allSettled([services.wakeUps.close(), services.sharedCounters.close(), services.sharedCircuits?.close(), services.sharedPumping?.close()]);
   await services.store.close();
 }

@@ -71,4 +71,27 @@ describe('PumpingGuard', () => {
       ],
     });
   });
+
+  it('tells its listener each code it counts, and takes every process\'s counts in place of its own', () => {
+    const counted: unknown[] = [];
+    const guard = new PumpingGuard({ ...rules, minGenerates: 3 }, (c) => counted.push(c));
+    guard.generated('GB', T);
+    guard.verified(undefined, T + 1);
+    expect(counted).toEqual([
+      { country: 'GB', bucketStart: T - (T % guard.bucketMs), kind: 'generated' },
+      { country: 'unknown', bucketStart: T - (T % guard.bucketMs), kind: 'verified' },
+    ]);
+    const start = T - (T % guard.bucketMs);
+    guard.replaceCounts([
+      { country: 'GB', start, generated: 3, verified: 0 },
+      // Out of the window: ignored.
+      { country: 'GB', start: start - 11 * MIN, generated: 50, verified: 0 },
+    ], T + 2);
+    expect(guard.view(T + 2).by_country).toEqual([{ country: 'GB', generated: 3, verified: 0, conversion: 0 }]);
+    expect(guard.decide('GB', T + 3)).toMatchObject({ allowed: false, started: true });
+    // Counts gone from the shared store (a Redis restart) leave the throttle in place.
+    guard.replaceCounts([], T + 4);
+    expect(guard.view(T + 4).by_country).toEqual([]);
+    expect(guard.decide('GB', T + 5)).toMatchObject({ allowed: false, started: false });
+  });
 });
