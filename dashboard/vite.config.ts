@@ -1,0 +1,20 @@
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+import { bundleBudget } from './bundle-budget.js';
+
+/** The budget: what the first page loads, gzipped. */
+const FIRST_PAGE_BUDGET_BYTES = 300 * 1024;
+
+export default defineConfig({
+  root: import.meta.dirname,
+  // The gateway serves the build under /dashboard (src/http/routes/dashboard.ts).
+  base: '/dashboard/',
+  plugins: [react(), bundleBudget(FIRST_PAGE_BUDGET_BYTES)],
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    // The polyfill would be an inline script, which the Content-Security-Policy refuses.
+    modulePreload: { polyfill: false },
+    target: 'es2022',
+  },
+});
