@@ -36,6 +36,13 @@ export const Page = <T extends TSchema>(item: T, description: string) =>
 
 // Messages ---------------------------------------------------------------------------------
 
+/** A page of messages: a Page, and the cursor of the next one (null on the last page). */
+export const MessagePage = <T extends TSchema>(item: T, description: string) =>
+  Type.Object({
+    items: Type.Array(item), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer(),
+    next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null when this page is the last' }),
+  }, { description });
+
 export const MessageView = Type.Object({
   id: Type.String(),
   batch_id: Type.String(),

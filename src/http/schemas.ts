@@ -77,6 +77,10 @@ export const ListSmsQuery = Type.Object({
   date_to: Type.Optional(Type.String({ format: 'date-time' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
   offset: Type.Optional(Offset),
+  cursor: Type.Optional(Type.String({
+    pattern: '^msg_[0-9A-Za-z]{1,60}$',
+    description: 'The `next_cursor` of the previous page: the page after it, as fast at row 1,000,000 as at row 50 (unlike `offset`). Not with `offset`.',
+  })),
 });
 
 export const DeliveryReportBody = Type.Object({

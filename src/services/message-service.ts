@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { isAdmin, OPERATOR, owns, type Caller } from '../domain/api-keys.js';
-import { ConflictError, NotFoundError } from '../domain/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { FieldCipher } from '../domain/field-cipher.js';
 import { PENDING_STATUSES } from '../domain/message-status.js';
 import { normalisePhone } from '../domain/phone.js';
@@ -21,6 +21,7 @@ export interface ListQuery {
   date_to?: string;
   limit?: number;
   offset?: number;
+  cursor?: string;
 }
 
 export class MessageService {
@@ -40,6 +41,9 @@ export class MessageService {
   async list(query: ListQuery, caller: Caller = OPERATOR) {
     const limit = query.limit ?? 50;
     const offset = query.offset ?? 0;
+    if (query.cursor !== undefined && offset > 0) {
+      throw new ValidationError('cursor and offset cannot be combined: the cursor already says where the page starts', [{ field: 'offset', message: 'must be 0 (or left out) with cursor' }]);
+    }
     const filter: MessageFilter = {
       status: query.status,
       sms_type: query.sms_type,
@@ -53,9 +57,11 @@ export class MessageService {
       const phone = normalisePhone(query.to, this.config.defaultCountry, 'format');
       filter.to = phone.ok ? phone.phone.e164 : query.to;
     }
-    const { items, total } = await listMessages(this.db, filter, limit, offset);
+    const { items, total } = await listMessages(this.db, filter, limit, query.cursor !== undefined ? { after: query.cursor } : { offset });
     const shared = await batchMetadata(this.db, items.filter((m) => m.metadata === null).map((m) => m.batch_id));
-    return { items: items.map((m) => messageView(m, shared.get(m.batch_id) ?? null, this.cipher)), total, limit, offset };
+    // The last row's id: the next page is what sorts after it. A short page is the last.
+    const nextCursor = items.length === limit ? items[items.length - 1].id : null;
+    return { items: items.map((m) => messageView(m, shared.get(m.batch_id) ?? null, this.cipher)), total, limit, offset, next_cursor: nextCursor };
   }
 
   /** Cancels a message that no provider has seen yet; once handed over it can't be called back. */

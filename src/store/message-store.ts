@@ -166,7 +166,10 @@ export interface MessageFilter {
   key_id?: string;
 }
 
-export async function listMessages(db: Db, filter: MessageFilter, limit: number, offset: number) {
+/** A page: `offset` rows skipped, or (keyset) the rows after the id `after` in newest-first order. */
+export type PageStart = { offset: number } | { after: string };
+
+export async function listMessages(db: Db, filter: MessageFilter, limit: number, start: PageStart) {
   let q = db.selectFrom('messages');
   if (filter.status) q = q.where('status', '=', filter.status);
   if (filter.sms_type) q = q.where('sms_type', '=', filter.sms_type);
@@ -177,8 +180,12 @@ export async function listMessages(db: Db, filter: MessageFilter, limit: number,
   // Message ids begin with their creation time, so a date range is a primary-key range.
   if (filter.date_from !== undefined) q = q.where('id', '>=', idBoundary('msg', filter.date_from, 'first'));
   if (filter.date_to !== undefined) q = q.where('id', '<=', idBoundary('msg', filter.date_to, 'last'));
+  // Every filter has an index ending in the id (migration 0007): a page is a seek, the count an index scan.
+  const page = 'after' in start
+    ? q.selectAll().where('id', '<', start.after).orderBy('id', 'desc').limit(limit)
+    : q.selectAll().orderBy('id', 'desc').limit(limit).offset(start.offset);
   const [items, total] = await Promise.all([
-    q.selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute(),
+    page.execute(),
     q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
   ]);
   return { items, total: Number(total.n) };

@@ -5,7 +5,7 @@ import { bodySignature, safeEqual } from '../../domain/signature.js';
 import type { Services } from '../../services/container.js';
 import { BODY_LIMITS, sendBodyLimit } from '../body-limits.js';
 import {
-  BatchCancelReply, BatchView, CallbackAttempts, GUARDED, MessageDetail, MessageView, Page, problems, ReportOutcome, SendBatchReply, SendReply, WITH_BODY,
+  BatchCancelReply, BatchView, CallbackAttempts, GUARDED, MessageDetail, MessageView, MessagePage, problems, ReportOutcome, SendBatchReply, SendReply, WITH_BODY,
 } from '../reply-schemas.js';
 import { DeliveryReportBody, IdParams, ListSmsQuery, SendBatchBody, SendSmsBody } from '../schemas.js';
 
@@ -42,7 +42,7 @@ export const smsRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
     return reply.code(result.statusCode).send(result.body);
   });
 
-  app.get('/api/sms', { config: { scope: 'read' }, schema: { tags: ['sms'], summary: 'List messages, newest first', querystring: ListSmsQuery, response: { 200: Page(MessageView, 'Messages, newest first'), ...problems(...GUARDED, 422) } } }, async (request) =>
+  app.get('/api/sms', { config: { scope: 'read' }, schema: { tags: ['sms'], summary: 'List messages, newest first', querystring: ListSmsQuery, response: { 200: MessagePage(MessageView, 'Messages, newest first'), ...problems(...GUARDED, 422) } } }, async (request) =>
     messages.list(request.query, request.caller));
 
   app.get('/api/sms/batches/:batch_id', { config: { scope: 'read' }, schema: { tags: ['sms'], summary: 'A batch with counts per status', params: IdParams('batch_id'), response: { 200: BatchView, ...problems(...GUARDED, 404, 422) } } }, async (request) =>
