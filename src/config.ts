@@ -79,6 +79,8 @@ export interface Config {
   };
   /** How long SIGTERM waits for sends in flight before the process exits and leaves them to lease recovery. */
   shutdownTimeoutSeconds: number;
+  /** MESSAGE_RETENTION_DAYS (unset: keep everything) and how the purge goes about it. */
+  retention: { days: number; batchSize: number; intervalMs: number } | undefined;
   dispatch: {
     batchSize: number;
     pollIntervalMs: number;
@@ -313,6 +315,11 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivateNetworks: bool(env, 'CALLBACK_ALLOW_PRIVATE_NETWORKS', false),
     },
     shutdownTimeoutSeconds: int(env, 'SHUTDOWN_TIMEOUT_SECONDS', providerTimeoutSeconds + 5, 1, 3600),
+    retention: str(env, 'MESSAGE_RETENTION_DAYS') === undefined ? undefined : {
+      days: int(env, 'MESSAGE_RETENTION_DAYS', 0, 1, 36_500),
+      batchSize: int(env, 'RETENTION_BATCH_SIZE', 500, 1, 10_000),
+      intervalMs: int(env, 'RETENTION_INTERVAL_SECONDS', 60, 1, 86_400) * 1000,
+    },
     dispatch: {
       batchSize: int(env, 'DISPATCH_BATCH_SIZE', 500, 1, 5000),
       pollIntervalMs: int(env, 'DISPATCH_POLL_INTERVAL_MS', 50, 1, 60_000),

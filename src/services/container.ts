@@ -25,6 +25,7 @@ import { SendService } from './send-service.js';
 import { SharedBudget } from './shared-budget.js';
 import { SharedCircuits } from './shared-circuits.js';
 import { SharedPumpingCounts } from './shared-pumping-counts.js';
+import { Retention } from './retention.js';
 import { SharedCounters } from './shared-counters.js';
 import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
@@ -73,6 +74,8 @@ export interface Services {
   sharedCounters: SharedCounters;
   /** Circuit breakers kept in step between processes through Redis; undefined without REDIS_URL. */
   sharedCircuits: SharedCircuits | undefined;
+  /** MESSAGE_RETENTION_DAYS's purge; undefined when everything is kept. */
+  retention: Retention | undefined;
   /** The OTP pumping guard's counts shared between API processes through Redis; undefined without REDIS_URL. */
   sharedPumping: SharedPumpingCounts | undefined;
   /** Seals and opens stored message texts and metadata. */
@@ -187,6 +190,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     callbacks: new CallbackService(config, db, dialect, commits, metrics, cipher),
     dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, cipher, status, wakeUps }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,
+    retention: config.retention ? new Retention(config.retention, commits, metrics) : undefined,
     async readiness() {
       const checks: Record<string, string> = {};
       try {
@@ -210,6 +214,7 @@ export function startWorkers(services: Services): void {
   services.dispatcher.start();
   services.callbacks.start();
   services.simulatorReports?.start();
+  services.retention?.start();
 }
 
 /**
@@ -218,7 +223,7 @@ export function startWorkers(services: Services): void {
  * which lease recovery takes over, as after a crash.
  */
 export async function stopWorkers(services: Services, deadlineMs = services.config.shutdownTimeoutSeconds * 1000): Promise<boolean> {
-  const stopped = Promise.all([services.dispatcher.stop(), services.callbacks.stop(), services.simulatorReports?.stop()]).then(() => true);
+  const stopped = Promise.all([services.dispatcher.stop(), services.callbacks.stop(), services.simulatorReports?.stop(), services.retention?.stop()]).then(() => true);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), deadlineMs); });
   const inTime = await Promise.race([stopped, deadline]);

@@ -1,0 +1,73 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { drain, startGateway, type TestGateway, US, US2, GB } from '../helpers/gateway.js';
+import { get, post } from '../helpers/http.js';
+
+let gw: TestGateway | undefined;
+afterEach(async () => {
+  vi.useRealTimers();
+  await gw?.stop();
+  gw = undefined;
+});
+
+const DAY = 86_400_000;
+
+async function rows(g: TestGateway, table: 'message_events' | 'messages' | 'batches' | 'otp_sessions' | 'simulator_outbox' | 'send_attempts', messageIds?: string[]) {
+  let q = g.services.store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n'));
+  if (messageIds) q = q.where(table === 'messages' ? 'id' : 'message_id' as any, 'in', messageIds);
+  return Number((await q.executeTakeFirstOrThrow()).n);
+}
+
+describe('MESSAGE_RETENTION_DAYS', () => {
+  it('deletes final messages older than the retention with everything hanging off them, in small batches, and keeps the rest', async () => {
+    gw = await startGateway({ MESSAGE_RETENTION_DAYS: '7', RETENTION_BATCH_SIZE: '2' });
+    const g = gw;
+    // Ten days ago: a batch of two and a single message, delivered; a draft; an OTP, verified.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() - 10 * DAY);
+    const oldBatch = (await post(g.app, '/api/sms/send-batch', { recipients: [{ number: US }, { number: US2 }], message: 'old batch' })).body;
+    const oldSingle = (await post(g.app, '/api/sms/send', { to: [{ number: GB }], message: 'old single' })).body;
+    const draft = (await post(g.app, '/api/sms/send-batch', { recipients: [{ number: US }], message: 'old draft', send_immediately: false })).body;
+    await post(g.app, '/api/otp/generate', { phone_number: { number: '+14155550123' } });
+    await drain(g.services);
+    const code = (await get(g.app, '/api/simulator/outbox?to=%2B14155550123&limit=1')).body.items[0].body.match(/(\d{4,10})/)[1];
+    expect((await post(g.app, '/api/otp/verify', { phone_number: { number: '+14155550123' }, otp_code: code })).body.verified).toBe(true);
+    vi.useRealTimers();
+
+    const recent = (await post(g.app, '/api/sms/send', { to: [{ number: US }], message: 'recent' })).body;
+    await drain(g.services);
+    const oldIds = [...(await get(g.app, `/api/sms?batch_id=${oldBatch.batch_id}`)).body.items.map((m: { id: string }) => m.id), oldSingle.messages[0].id];
+    const otpMessageIds = (await get(g.app, '/api/sms?sms_type=otp')).body.items.map((m: { id: string }) => m.id);
+    expect(oldIds).toHaveLength(3);
+    expect(otpMessageIds).toHaveLength(1);
+    const purgedIds = [...oldIds, ...otpMessageIds];
+    for (const id of purgedIds) expect((await get(g.app, `/api/sms/${id}`)).body.status).toBe('delivered');
+    expect(await rows(g, 'message_events', purgedIds)).toBeGreaterThan(0);
+    expect(await rows(g, 'simulator_outbox', purgedIds)).toBe(4);
+
+    const retention = g.services.retention!;
+    let rounds = 0;
+    while (await retention.purgeOnce() > 0) rounds++;
+    // Four messages two at a time, then batches and the OTP session.
+    expect(rounds).toBeGreaterThanOrEqual(2);
+
+    for (const id of purgedIds) expect((await get(g.app, `/api/sms/${id}`)).status).toBe(404);
+    for (const table of ['message_events', 'simulator_outbox', 'send_attempts'] as const) expect(await rows(g, table, purgedIds)).toBe(0);
+    expect((await get(g.app, `/api/sms/batches/${oldBatch.batch_id}`)).status).toBe(404);
+    expect(await rows(g, 'otp_sessions')).toBe(0);
+    // Not final, however old: the draft stays, with its batch.
+    expect((await get(g.app, `/api/sms/batches/${draft.batch_id}`)).body.counts).toEqual({ draft: 1 });
+    // Newer than the retention: stays.
+    expect((await get(g.app, `/api/sms/${recent.messages[0].id}`)).body.status).toBe('delivered');
+    expect(await rows(g, 'messages')).toBe(2);
+
+    const metrics = (await get(g.app, '/metrics')).body as string;
+    expect(metrics).toContain('sms_retention_purged_total{kind="message"} 4');
+    expect(metrics).toContain('sms_retention_purged_total{kind="otp_session"} 1');
+  });
+
+  it('is off unless MESSAGE_RETENTION_DAYS is set, and refuses a retention under a day', async () => {
+    gw = await startGateway();
+    expect(gw.services.retention).toBeUndefined();
+    await expect(startGateway({ MESSAGE_RETENTION_DAYS: '0' })).rejects.toThrow(/MESSAGE_RETENTION_DAYS/);
+  });
+});
