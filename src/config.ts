@@ -5,7 +5,7 @@ import type { PriceTable } from './domain/pricing.js';
 import type { EnvReader } from './providers/definition.js';
 import type { PhoneValidationMode } from './domain/phone.js';
 
-export const PROVIDER_NAMES = ['twilio', 'aws_sns', 'plivo', 'nexmo', 'clickatell', 'simulator'] as const;
+export const PROVIDER_NAMES = ['twilio', 'aws_sns', 'plivo', 'nexmo', 'clickatell', 'smpp', 'simulator'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 export class ConfigError extends Error {
@@ -97,6 +97,8 @@ export interface Config {
     transientErrorRate: number;
     latencyMs: number;
   };
+  /** The SMPP server for ESMEs (src/smpp-server): off unless SMPP_SERVER_PORT is set. */
+  smppServer: { port: number; host: string } | undefined;
   /** Where each provider reads its own settings from (see providers/registry.ts), checked at start. */
   providerEnv: EnvReader;
   /** `<PROVIDER>_MAX_PER_SECOND`: segments per second each provider is handed, where set. */
@@ -336,6 +338,8 @@ export function loadConfig(env: Env = process.env): Config {
       transientErrorRate: num(env, 'SIMULATOR_TRANSIENT_ERROR_RATE', 0, 0, 1),
       latencyMs: int(env, 'SIMULATOR_LATENCY_MS', 0, 0, 60_000),
     },
+    smppServer: str(env, 'SMPP_SERVER_PORT') === undefined ? undefined
+      : { port: int(env, 'SMPP_SERVER_PORT', 2775, 0, 65535), host: str(env, 'SMPP_SERVER_HOST') ?? '0.0.0.0' },
     providerEnv: envReader(env),
     providerBudgets: Object.fromEntries(PROVIDER_NAMES.flatMap((name) => {
       const variable = `${name.toUpperCase()}_MAX_PER_SECOND`;

@@ -1,21 +1,27 @@
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
 import { closeServices, createServices, startWorkers, stopWorkers } from './services/container.js';
+import { SmppServer } from './smpp-server/server.js';
 
 /** The API process: the services, the HTTP app over them, and (with RUN_WORKER) the background loops. */
 export async function createGateway(config: Config) {
   const services = await createServices(config);
   const app = await buildApp(services);
+  // ESMEs submit over SMPP beside the HTTP API, when SMPP_SERVER_PORT is set.
+  const smppServer = config.smppServer ? new SmppServer(services, config.smppServer) : undefined;
   return {
     app,
     services,
+    smppServer,
     async start() {
       for (const warning of services.startupWarnings) app.log.warn(warning);
       if (config.runWorker) startWorkers(services);
+      await smppServer?.start();
       await app.listen({ port: config.port, host: config.host });
     },
     async stop() {
       // Stop taking requests first (those in progress are answered), then finish in-flight sends.
+      await smppServer?.stop();
       await app.close();
       await stopWorkers(services);
       await closeServices(services);

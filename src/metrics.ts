@@ -49,6 +49,27 @@ export class GatewayMetrics {
     });
   }
 
+  /** Providers that hold connections (SMPP binds): how many are in each state, and how often they were lost. */
+  watchProviderConnections(read: () => Array<{ provider: string; states: string[]; reconnects: number }>): void {
+    new Gauge({
+      name: 'sms_provider_connections', help: 'Connections of providers that hold them (SMPP binds), by state: bound, connecting, waiting (to reconnect), closed',
+      labelNames: ['provider', 'state'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { provider, states } of read()) {
+          for (const state of ['bound', 'connecting', 'waiting', 'closed']) this.set({ provider, state }, states.filter((s) => s === state).length);
+        }
+      },
+    });
+    new Gauge({
+      name: 'sms_provider_reconnects', help: 'Connections (SMPP binds) lost or refused since the process started, each followed by a new attempt',
+      labelNames: ['provider'], registers: [this.registry],
+      collect() {
+        for (const { provider, reconnects } of read()) this.set({ provider }, reconnects);
+      },
+    });
+  }
+
   /** 1 while limits are shared through Redis, 0 while Redis is away (limits per process); absent without REDIS_URL. */
   watchSharedCounters(status: () => 'off' | 'ok' | 'unavailable'): void {
     new Gauge({

@@ -35,6 +35,7 @@ import { smsRoutes } from './routes/sms.js';
 import { templateRoutes } from './routes/templates.js';
 import { twilioMessageRoutes } from './routes/twilio-messages.js';
 import { twilioVerifyRoutes } from './routes/twilio-verify.js';
+import { smppAccountRoutes } from './routes/smpp-accounts.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 declare module 'fastify' {
@@ -174,6 +175,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await app.register(inboundRoutes, { services });
   await app.register(twilioMessageRoutes, { services });
   await app.register(twilioVerifyRoutes, { services });
+  await app.register(smppAccountRoutes, { services });
   if (services.simulatorOutbox) await app.register(simulatorRoutes, { services });
   await app.register(currentKeyRoutes, { services });
   await app.register(batchListRoutes, { services });

@@ -68,6 +68,7 @@ export const MessageView = Type.Object({
   custom_id: nullable(Type.String()),
   metadata: FreeForm,
   callback_url: nullable(Type.String()),
+  submitted_via: nullable(Type.String({ description: '`smpp:<system_id>` for a message an ESME submitted over SMPP; null for the HTTP APIs' })),
   template_id: nullable(Type.String()),
   template_version: nullable(Type.Integer()),
   schedule_at: nullable(Time()),
@@ -350,6 +351,16 @@ export const ProvidersReply = Type.Object({
     // null: no budget (the simulator's default).
     budget_per_second: Type.Optional(nullable(Type.Number())),
     recent: nullable(Type.Object({ attempts: Type.Integer(), success_rate: nullable(Type.Number()), p50_ms: nullable(Type.Number()) })),
+    connections: Type.Optional(Type.Object({
+      binds: Type.Array(Type.Object({
+        state: oneOf(['connecting', 'bound', 'waiting', 'closed']),
+        since: Time(),
+        last_error: nullable(Type.String()),
+        // While waiting: when the next bind attempt is due.
+        next_attempt_at: nullable(Time()),
+      })),
+      reconnects: Type.Integer({ description: 'binds lost or refused since start' }),
+    }, { description: 'providers that hold connections open (SMPP): each bind and its state' })),
   })),
 }, { description: 'Every provider the gateway knows' });
 

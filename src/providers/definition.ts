@@ -1,5 +1,6 @@
 import type { ProviderName } from '../config.js';
 import type { Fetch } from './http-outcome.js';
+import type { ProviderEvents } from './provider-events.js';
 import type { SmsProvider } from './provider.js';
 
 /** Reads environment variables for a provider's settings; a bad value throws ConfigError naming it. */
@@ -12,6 +13,8 @@ export interface EnvReader {
 
 export interface ProviderContext {
   fetch: Fetch;
+  /** Where a provider that hears reports and inbound messages on its own connection (SMPP) hands them. */
+  events?: ProviderEvents;
 }
 
 /**

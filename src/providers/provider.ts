@@ -115,9 +115,26 @@ export interface LookupHint {
   attemptedAt: number;
 }
 
+/** The state of a provider that keeps connections open (SMPP binds), for GET /api/providers and /metrics. */
+export interface ProviderConnections {
+  connections: Array<{
+    state: 'connecting' | 'bound' | 'waiting' | 'closed';
+    since: number;
+    lastError: string | null;
+    /** While `waiting`: when the next bind attempt is due. */
+    nextAttemptAt: number | null;
+  }>;
+  /** Binds lost or refused since start, each followed by a new attempt. */
+  reconnects: number;
+}
+
 export interface SmsProvider {
   readonly name: ProviderName;
   readonly capabilities: ProviderCapabilities;
+  /** Providers that hold connections open them here (with the dispatcher) and close them in `stop`. */
+  start?(): void;
+  stop?(): Promise<void>;
+  connections?(): ProviderConnections;
   send(sms: OutgoingSms, signal: AbortSignal): Promise<SendOutcome>;
   /**
    * Finds a message after a send whose answer was lost. `null` means the provider is

@@ -4,11 +4,12 @@ import { clickatellProvider } from './clickatell/index.js';
 import type { EnvReader, ProviderContext, ProviderDefinition } from './definition.js';
 import { nexmoProvider } from './nexmo/index.js';
 import { plivoProvider } from './plivo/index.js';
+import { smppProvider } from './smpp/index.js';
 import type { SmsProvider } from './provider.js';
 import { twilioProvider } from './twilio/index.js';
 
 /** Every real provider the gateway can speak; a new one is a folder and a line here. */
-export const PROVIDER_DEFINITIONS: readonly ProviderDefinition[] = [twilioProvider, awsSnsProvider, plivoProvider, nexmoProvider, clickatellProvider];
+export const PROVIDER_DEFINITIONS: readonly ProviderDefinition[] = [twilioProvider, awsSnsProvider, plivoProvider, nexmoProvider, clickatellProvider, smppProvider];
 
 export type ProviderSetup =
   | { name: ProviderName; enabled: true; provider: SmsProvider; defaultMaxPerSecond: number }

@@ -46,6 +46,8 @@ export class CallbackService {
     const leaseMs = (this.config.webhooks.timeoutSeconds + 30) * 1000;
     const claimed = await this.commits.run(async (trx) => {
       let due = trx.selectFrom('callbacks').select('id').where('status', '=', 'pending').where('next_attempt_at', '<=', now)
+        // Receipts for SMPP submissions go out on the ESME's bind (src/smpp-server/receipt-delivery.ts).
+        .where('url', 'not like', 'smpp:%')
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
         .orderBy('next_attempt_at').limit(100);
       if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();

@@ -3,6 +3,8 @@ import { PROVIDER_NAMES, type Config } from '../config.js';
 import { processLog } from '../logging.js';
 import { GatewayMetrics } from '../metrics.js';
 import { setUpProviders, type ProviderSetup } from '../providers/registry.js';
+import { ProviderEventRelay } from '../providers/provider-events.js';
+import { SmppAccountService } from '../smpp-server/account-service.js';
 import { localBudgets, ProviderRouter } from '../providers/routing/provider-router.js';
 import { loadRoutingFile } from '../providers/routing/routing-file.js';
 import { SimulatorProvider } from '../providers/simulator.js';
@@ -68,6 +70,8 @@ export interface Services {
   keys: ApiKeyService;
   optOuts: OptOutService;
   inbound: InboundService;
+  /** Logins of ESMEs binding to the SMPP server (SMPP_SERVER_PORT). */
+  smppAccounts: SmppAccountService;
   /** New work announced to every dispatcher (in process, PostgreSQL NOTIFY or Redis pub/sub). */
   wakeUps: WakeUps;
   /** The counters behind API limits and per-number caps: Redis when configured, else this process's memory. */
@@ -121,7 +125,9 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     fromKeyFile ? () => messageKeyRingFromFile(config.keysFile) : undefined);
   if (fromKeyFile) warnings.push(`MESSAGE_ENCRYPTION_KEY is not set: message texts and metadata are encrypted with a key generated into ${config.keysFile}; back that file up`);
 
-  const setups: ProviderSetup[] = setUpProviders(config.providerEnv, { fetch: globalThis.fetch });
+  // Providers that hear reports on their own connections (SMPP) hand them here once the services below exist.
+  const providerEvents = new ProviderEventRelay();
+  const setups: ProviderSetup[] = setUpProviders(config.providerEnv, { fetch: globalThis.fetch, events: providerEvents });
   let simulator: SimulatorProvider | undefined;
   let simulatorOutbox: SimulatorOutboxStore | undefined;
   if (config.simulator.enabled) {
@@ -182,6 +188,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     keys: new ApiKeyService(db, otpKey),
     optOuts: new OptOutService(config, db, commits),
     inbound: new InboundService(config, db, commits, cipher),
+    smppAccounts: new SmppAccountService(db, otpKey),
     messages,
     twilioMessages: new TwilioMessageApi(config, db, commits, send, messages, cipher),
     twilioVerify: new TwilioVerifyApi(config, db, commits, otp),
@@ -206,11 +213,21 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
       return checks;
     },
   };
+  providerEvents.connect({
+    statusReports: async (provider, reports) => void await services.status.applyProviderReports(provider, reports),
+    inbound: async (provider, sms) => void await services.inbound.recordFromProvider(provider, sms),
+  });
+  metrics.watchProviderConnections(() => router.all().flatMap((p) => {
+    const state = p.connections?.();
+    return state ? [{ provider: p.name, states: state.connections.map((c) => c.state), reconnects: state.reconnects }] : [];
+  }));
   return services;
 }
 
 /** The background loops: dispatch, status callbacks, the simulator's delivery reports. */
 export function startWorkers(services: Services): void {
+  // Providers holding connections (SMPP binds) connect where messages are dispatched.
+  for (const provider of services.router.all()) provider.start?.();
   services.dispatcher.start();
   services.callbacks.start();
   services.simulatorReports?.start();
@@ -228,6 +245,8 @@ export async function stopWorkers(services: Services, deadlineMs = services.conf
   const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), deadlineMs); });
   const inTime = await Promise.race([stopped, deadline]);
   clearTimeout(timer);
+  // After the sends in flight: their answers come on these connections.
+  await Promise.all(services.router.all().map((provider) => provider.stop?.()));
   if (!inTime) processLog.warn(`work still in flight after SHUTDOWN_TIMEOUT_SECONDS (${deadlineMs / 1000} s): its claims are recovered after their lease`);
   return inTime;
 }

@@ -31,7 +31,9 @@ export function messageView(m: MessageRow, batchMetadata: string | null, cipher:
     error_message: m.error_message,
     custom_id: m.custom_id,
     metadata: parseMetadata(m.metadata ?? batchMetadata, cipher),
-    callback_url: m.callback_url,
+    // An SMPP submission's receipts go back on its binds: its callback_url is internal (`smpp:<system_id>`).
+    callback_url: m.callback_format === 'smpp' ? null : m.callback_url,
+    submitted_via: m.submitted_via ?? null,
     template_id: m.template_id,
     template_version: m.template_version,
     schedule_at: iso(m.schedule_at),

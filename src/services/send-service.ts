@@ -85,6 +85,10 @@ export interface SendOptions {
   callbackFormat?: 'twilio';
   /** The text is sent as written: `{{x}}` in it is not a placeholder (Twilio bodies have none). */
   literal?: boolean;
+  /** `smpp:<system_id>`: submitted by an ESME over SMPP (shown as `submitted_via`). */
+  submittedVia?: string;
+  /** Status changes go back to that ESME as SMPP receipts (through the callbacks outbox, to `smpp:<system_id>`). */
+  smppReceipts?: boolean;
 }
 
 export interface IdempotentReply<T> {
@@ -181,6 +185,11 @@ export class SendService {
       }
       const prepared = this.message(batchId, r, body.text, messageType, smsType, input, timing, template, now, keyId);
       if (options.callbackFormat) prepared.row.callback_format = options.callbackFormat;
+      if (options.submittedVia) prepared.row.submitted_via = options.submittedVia;
+      if (options.submittedVia && options.smppReceipts) {
+        prepared.row.callback_url = options.submittedVia;
+        prepared.row.callback_format = 'smpp';
+      }
       messages.push(prepared);
     }
     if (bodyErrors.length > 0) throw new ValidationError(bodyErrors.map((e) => `${e.field} ${e.message}`).join('; '), dedupeErrors(bodyErrors));

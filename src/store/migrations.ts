@@ -371,6 +371,34 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('messages_to').on('messages').columns(['to_number', 'id']).execute();
     },
   },
+  '0009_smpp': {
+    async up(db) {
+      await db.schema.alterTable('messages').addColumn('submitted_via', 'text').execute();
+      await db.schema
+        .createTable('smpp_accounts')
+        .addColumn('system_id', 'text', (c) => c.primaryKey())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('throughput_per_second', 'integer', (c) => c.notNull())
+        .addColumn('max_binds', 'integer', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('smpp_submissions')
+        .addColumn('message_id', 'text', (c) => c.primaryKey())
+        .addColumn('system_id', 'text', (c) => c.notNull())
+        .addColumn('registered_delivery', 'integer', (c) => c.notNull())
+        .addColumn('part_ids', 'text', (c) => c.notNull())
+        .addColumn('source_ton', 'integer', (c) => c.notNull())
+        .addColumn('source_npi', 'integer', (c) => c.notNull())
+        .addColumn('source_addr', 'text', (c) => c.notNull())
+        .addColumn('dest_ton', 'integer', (c) => c.notNull())
+        .addColumn('dest_npi', 'integer', (c) => c.notNull())
+        .addColumn('dest_addr', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

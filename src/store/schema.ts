@@ -318,3 +318,45 @@ export interface Database {
   verify_services: VerifyServicesTable;
   verifications: VerificationsTable;
 }
+
+// --- SMPP (src/providers/smpp, src/smpp-server) ------------------------------------------------
+
+export interface MessagesTable {
+  /** `smpp:<system_id>` for a message an ESME submitted over SMPP; null for the HTTP APIs. */
+  submitted_via?: string | null;
+}
+
+/** An ESME's login to the SMPP server: SMPP passwords are at most 8 characters, so not API keys. */
+export interface SmppAccountsTable {
+  system_id: string;
+  /** Keyed hash of the password (as API keys are kept). */
+  password_hash: string;
+  /** Submits per second over all the account's binds; past it, ESME_RTHROTTLED. */
+  throughput_per_second: number;
+  max_binds: number;
+  /** JSON array of scopes: `sms:send` to submit. */
+  scopes: string;
+  created_at: number;
+}
+
+/** What a receipt to the ESME needs about a message it submitted. */
+export interface SmppSubmissionsTable {
+  message_id: string;
+  system_id: string;
+  /** The submit's registered_delivery: 1 every final outcome, 2 failures only. */
+  registered_delivery: number;
+  /** The ids each part was answered with (JSON array), one receipt each. */
+  part_ids: string;
+  source_ton: number;
+  source_npi: number;
+  source_addr: string;
+  dest_ton: number;
+  dest_npi: number;
+  dest_addr: string;
+  created_at: number;
+}
+
+export interface Database {
+  smpp_accounts: SmppAccountsTable;
+  smpp_submissions: SmppSubmissionsTable;
+}

@@ -19,7 +19,8 @@ import { startGateway, type TestGateway, US } from './gateway.js';
 import { get, post } from './http.js';
 import { freePort } from './process.js';
 
-export type RealProvider = Exclude<ProviderName, 'simulator'>;
+/** The HTTP providers with a fake here; `smpp` is tested against an SMSC of its own (test/providers/smpp). */
+export type RealProvider = Exclude<ProviderName, 'simulator' | 'smpp'>;
 export const REAL_PROVIDERS: readonly RealProvider[] = ['twilio', 'aws_sns', 'plivo', 'nexmo', 'clickatell'];
 
 export const TWILIO_FROM = '+15005550006';

@@ -1,6 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { ProviderConnections } from '../../providers/provider.js';
 import type { Services } from '../../services/container.js';
 import { GUARDED, problems, ProvidersReply } from '../reply-schemas.js';
+
+function connectionsView(state: ProviderConnections | undefined) {
+  if (!state) return {};
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    connections: {
+      binds: state.connections.map((c) => ({ state: c.state, since: iso(c.since)!, last_error: c.lastError, next_attempt_at: iso(c.nextAttemptAt) })),
+      reconnects: state.reconnects,
+    },
+  };
+}
 
 /** Every provider the gateway knows: enabled or what it lacks, what it can carry, and how it is doing. */
 export const providerRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
@@ -18,6 +30,7 @@ export const providerRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
           circuit: router.breaker(setup.name).state(now),
           budget_per_second: router.budgetPerSecond(setup.name),
           recent: router.recent(setup.name).summary(),
+          ...connectionsView(setup.provider.connections?.()),
         };
       }),
     };
