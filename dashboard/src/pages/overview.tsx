@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { api, type ProviderItem, type Stats } from '../api/client';
 import { Empty, QueryView } from '../components/states';
 import { StatusBadge } from '../components/status-badge';
-import { VolumeChart } from '../components/volume-chart';
+import { fillPeriods, VolumeChart } from '../components/volume-chart';
 import { formatMoney, formatMs, formatNumber, formatPercent } from '../format';
 import { Link, navigate, useLocation, withSearch } from '../router';
 
@@ -66,7 +66,7 @@ export default function OverviewPage() {
         <QueryView query={stats} what="the series">
           {(s) => (s.time_series.length === 0 ? <Empty>No messages in this period.</Empty> : (
             <>
-              <VolumeChart points={s.time_series} groupBy={s.group_by} />
+              <VolumeChart points={fillPeriods(s.time_series, Date.parse(s.date_from ?? ''), Date.parse(s.date_to ?? ''), s.group_by)} groupBy={s.group_by} />
               <details>
                 <summary>The figures as a table</summary>
                 <div className="table-wrap" tabIndex={0}>
