@@ -30,7 +30,7 @@ export interface SessionHost {
   bindsOf(systemId: string): number;
   throughputOf(account: SmppAccount): AccountThroughput;
   /** Concatenated parts per account, source and destination, waiting for their siblings. */
-  parts: Reassembler<{ id: string }>;
+  parts: Reassembler<{ id: string; registeredDelivery: number }>;
   /** A receiver or transceiver bound: receipts waiting for the account can go out. */
   receiverBound(): void;
 }
@@ -155,21 +155,25 @@ export class EsmeSession {
    */
   private async submitOne(submission: Submission, account: SmppAccount): Promise<{ status: number; id?: string }> {
     let octets = submission.octets;
-    let partIds: string[] = [];
+    // Each part's own id and whether it asked for a receipt (Kannel asks on the first part only).
+    let parts = [{ id: '', registeredDelivery: submission.registeredDelivery }];
     if (submission.concatenation) {
       const partId = newId('smp');
       const key = `${account.systemId}|${submission.source.addr}|${submission.destination.addr}`;
-      const whole = this.host.parts.add(key, submission.concatenation, submission.octets, { id: partId });
+      const whole = this.host.parts.add(key, submission.concatenation, submission.octets, { id: partId, registeredDelivery: submission.registeredDelivery });
       if (!whole) return { status: CommandStatus.ESME_ROK, id: partId };
       octets = whole.octets;
-      partIds = whole.parts.map((p) => p.id);
-      partIds = partIds.map((id) => (id === partId ? '' : id));
+      // The part completing the text is answered with the message's id ('' until it is known).
+      parts = whole.parts.map((p) => (p.id === partId ? { ...p, id: '' } : p));
     }
+    const asked = parts.filter((p) => p.registeredDelivery !== 0);
+    // 1 (every final outcome) if any part asked for it, else 2 (failures only) if any did.
+    const registeredDelivery = asked.some((p) => p.registeredDelivery === 1) ? 1 : asked.length > 0 ? 2 : 0;
     const systemId = account.systemId;
     let messageId: string;
     try {
       const { body } = await this.host.services.send.send(sendRequestFor(submission, octets), undefined, callerFor(account.scopes), {
-        literal: true, submittedVia: `smpp:${systemId}`, smppReceipts: submission.registeredDelivery !== 0,
+        literal: true, submittedVia: `smpp:${systemId}`, smppReceipts: registeredDelivery !== 0,
       });
       messageId = body.messages[0].id;
     } catch (err) {
@@ -177,10 +181,10 @@ export class EsmeSession {
       if (status === CommandStatus.ESME_RSYSERR) processLog.error(`smpp server: submit from "${systemId}" failed: ${(err as Error).message}`);
       return { status };
     }
-    const ids = partIds.length > 0 ? partIds.map((id) => id || messageId) : [messageId];
+    const ids = (asked.length > 0 ? asked : parts).map((p) => p.id || messageId);
     try {
       await this.host.services.commits.run((trx) => trx.insertInto('smpp_submissions').values({
-        message_id: messageId, system_id: systemId, registered_delivery: submission.registeredDelivery, part_ids: JSON.stringify(ids),
+        message_id: messageId, system_id: systemId, registered_delivery: registeredDelivery, part_ids: JSON.stringify(ids),
         source_ton: submission.source.ton, source_npi: submission.source.npi, source_addr: submission.source.addr,
         dest_ton: submission.destination.ton, dest_npi: submission.destination.npi, dest_addr: submission.destination.addr, created_at: Date.now(),
       }).execute());

@@ -19,7 +19,7 @@ const ACCOUNT_CHECK_MS = 5000;
  * gateway's normal send path; receipts go back to them as deliver_sm.
  */
 export class SmppServer implements SessionHost {
-  readonly parts = new Reassembler<{ id: string }>(PARTS_MAX_AGE_MS, PARTS_MAX_MESSAGES, (key, received) => {
+  readonly parts = new Reassembler<{ id: string; registeredDelivery: number }>(PARTS_MAX_AGE_MS, PARTS_MAX_MESSAGES, (key, received) => {
     processLog.warn(`smpp server: a long text (${key.split('|')[0]}) got ${received.length} of its parts within ${PARTS_MAX_AGE_MS / 1000} s; dropped (parts ${received.map((p) => p.id).join(', ')})`);
   });
   private readonly sessions = new Set<EsmeSession>();
