@@ -378,7 +378,7 @@ describe('GET /api/providers and DEFAULT_PROVIDER', () => {
     const res = await get(gw.app, '/api/providers');
     expect(res.status).toBe(200);
     const items = res.body.items as any[];
-    expect(items.map((p) => p.name)).toEqual(['twilio', 'aws_sns', 'plivo', 'nexmo', 'clickatell', 'simulator']);
+    expect(items.map((p) => p.name)).toEqual(['twilio', 'aws_sns', 'plivo', 'nexmo', 'clickatell', 'smpp', 'simulator']);
     const byName = Object.fromEntries(items.map((p) => [p.name, p]));
     for (const name of ['twilio', 'plivo']) {
       expect(byName[name]).toMatchObject({ enabled: true, default: false, circuit: 'closed', capabilities: { message_types: ['text', 'unicode'], delivery_reports: true } });
@@ -389,6 +389,7 @@ describe('GET /api/providers and DEFAULT_PROVIDER', () => {
     expect(byName.aws_sns).toMatchObject({ enabled: false, missing_variables: ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'], capabilities: null, circuit: null });
     expect(byName.nexmo).toMatchObject({ enabled: false, missing_variables: ['NEXMO_API_KEY', 'NEXMO_API_SECRET'] });
     expect(byName.clickatell).toMatchObject({ enabled: false, missing_variables: ['CLICKATELL_API_KEY'] });
+    expect(byName.smpp).toMatchObject({ enabled: false, missing_variables: ['SMPP_HOST'] });
     expect(byName.simulator).toMatchObject({ enabled: false, missing_variables: ['SIMULATOR_ENABLED=true'] });
   });
 
