@@ -75,8 +75,10 @@ function TemplateForm({ template, onDone }: { template?: Template; onDone?: () =
     save.mutate();
   };
   const names = placeholdersOf(content);
-  const rendered = renderTemplate(content, Object.fromEntries(Object.entries(values).filter(([, v]) => v !== '')));
+  // A placeholder without a value yet stays as written, so the preview fills in as values are typed.
+  const rendered = renderTemplate(content, Object.fromEntries(names.map((n) => [n, values[n] || `{{${n}}}`])));
   const shown = rendered.ok ? rendered.text : content;
+  const waiting = names.filter((n) => !values[n]);
   const counted = shown ? segmentMessage(shown) : undefined;
   return (
     <form className="card" onSubmit={submit} aria-label={template ? `Change ${template.name}` : 'New template'}>
@@ -112,7 +114,7 @@ function TemplateForm({ template, onDone }: { template?: Template; onDone?: () =
       <div className="preview" aria-live="polite">
         <h3 className="small">Preview</h3>
         <pre className="sms-text" data-testid="draft-preview">{shown || ' '}</pre>
-        <p className="muted">{counted ? `${counted.characters} characters · ${counted.encoding} · ${counted.segments} segment(s)` : ''}{!rendered.ok && rendered.missing.length > 0 ? ` · no value yet for ${rendered.missing.join(', ')}` : ''}</p>
+        <p className="muted">{counted ? `${counted.characters} characters · ${counted.encoding} · ${counted.segments} segment(s)` : ''}{waiting.length > 0 ? ` · no value yet for ${waiting.join(', ')}` : ''}</p>
       </div>
       <div className="actions">
         <button type="submit" disabled={save.isPending}>{save.isPending ? 'Saving…' : template ? 'Save new version' : 'Create template'}</button>
