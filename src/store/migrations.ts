@@ -1,4 +1,5 @@
 import { Migrator, sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { messageStatsMigration } from './analytics-summary.js';
 
 const money = sql`double precision`;
 
@@ -14,7 +15,7 @@ function templateFields<T extends string, C extends string>(table: CreateTableBu
 }
 
 /** One schema for SQLite and PostgreSQL: text ids, bigint epoch-ms times, double precision money. */
-const migrations: Record<string, Migration> = {
+export const migrations: Record<string, Migration> = {
   '0001_messages': {
     async up(db: Kysely<any>) {
       await db.schema
@@ -399,6 +400,8 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Summaries for GET /api/analytics/stats, kept by triggers on messages (src/store/analytics-summary.ts).
+  '0008_message_stats': messageStatsMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

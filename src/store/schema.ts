@@ -360,3 +360,40 @@ export interface Database {
   smpp_accounts: SmppAccountsTable;
   smpp_submissions: SmppSubmissionsTable;
 }
+
+// --- Analytics summaries (src/store/analytics-summary.ts), kept by triggers on messages -------------
+
+/** Messages per hour of created_at and per what the statistics group or test by; shards are summed on read. */
+export interface MessageStatsTable {
+  hour_start: number;
+  provider: string;
+  sms_type: string;
+  /** '' when the message has no country. */
+  country: string;
+  status: string;
+  /** 1 when sent_at is set (a provider accepted it). */
+  sent: number;
+  /** 1 when attempts > 0. */
+  attempted: number;
+  shard: number;
+  message_count: number;
+  segment_count: number;
+  /** Sum of coalesce(cost, estimated_cost). */
+  cost_sum: number;
+}
+
+/** Histogram of final_at - sent_at over delivered messages (src/domain/delivery-histogram.ts). */
+export interface MessageDeliveryTimesTable {
+  hour_start: number;
+  provider: string;
+  sms_type: string;
+  bucket: number;
+  shard: number;
+  deliveries: number;
+  total_ms: number;
+}
+
+export interface Database {
+  message_stats: MessageStatsTable;
+  message_delivery_times: MessageDeliveryTimesTable;
+}

@@ -1,0 +1,226 @@
+import { PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
+import { deliveryBucketSql } from '../domain/delivery-histogram.js';
+
+/**
+ * The summaries `GET /api/analytics/stats` reads instead of every message (docs/analytics.md).
+ *
+ * Database triggers on `messages` keep them, in the transaction that changes a message: no code
+ * path (accept, dispatch, reports, cancel, expiry, recovery, failover, a hand-written UPDATE) can
+ * forget to. There is deliberately no DELETE trigger: the retention purge deletes old messages, and
+ * their statistics stay (analytics outlive retention).
+ *
+ * - message_stats: per hour of created_at and the figures the stats group or test by (provider,
+ *   sms_type, country, status, "sent_at is set", "attempts > 0"): messages, segments and the sum of
+ *   coalesce(cost, estimated_cost).
+ * - message_delivery_times: per hour, provider and sms_type, a histogram of final_at - sent_at over
+ *   delivered messages (src/domain/delivery-histogram.ts), for the median.
+ *
+ * `shard` exists for PostgreSQL, where every writer of the same hour, provider, type, country and
+ * status would otherwise queue on one row until it commits: each transaction writes rows of a shard
+ * no concurrent transaction holds (a transaction-scoped advisory lock), readers sum the shards.
+ * SQLite has one writer at a time and always writes shard 0.
+ */
+
+const HOUR_MS = 3_600_000;
+/** First key of the advisory locks that hand out shards (the second is the shard); any constant not used elsewhere. */
+const SHARD_LOCK_KEY = 710_334_511;
+const SHARDS = 16;
+
+const STATS_KEY = 'hour_start, provider, sms_type, country, status, sent, attempted, shard';
+const TIMES_KEY = 'hour_start, provider, sms_type, bucket, shard';
+
+/** A message row (`m.` prefix, `new.`/`old.` in SQLite triggers) as the summary's key and measures. */
+function statsColumns(m: string) {
+  return {
+    hour: `(${m}created_at / ${HOUR_MS}) * ${HOUR_MS}`,
+    country: `coalesce(${m}country, '')`,
+    sent: `(case when ${m}sent_at is not null then 1 else 0 end)`,
+    attempted: `(case when ${m}attempts > 0 then 1 else 0 end)`,
+    cost: `coalesce(${m}cost, ${m}estimated_cost)`,
+    delivered: `${m}status = 'delivered' and ${m}sent_at is not null and ${m}final_at is not null`,
+    bucket: deliveryBucketSql(`(${m}final_at - ${m}sent_at)`),
+    deliveryMs: `(${m}final_at - ${m}sent_at)`,
+  };
+}
+
+const addToStats = `on conflict (${STATS_KEY}) do update set
+    message_count = message_stats.message_count + excluded.message_count,
+    segment_count = message_stats.segment_count + excluded.segment_count,
+    cost_sum = message_stats.cost_sum + excluded.cost_sum`;
+const addToTimes = `on conflict (${TIMES_KEY}) do update set
+    deliveries = message_delivery_times.deliveries + excluded.deliveries,
+    total_ms = message_delivery_times.total_ms + excluded.total_ms`;
+
+async function createTables(db: Kysely<any>) {
+  await db.schema
+    .createTable('message_stats')
+    .addColumn('hour_start', 'bigint', (c) => c.notNull())
+    .addColumn('provider', 'text', (c) => c.notNull())
+    .addColumn('sms_type', 'text', (c) => c.notNull())
+    // '' for messages without a country: NULL would make every such row distinct to the primary key.
+    .addColumn('country', 'text', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('sent', 'integer', (c) => c.notNull())
+    .addColumn('attempted', 'integer', (c) => c.notNull())
+    .addColumn('shard', 'integer', (c) => c.notNull())
+    .addColumn('message_count', 'bigint', (c) => c.notNull())
+    .addColumn('segment_count', 'bigint', (c) => c.notNull())
+    .addColumn('cost_sum', sql`double precision`, (c) => c.notNull())
+    .addPrimaryKeyConstraint('message_stats_pk', ['hour_start', 'provider', 'sms_type', 'country', 'status', 'sent', 'attempted', 'shard'])
+    .execute();
+  await db.schema
+    .createTable('message_delivery_times')
+    .addColumn('hour_start', 'bigint', (c) => c.notNull())
+    .addColumn('provider', 'text', (c) => c.notNull())
+    .addColumn('sms_type', 'text', (c) => c.notNull())
+    .addColumn('bucket', 'integer', (c) => c.notNull())
+    .addColumn('shard', 'integer', (c) => c.notNull())
+    .addColumn('deliveries', 'bigint', (c) => c.notNull())
+    .addColumn('total_ms', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('message_delivery_times_pk', ['hour_start', 'provider', 'sms_type', 'bucket', 'shard'])
+    .execute();
+}
+
+/** Row triggers: SQLite has no statement triggers with transition tables, and its writes are in-process and cheap. */
+async function createSqliteTriggers(db: Kysely<any>) {
+  const n = statsColumns('new.');
+  const o = statsColumns('old.');
+  const statsRow = (c: typeof n, m: string, sign: string) =>
+    `insert into message_stats (${STATS_KEY}, message_count, segment_count, cost_sum)
+     values (${c.hour}, ${m}provider, ${m}sms_type, ${c.country}, ${m}status, ${c.sent}, ${c.attempted}, 0, ${sign}1, ${sign}${m}segments, ${sign}${c.cost})
+     ${addToStats};`;
+  // The WHERE is also what lets SQLite parse an upsert after INSERT … SELECT.
+  const timesRow = (c: typeof n, m: string, sign: string) =>
+    `insert into message_delivery_times (${TIMES_KEY}, deliveries, total_ms)
+     select ${c.hour}, ${m}provider, ${m}sms_type, ${c.bucket}, 0, ${sign}1, ${sign}${c.deliveryMs} where ${c.delivered}
+     ${addToTimes};`;
+  await sql.raw(`create trigger message_stats_insert after insert on messages begin
+    ${statsRow(n, 'new.', '')}
+    ${timesRow(n, 'new.', '')}
+  end`).execute(db);
+  // Leases, provider ids and the like change often and matter to no figure: skip those updates.
+  await sql.raw(`create trigger message_stats_update
+    after update of status, sent_at, attempts, cost, estimated_cost, segments, provider, sms_type, country, created_at on messages
+    when old.status is not new.status or (old.sent_at is null) <> (new.sent_at is null) or (old.attempts > 0) <> (new.attempts > 0)
+      or old.cost is not new.cost or old.estimated_cost is not new.estimated_cost or old.segments is not new.segments
+      or old.provider is not new.provider or old.sms_type is not new.sms_type or old.country is not new.country
+      or ${o.hour} is not ${n.hour}
+    begin
+      ${statsRow(o, 'old.', '-')}
+      ${statsRow(n, 'new.', '')}
+    end`).execute(db);
+  await sql.raw(`create trigger message_delivery_times_update
+    after update of status, sent_at, final_at, provider, sms_type, created_at on messages
+    when ((${o.delivered}) or (${n.delivered}))
+      and (old.status is not new.status or old.sent_at is not new.sent_at or old.final_at is not new.final_at
+        or old.provider is not new.provider or old.sms_type is not new.sms_type or ${o.hour} is not ${n.hour})
+    begin
+      ${timesRow(o, 'old.', '-')}
+      ${timesRow(n, 'new.', '')}
+    end`).execute(db);
+}
+
+/**
+ * Statement triggers with transition tables: a 10,000-recipient insert or a 500-message claim is one
+ * grouped upsert, not one per row, and rows are upserted in key order.
+ */
+async function createPostgresTriggers(db: Kysely<any>) {
+  const m = statsColumns('');
+  // The shard this transaction writes: kept in a transaction-local setting once taken. Try-locks never
+  // wait; only when every shard is held by a running transaction does it wait for one.
+  await sql.raw(`create function message_stats_shard() returns integer language plpgsql as $$
+    declare
+      slot integer := nullif(current_setting('sms_gateway.stats_shard', true), '')::integer;
+    begin
+      if slot is null then
+        for s in 0..${SHARDS - 1} loop
+          if pg_try_advisory_xact_lock(${SHARD_LOCK_KEY}, s) then
+            slot := s;
+            exit;
+          end if;
+        end loop;
+        if slot is null then
+          slot := floor(random() * ${SHARDS})::integer;
+          perform pg_advisory_xact_lock(${SHARD_LOCK_KEY}, slot);
+        end if;
+        perform set_config('sms_gateway.stats_shard', slot::text, true);
+      end if;
+      return slot;
+    end $$`).execute(db);
+  // One signed row per message: +1 for each new row, -1 for each old one; what nets to nothing is not written.
+  const signed = (table: string, sign: string) =>
+    `select ${m.hour} as hour_start, provider, sms_type, ${m.country} as country, status, ${m.sent} as sent, ${m.attempted} as attempted,
+       ${sign}1 as n, ${sign}segments as segments, ${sign}${m.cost} as cost from ${table}`;
+  const signedTimes = (table: string, sign: string) =>
+    `select ${m.hour} as hour_start, provider, sms_type, ${m.bucket} as bucket, ${sign}1 as n, ${sign}${m.deliveryMs} as ms
+     from ${table} where ${m.delivered}`;
+  const upsertStats = (rows: string) =>
+    `insert into message_stats (${STATS_KEY}, message_count, segment_count, cost_sum)
+     select hour_start, provider, sms_type, country, status, sent, attempted, slot, sum(n), sum(segments), sum(cost)
+     from (${rows}) d
+     group by hour_start, provider, sms_type, country, status, sent, attempted
+     having sum(n) <> 0 or sum(segments) <> 0 or sum(cost) <> 0
+     order by hour_start, provider, sms_type, country, status, sent, attempted
+     ${addToStats};`;
+  const upsertTimes = (rows: string) =>
+    `insert into message_delivery_times (${TIMES_KEY}, deliveries, total_ms)
+     select hour_start, provider, sms_type, bucket, slot, sum(n), sum(ms)
+     from (${rows}) d
+     group by hour_start, provider, sms_type, bucket
+     having sum(n) <> 0 or sum(ms) <> 0
+     order by hour_start, provider, sms_type, bucket
+     ${addToTimes};`;
+  await sql.raw(`create function message_stats_after_insert() returns trigger language plpgsql as $$
+    declare
+      slot integer := message_stats_shard();
+    begin
+      ${upsertStats(signed('new_rows', ''))}
+      ${upsertTimes(signedTimes('new_rows', ''))}
+      return null;
+    end $$`).execute(db);
+  await sql.raw(`create function message_stats_after_update() returns trigger language plpgsql as $$
+    declare
+      slot integer;
+    begin
+      -- Most updates (leases, provider ids, callbacks' bookkeeping) change no figure: leave without a shard.
+      if not exists (
+        select 1 from old_rows o join new_rows n on n.id = o.id
+        where o.status is distinct from n.status or o.sent_at is distinct from n.sent_at or o.final_at is distinct from n.final_at
+          or o.attempts is distinct from n.attempts or o.cost is distinct from n.cost or o.estimated_cost is distinct from n.estimated_cost
+          or o.segments is distinct from n.segments or o.provider is distinct from n.provider or o.sms_type is distinct from n.sms_type
+          or o.country is distinct from n.country or o.created_at is distinct from n.created_at
+      ) then
+        return null;
+      end if;
+      slot := message_stats_shard();
+      ${upsertStats(`${signed('new_rows', '')} union all ${signed('old_rows', '-')}`)}
+      ${upsertTimes(`${signedTimes('new_rows', '')} union all ${signedTimes('old_rows', '-')}`)}
+      return null;
+    end $$`).execute(db);
+  await sql.raw(`create trigger message_stats_insert after insert on messages
+    referencing new table as new_rows for each statement execute function message_stats_after_insert()`).execute(db);
+  await sql.raw(`create trigger message_stats_update after update on messages
+    referencing old table as old_rows new table as new_rows for each statement execute function message_stats_after_update()`).execute(db);
+}
+
+/** Every message already stored, counted once into shard 0. */
+async function backfill(db: Kysely<any>) {
+  const m = statsColumns('');
+  await sql.raw(`insert into message_stats (${STATS_KEY}, message_count, segment_count, cost_sum)
+    select ${m.hour}, provider, sms_type, ${m.country}, status, ${m.sent}, ${m.attempted}, 0, count(*), sum(segments), sum(${m.cost})
+    from messages group by 1, 2, 3, 4, 5, 6, 7`).execute(db);
+  await sql.raw(`insert into message_delivery_times (${TIMES_KEY}, deliveries, total_ms)
+    select ${m.hour}, provider, sms_type, ${m.bucket}, 0, count(*), sum(${m.deliveryMs})
+    from messages where ${m.delivered} group by 1, 2, 3, 4`).execute(db);
+}
+
+export const messageStatsMigration: Migration = {
+  async up(db: Kysely<any>) {
+    await createTables(db);
+    // Triggers first: on PostgreSQL creating them locks out writers until this commits, so no change
+    // can fall between the backfill's snapshot and the triggers.
+    if (db.getExecutor().adapter instanceof PostgresAdapter) await createPostgresTriggers(db);
+    else await createSqliteTriggers(db);
+    await backfill(db);
+  },
+};
