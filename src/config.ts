@@ -32,6 +32,10 @@ export interface Config {
   /** Starts every Redis key and channel of this gateway: several gateways (staging, production) can share one Redis. */
   redisPrefix: string;
   runWorker: boolean;
+  /** With RUN_WORKER: the dispatch, callback and report loops run on a thread of their own (DISPATCH_THREAD), so the API and they use two cores. */
+  dispatchThread: boolean;
+  /** The variables this config was read from: a dispatch thread reads its own config from them. */
+  env: Readonly<Record<string, string | undefined>>;
   publicUrl: string;
   apiKeyRequired: boolean;
   http: {
@@ -269,6 +273,8 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: str(env, 'REDIS_URL'),
     redisPrefix: redisPrefix(env),
     runWorker: bool(env, 'RUN_WORKER', true),
+    dispatchThread: bool(env, 'DISPATCH_THREAD', true),
+    env: { ...env },
     publicUrl: url(env, 'PUBLIC_URL', `http://localhost:${int(env, 'PORT', 8000, 0, 65535)}`),
     apiKeyRequired: bool(env, 'API_KEY_REQUIRED', false),
     http: httpLimits(env),

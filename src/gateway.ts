@@ -1,5 +1,6 @@
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
+import { DispatchThread } from './dispatch-thread/host.js';
 import { closeServices, createServices, startWorkers, stopWorkers } from './services/container.js';
 import { SmppServer } from './smpp-server/server.js';
 
@@ -9,13 +10,24 @@ export async function createGateway(config: Config) {
   const app = await buildApp(services);
   // ESMEs submit over SMPP beside the HTTP API, when SMPP_SERVER_PORT is set.
   const smppServer = config.smppServer ? new SmppServer(services, config.smppServer) : undefined;
+  let dispatchThread: DispatchThread | undefined;
   return {
     app,
     services,
     smppServer,
     async start() {
       for (const warning of services.startupWarnings) app.log.warn(warning);
-      if (config.runWorker) startWorkers(services);
+      if (config.runWorker && config.dispatchThread) {
+        // Built here rather than at creation: a gateway made and never started (tests) starts no thread.
+        dispatchThread = new DispatchThread(config.env);
+        const thread = dispatchThread;
+        await thread.start();
+        services.metrics.remote.push(() => thread.metrics());
+        const ownHealth = services.providerHealth;
+        services.providerHealth = async () => await thread.providerHealth() ?? ownHealth();
+      } else if (config.runWorker) {
+        startWorkers(services);
+      }
       await smppServer?.start();
       await app.listen({ port: config.port, host: config.host });
     },
@@ -23,7 +35,8 @@ export async function createGateway(config: Config) {
       // Stop taking requests first (those in progress are answered), then finish in-flight sends.
       await smppServer?.stop();
       await app.close();
-      await stopWorkers(services);
+      if (dispatchThread) await dispatchThread.stop();
+      else await stopWorkers(services);
       await closeServices(services);
     },
   };

@@ -1,8 +1,10 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 /** Every Prometheus series the gateway exports, on one registry per app (tests build many apps). */
 export class GatewayMetrics {
   readonly registry = new Registry();
+  /** Other threads of this process (the dispatch thread) whose series /metrics adds to this registry's. */
+  readonly remote: Array<() => Promise<MetricObjectWithValues<MetricValue<string>>[]>> = [];
   readonly accepted = new Counter({ name: 'sms_messages_accepted_total', help: 'Messages accepted by the API', labelNames: ['provider', 'sms_type'], registers: [this.registry] });
   readonly sent = new Counter({ name: 'sms_messages_sent_total', help: 'Messages handed to a provider', labelNames: ['provider', 'sms_type'], registers: [this.registry] });
   readonly failed = new Counter({ name: 'sms_messages_failed_total', help: 'Messages that ended failed, undelivered or expired', labelNames: ['provider', 'sms_type', 'status'], registers: [this.registry] });
@@ -42,6 +44,8 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'sms_queue_depth', help: 'Messages waiting, by status (counted in SQL at scrape time)', labelNames: ['status'], registers: [this.registry],
+      // Every thread counts the same table: merged, one count, not their sum.
+      aggregator: 'max',
       async collect() {
         const depth = await queueDepth();
         for (const [status, n] of Object.entries(depth)) this.set({ status }, n);
@@ -74,10 +78,20 @@ export class GatewayMetrics {
   watchSharedCounters(status: () => 'off' | 'ok' | 'unavailable'): void {
     new Gauge({
       name: 'sms_shared_limits_up', help: '1 when rate limits are shared through Redis, 0 when each process enforces them alone', registers: [this.registry],
+      aggregator: 'min',
       collect() {
         const now = status();
         if (now !== 'off') this.set(now === 'ok' ? 1 : 0);
       },
     });
+  }
+
+  /** The exposition text: this registry's series, with the other threads' added (counters summed). */
+  async text(): Promise<string> {
+    if (this.remote.length === 0) return this.registry.metrics();
+    const others = await Promise.all(this.remote.map((read) => read()));
+    // Process figures are the process's, already here; a thread's event-loop figures would be summed into nonsense.
+    const own = others.map((metrics) => metrics.filter((m) => !m.name.startsWith('process_') && !m.name.startsWith('nodejs_')));
+    return AggregatorRegistry.aggregate([await this.registry.getMetricsAsJSON(), ...own]).metrics();
   }
 }

@@ -28,6 +28,7 @@ import { SharedBudget } from './shared-budget.js';
 import { SharedCircuits } from './shared-circuits.js';
 import { SharedPumpingCounts } from './shared-pumping-counts.js';
 import { Retention } from './retention.js';
+import { providerHealth, type ProviderHealth } from './provider-health.js';
 import { SharedCounters } from './shared-counters.js';
 import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
@@ -88,6 +89,8 @@ export interface Services {
   twilioMessages: TwilioMessageApi;
   twilioVerify: TwilioVerifyApi;
   readiness(): Promise<Record<string, string>>;
+  /** Each enabled provider's circuit, recent outcomes and connections, from the thread that sends (the gateway points this at its dispatch thread). */
+  providerHealth(): Promise<Record<string, ProviderHealth>>;
   /** What the operator should know at start (unauthenticated reports, a changed key). */
   startupWarnings: string[];
 }
@@ -198,6 +201,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, cipher, status, wakeUps }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,
     retention: config.retention ? new Retention(config.retention, commits, metrics) : undefined,
+    providerHealth: async () => providerHealth(router),
     async readiness() {
       const checks: Record<string, string> = {};
       try {

@@ -20,6 +20,8 @@ const COALESCE_MS = 5;
 
 abstract class CoalescingWakeUps implements WakeUps {
   protected readonly local = new EventEmitter();
+  /** A wake-up went out less than COALESCE_MS ago; `pending`: another is owed at the end of the spell. */
+  private throttled = false;
   private pending = false;
 
   constructor() {
@@ -27,14 +29,26 @@ abstract class CoalescingWakeUps implements WakeUps {
   }
 
   notify(): void {
-    // This process's loops hear it at once; others through the shared channel.
+    // This thread's loops hear it at once; others through the shared channel: the first wake-up
+    // of a quiet spell goes out at once (an OTP to an idle system), the rest of a burst as one,
+    // at the end of the spell.
     this.local.emit('wake');
-    if (this.pending) return;
-    this.pending = true;
-    setTimeout(() => {
+    if (this.throttled) {
+      this.pending = true;
+      return;
+    }
+    this.publish();
+    this.throttled = true;
+    const endSpell = () => {
+      if (!this.pending) {
+        this.throttled = false;
+        return;
+      }
       this.pending = false;
       this.publish();
-    }, COALESCE_MS).unref();
+      setTimeout(endSpell, COALESCE_MS).unref();
+    };
+    setTimeout(endSpell, COALESCE_MS).unref();
   }
 
   subscribe(listener: () => void): () => void {
@@ -46,10 +60,28 @@ abstract class CoalescingWakeUps implements WakeUps {
   abstract close(): Promise<void>;
 }
 
-/** One process: nothing to share. */
+/**
+ * One process: its threads (the API and the dispatch thread) hear each other through a
+ * BroadcastChannel named after the database, so two gateways in one process (tests) do not.
+ */
 export class LocalWakeUps extends CoalescingWakeUps {
-  protected publish(): void {}
-  async close(): Promise<void> {}
+  private readonly channel: BroadcastChannel;
+
+  constructor(databaseUrl: string) {
+    super();
+    this.channel = new BroadcastChannel(`sms-gateway-wake:${databaseUrl}`);
+    this.channel.onmessage = () => this.local.emit('wake');
+    // A wake-up channel must not keep a finished process alive.
+    (this.channel as BroadcastChannel & { unref(): void }).unref();
+  }
+
+  protected publish(): void {
+    this.channel.postMessage(1);
+  }
+
+  async close(): Promise<void> {
+    this.channel.close();
+  }
 }
 
 /** PostgreSQL without Redis: LISTEN/NOTIFY on a connection of its own. */
@@ -107,5 +139,5 @@ export class RedisWakeUps extends CoalescingWakeUps {
 export function createWakeUps(databaseUrl: string, redisUrl: string | undefined, redisPrefix?: string): WakeUps {
   if (redisUrl) return new RedisWakeUps(redisUrl, redisPrefix);
   if (databaseUrl.startsWith('postgres')) return new PostgresWakeUps(databaseUrl);
-  return new LocalWakeUps();
+  return new LocalWakeUps(databaseUrl);
 }

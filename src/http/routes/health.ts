@@ -24,6 +24,6 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
 
   app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
     reply.type(services.metrics.registry.contentType);
-    return services.metrics.registry.metrics();
+    return services.metrics.text();
   });
 };

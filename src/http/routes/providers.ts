@@ -18,7 +18,7 @@ function connectionsView(state: ProviderConnections | undefined) {
 export const providerRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   app.get('/api/providers', { config: { scope: 'read' }, schema: { tags: ['providers'], summary: 'Providers, their capabilities, circuit state, budget and recent health', response: { 200: ProvidersReply, ...problems(...GUARDED) } } }, async () => {
     const { router, config } = services;
-    const now = Date.now();
+    const health = await services.providerHealth();
     return {
       items: router.setups.map((setup) => {
         const common = { name: setup.name, enabled: setup.enabled, default: config.defaultProvider === setup.name };
@@ -27,10 +27,10 @@ export const providerRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
         return {
           ...common,
           capabilities: { message_types: c.messageTypes, delivery_reports: c.deliveryReports, unicode: c.unicode, max_parts: c.maxParts, lookup: c.lookup },
-          circuit: router.breaker(setup.name).state(now),
+          circuit: health[setup.name]?.circuit ?? router.breaker(setup.name).state(Date.now()),
           budget_per_second: router.budgetPerSecond(setup.name),
-          recent: router.recent(setup.name).summary(),
-          ...connectionsView(setup.provider.connections?.()),
+          recent: health[setup.name]?.recent ?? router.recent(setup.name).summary(),
+          ...connectionsView(health[setup.name]?.connections),
         };
       }),
     };

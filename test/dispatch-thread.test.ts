@@ -1,0 +1,74 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { onPostgres } from './helpers/database.js';
+import { exited, freePort, outboxCopies, spawnGateway, waitForBatch, waitForHealth } from './helpers/process.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'smsgw-thread-'));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const limits = { RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_PER_MINUTE: '1000000', RATE_LIMIT_PER_HOUR: '10000000', MAX_SMS_PER_NUMBER_PER_HOUR: '1000000' };
+
+// `npm start`'s default: one process, the API on the main thread, dispatch on a thread of its own.
+describe.skipIf(onPostgres)('the dispatch thread (DISPATCH_THREAD, the default)', () => {
+  it('sends everything once, and /metrics and GET /api/providers show what the sending thread did', async () => {
+    const database = join(dir, 'gateway.db');
+    const port = await freePort();
+    const gateway = spawnGateway('src/main.ts', { ...limits, DATABASE_URL: `sqlite:${database}`, PORT: String(port), SIMULATOR_DELIVERY_DELAY_MS: '0' });
+    children.push(gateway);
+    await waitForHealth(port);
+    const base = `http://127.0.0.1:${port}`;
+    const recipients = Array.from({ length: 200 }, (_, i) => ({ number: `+1415555${String(6000 + i)}` }));
+    const { batch_id } = await (await fetch(`${base}/api/sms/send-batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ recipients, message: 'thread' }) })).json();
+    const batch = await waitForBatch(base, batch_id, 30_000);
+    expect(batch.counts).toEqual({ delivered: 200 });
+
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    // Accepted on the API thread, sent and delivered on the dispatch thread: one exposition.
+    expect(metrics).toContain('sms_messages_accepted_total{provider="simulator",sms_type="transactional"} 200');
+    expect(metrics).toContain('sms_messages_sent_total{provider="simulator",sms_type="transactional"} 200');
+    expect(metrics).toContain('sms_messages_delivered_total{provider="simulator"} 200');
+    // Counted by both threads in SQL, shown once.
+    expect(metrics).toMatch(/sms_queue_depth\{status="queued"\} 0\n/);
+    expect(metrics.match(/^process_cpu_user_seconds_total /gm)).toHaveLength(1);
+    const simulator = (await (await fetch(`${base}/api/providers`)).json()).items.find((p: { name: string }) => p.name === 'simulator');
+    expect(simulator.recent.attempts).toBe(200);
+    expect(simulator.circuit).toBe('closed');
+
+    gateway.kill('SIGTERM');
+    await exited(gateway);
+    expect(gateway.exitCode).toBe(0);
+    const copies = outboxCopies(database);
+    expect(copies).toHaveLength(200);
+    expect(copies.filter((n) => n !== 1)).toEqual([]);
+  }, 90_000);
+
+  it('SIGTERM lets the thread finish its sends in flight before the process exits', async () => {
+    const database = join(dir, 'slow.db');
+    const port = await freePort();
+    const gateway = spawnGateway('src/main.ts', { ...limits, DATABASE_URL: `sqlite:${database}`, PORT: String(port), SIMULATOR_LATENCY_MS: '1500', SIMULATOR_DELIVERY_DELAY_MS: '0' });
+    children.push(gateway);
+    await waitForHealth(port);
+    const base = `http://127.0.0.1:${port}`;
+    const recipients = Array.from({ length: 5 }, (_, i) => ({ number: `+1415555${String(7000 + i)}` }));
+    const { batch_id } = await (await fetch(`${base}/api/sms/send-batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ recipients, message: 'slow' }) })).json();
+    const deadline = Date.now() + 20_000;
+    while (((await (await fetch(`${base}/api/sms/batches/${batch_id}`)).json()).counts.sending ?? 0) < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    gateway.kill('SIGTERM');
+    await exited(gateway);
+    expect(gateway.exitCode).toBe(0);
+    const db = new Database(database, { readonly: true });
+    const statuses = (db.prepare('select status from messages').all() as Array<{ status: string }>).map((r) => r.status);
+    db.close();
+    // Each send was with the simulator when the signal came: all five came back and were stored.
+    expect(statuses).toHaveLength(5);
+    expect(statuses.filter((s) => s !== 'sent' && s !== 'delivered')).toEqual([]);
+  }, 90_000);
+});
