@@ -4,7 +4,7 @@ import { FINAL_STATUSES } from '../domain/message-status.js';
 import type { Database } from './schema.js';
 
 /** Tables that hold one message's history, by message id; each has an index on `message_id`. */
-const MESSAGE_HISTORY = ['message_events', 'send_attempts', 'message_parts', 'simulator_outbox'] as const;
+const MESSAGE_HISTORY = ['message_events', 'send_attempts', 'message_parts', 'simulator_outbox', 'smpp_submissions'] as const;
 
 export interface PurgedCounts {
   messages: number;
@@ -16,7 +16,7 @@ export interface PurgedCounts {
 /**
  * Deletes up to `limit` messages that reached a final status before `cutoff` (and were created
  * before it), with everything that hangs off them: events, send attempts, parts, callbacks and
- * their attempts, the simulator's copy, the Twilio-API record. Oldest first, by the primary key
+ * their attempts, the simulator's copy, the SMPP submission, the Twilio-API record. Oldest first, by the primary key
  * (ids begin with the creation time). Then batches left without messages, finished OTP sessions
  * and inbound messages from before the cutoff, each at most `limit` too. One call, one small
  * transaction: the caller repeats it until it returns zeros.
