@@ -1,16 +1,18 @@
 import { useQuery, keepPreviousData } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { api, type Query } from '../api/client';
-import { Pager } from '../components/pager';
 import { Empty, QueryView } from '../components/states';
 import { StatusBadge } from '../components/status-badge';
-import { formatMoney, formatTime, isoToLocalInput, localInputToIso } from '../format';
+import { formatMoney, formatNumber, formatTime, isoToLocalInput, localInputToIso } from '../format';
 import { Link, navigate, useLocation, withSearch } from '../router';
 
 const STATUSES = ['draft', 'scheduled', 'queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'expired', 'canceled'] as const;
 const SMS_TYPES = ['transactional', 'promotional', 'otp', 'alert', 'marketing'] as const;
 const PROVIDERS = ['twilio', 'aws_sns', 'plivo', 'nexmo', 'clickatell', 'simulator'] as const;
 const LIMIT = 50;
+/** Stands for the first page (no cursor) in the trail of pages before. */
+const FIRST = 'first';
+const MAX_TRAIL = 50;
 const FILTERS = ['status', 'sms_type', 'provider', 'to', 'batch_id', 'date_from', 'date_to'] as const;
 type Filters = Record<(typeof FILTERS)[number], string>;
 
@@ -18,8 +20,13 @@ type Filters = Record<(typeof FILTERS)[number], string>;
 export default function MessagesPage() {
   const { search } = useLocation();
   const applied = Object.fromEntries(FILTERS.map((name) => [name, search.get(name) ?? ''])) as Filters;
-  const offset = Math.max(0, Number(search.get('offset')) || 0);
-  const query = { ...Object.fromEntries(Object.entries(applied).filter(([, v]) => v !== '')), limit: LIMIT, offset } as Query<'/api/sms'>;
+  // Keyset pages (`cursor`): as fast a million rows deep as on the first page. `trail` holds the
+  // cursors of the pages before, so Previous works and a page's URL can be shared and reloaded.
+  const cursor = search.get('cursor') ?? undefined;
+  const trail = (search.get('trail') ?? '').split(',').filter(Boolean).slice(-MAX_TRAIL);
+  const query = { ...Object.fromEntries(Object.entries(applied).filter(([, v]) => v !== '')), limit: LIMIT, ...(cursor ? { cursor } : {}) } as Query<'/api/sms'>;
+  const pageAt = (nextCursor: string | undefined, nextTrail: string[]) =>
+    navigate(withSearch('/messages', { ...applied, cursor: nextCursor, trail: nextTrail.join(',') || undefined }));
 
   const messages = useQuery({
     queryKey: ['messages', query],
@@ -31,7 +38,7 @@ export default function MessagesPage() {
     <>
       <FilterForm key={search.toString()} applied={applied} />
       <QueryView query={messages} what="messages">
-        {(page) => page.items.length === 0 ? <Empty>No message matches these filters.</Empty> : (
+        {(page) => page.items.length === 0 ? <Empty>{cursor ? 'No more messages.' : 'No message matches these filters.'}</Empty> : (
           <>
             <div className="table-wrap" tabIndex={0}>
               <table className="messages">
@@ -54,8 +61,14 @@ export default function MessagesPage() {
                 </tbody>
               </table>
             </div>
-            <Pager label="Messages" offset={offset} limit={LIMIT} total={page.total} shown={page.items.length}
-              onOffset={(next) => navigate(withSearch('/messages', { ...applied, offset: next || undefined }))} />
+            <nav className="pager" aria-label="Messages pages">
+              <span>Page {trail.length + 1} · {formatNumber(page.total)} message{page.total === 1 ? '' : 's'}</span>
+              <button type="button" disabled={!cursor} onClick={() => {
+                const previous = trail[trail.length - 1];
+                pageAt(previous === FIRST ? undefined : previous, trail.slice(0, -1));
+              }}>Previous</button>
+              <button type="button" disabled={!page.next_cursor || page.items.length < LIMIT} onClick={() => pageAt(page.next_cursor ?? undefined, [...trail, cursor ?? FIRST])}>Next</button>
+            </nav>
           </>
         )}
       </QueryView>
