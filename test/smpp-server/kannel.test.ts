@@ -27,12 +27,12 @@ function startDlrListener(port: number): Promise<{ server: Server; heard: Map<st
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve({ server, heard })));
 }
 
-async function until<T>(what: string, read: () => Promise<T | undefined> | T | undefined, explain: () => string, timeoutMs = 20_000): Promise<T> {
+async function until<T>(what: string, read: () => Promise<T | undefined> | T | undefined, explain: () => string, timeoutMs = 20_000, state?: () => Promise<string>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms\n${explain()}`);
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms\n${state ? await state() : ''}\n${explain()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -91,7 +91,10 @@ describe.skipIf(!available)('SMPP server: Kannel binds to it and submits through
 
     for (const tag of ['gsm', 'ucs2', 'long']) {
       await until(`Kannel's dlr-url hearing "delivered" (1) for ${tag}`, () => (dlr.heard.get(tag)?.includes('1') ? true : undefined),
-        () => `heard: ${JSON.stringify([...dlr.heard])}\n${kannel.logs()}`);
+        () => `heard: ${JSON.stringify([...dlr.heard])}\n${kannel.logs()}`, 20_000, async () => JSON.stringify({
+          callbacks: await gw.services.store.db.selectFrom('callbacks').selectAll().execute(),
+          submissions: await gw.services.store.db.selectFrom('smpp_submissions').selectAll().execute(),
+        }));
     }
 
     const list = await get(gw.app, '/api/sms?to=%2B447700900003');

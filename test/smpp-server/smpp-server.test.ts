@@ -56,6 +56,16 @@ class Esme {
   }
 }
 
+/** Reads until `done` says so (or 15 s pass, and the last reading goes to the assertions). */
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function submit(destination: string, text: string, extra: Record<string, unknown> = {}) {
   return {
     source_addr_ton: 5, source_addr_npi: 0, source_addr: 'ACME', dest_addr_ton: 1, dest_addr_npi: 1, destination_addr: destination,
@@ -181,7 +191,7 @@ describe('SMPP server', () => {
     const second = await esme.request('submit_sm', submit('14155550102', '', { data_coding: 8, short_message: ucs2('часть вторая 👋'), ...sar(2) }));
     expect([first.command_status, second.command_status]).toEqual([ROK, ROK]);
     expect(first.message_id).not.toBe(second.message_id);
-    const outbox = await get(gw.app, '/api/simulator/outbox?to=%2B14155550102');
+    const outbox = await until(() => get(gw.app, '/api/simulator/outbox?to=%2B14155550102'), (o) => o.body.items.length > 0);
     expect(outbox.body.items.map((m: { body: string }) => m.body)).toEqual(['Длинное сообщение, часть вторая 👋']);
     const receipts = await esme.waitFor((p) => p.command === 'deliver_sm' && (p.receipted_message_id === first.message_id || p.receipted_message_id === second.message_id), 2);
     expect(receipts.map((r) => r.message_state)).toEqual([2, 2]);

@@ -1,4 +1,5 @@
 import { backoffDelayMs } from '../../domain/backoff.js';
+import { processLog } from '../../logging.js';
 import type { ProviderConnections } from '../provider.js';
 import { CommandStatus, statusName } from './protocol/command-status.js';
 import { SmppBindError, SmppClosedError } from './protocol/errors.js';
@@ -161,7 +162,11 @@ export class SmppBind {
       case 'deliver_sm':
         this.handlers.onDeliver(pdu).then(
           (status) => session.respond(pdu, status, { message_id: '' }),
-          () => session.respond(pdu, CommandStatus.ESME_RX_T_APPN, { message_id: '' }),
+          (err: Error) => {
+            // Not stored: the SMSC is asked to deliver it again later rather than have it lost.
+            processLog.warn(`smpp bind ${this.index + 1}: deliver_sm not stored, answered ESME_RX_T_APPN: ${err.message}`);
+            session.respond(pdu, CommandStatus.ESME_RX_T_APPN, { message_id: '' });
+          },
         );
         return;
       default:
