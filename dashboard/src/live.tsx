@@ -8,6 +8,7 @@ type MessagePage = Reply<'/api/sms'>;
 
 /** How often lists are reloaded at most when changes name messages they do not show (new ones). */
 const RELOAD_AT_MOST_EVERY_MS = 1_000;
+const RESYNC_AT_MOST_EVERY_MS = 5_000;
 
 const Context = createContext<StreamState | 'off'>('off');
 
@@ -51,6 +52,7 @@ export function LiveUpdates({ children }: { children: ReactNode }) {
   useEffect(() => {
     if (!session || !allowed) return;
     let reloadTimer: ReturnType<typeof setTimeout> | undefined;
+    let lastResync = 0;
     const reloadSoon = (all: boolean) => {
       if (reloadTimer) return;
       reloadTimer = setTimeout(() => {
@@ -63,7 +65,10 @@ export function LiveUpdates({ children }: { children: ReactNode }) {
     };
     const stop = followStatusChanges(session.key, {
       onChanges: (changes) => reloadSoon(applyChanges(queries, changes)),
+      // Under a burst the server says "resync" every read: reload everything at most every few seconds.
       onResync: () => {
+        if (Date.now() - lastResync < RESYNC_AT_MOST_EVERY_MS) return;
+        lastResync = Date.now();
         void queries.invalidateQueries();
       },
       onState: setState,
