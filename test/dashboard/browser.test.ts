@@ -230,6 +230,55 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await page.getByLabel('first_name').fill('Grace');
     await rendered.filter({ hasText: 'Hi Grace, your code is 4821.' }).waitFor();
     await page.locator('ol.timeline li', { hasText: 'v1' }).filter({ hasText: 'created' }).waitFor();
+
+    // Editing makes version 2, and the versions say what changed.
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel('Content').fill('Hello {{first_name}}, your code is {{code}}.');
+    await page.getByRole('button', { name: 'Save new version' }).click();
+    const v2 = page.locator('ol.timeline li', { hasText: 'v2' });
+    await v2.waitFor();
+    expect(await v2.textContent()).toContain('changed: content (was “Hi {{first_name}}, your code is {{code}}.”)');
+    await page.getByLabel('first_name').fill('Ada');
+    await page.getByLabel('code').fill('1');
+    await rendered.filter({ hasText: 'Hello Ada, your code is 1.' }).waitFor();
+  }, SLOW);
+
+  it('sends a batch from an uploaded CSV, each row\'s variables filled in, and shows its progress', async () => {
+    const page = await newPage();
+    await logIn(page, admin, '/dashboard/compose?mode=batch');
+    await page.getByLabel('Campaign name').fill('Renewals');
+    await page.getByLabel('Or upload a CSV').setInputFiles({
+      name: 'renewals.csv', mimeType: 'text/csv',
+      buffer: Buffer.from('number,name,plan\n+14155552801,Ada,Pro\n+14155552802,"Hopper, Grace",Team\nnot-a-number,Nobody,Pro\n'),
+    });
+    await page.getByText('3 recipient(s)').waitFor();
+    await page.getByRole('textbox', { name: 'Message' }).fill('Hi {{name}}, your {{plan}} plan renews next week.');
+    await page.getByTestId('compose-preview').filter({ hasText: 'Hi Ada, your Pro plan renews next week.' }).waitFor();
+    await page.getByRole('button', { name: 'Send batch' }).click();
+    const result = page.getByRole('status').filter({ hasText: 'accepted' });
+    await result.waitFor();
+    expect(await result.textContent()).toContain('2 accepted, 1 rejected');
+    expect(await result.textContent()).toContain('not-a-number');
+    const texts = (await api('/api/sms?to=%2B14155552802')).body.items.map((m: { message: string }) => m.message);
+    expect(texts).toEqual(['Hi Hopper, Grace, your Team plan renews next week.']);
+    await result.getByRole('link', { name: 'See its progress' }).click();
+    const card = page.locator('li.card', { hasText: 'Renewals' });
+    await card.waitFor();
+    expect(await card.textContent()).toContain('2 accepted of 3');
+  }, SLOW);
+
+  it('shows times in the browser\'s own time zone', async () => {
+    const context = await browser.newContext({ timezoneId: 'Pacific/Chatham', locale: 'en-GB' });
+    contexts.push(context);
+    const page = await context.newPage();
+    await logIn(page, admin, `/dashboard/messages/${sentId}`);
+    await page.getByRole('heading', { name: 'Status timeline' }).waitFor();
+    const created = (await api(`/api/sms/${sentId}`)).body.created_at as string;
+    const expected = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'Pacific/Chatham' }).format(new Date(created));
+    const shown = await page.locator('.facts div', { hasText: 'Created' }).locator('dd').textContent();
+    expect(shown).toBe(expected);
+    // Chatham is UTC+12:45 or +13:45: the same instant never reads the same in UTC.
+    expect(shown).not.toBe(new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'UTC' }).format(new Date(created)));
   }, SLOW);
 
   it('lets an admin create and revoke keys, and shows a non-admin key no admin page', async () => {
