@@ -26,7 +26,9 @@ export interface Kannel {
  * Kannel's bearerbox and smsbox, with one `smsc = smpp` group binding (transceiver) to our SMPP
  * server, and a sendsms user that may split long texts (UDH concatenation).
  */
-export async function startKannel(smppPort: number, systemId: string, smppPassword: string): Promise<Kannel> {
+export async function startKannel(smppPort: number, systemId: string, smppPassword: string, options: { logLevel?: number } = {}): Promise<Kannel> {
+  // 0 (debug) for tests, whose failures print the logs; a benchmark wants Kannel at its own speed.
+  const logLevel = options.logLevel ?? 0;
   const dir = mkdtempSync(join(tmpdir(), 'kannel-'));
   const [adminPort, smsboxPort, sendsmsPort] = [await freePort(), await freePort(), await freePort()];
   const config = `
@@ -38,7 +40,7 @@ smsbox-port = ${smsboxPort}
 smsbox-interface = 127.0.0.1
 box-allow-ip = 127.0.0.1
 log-file = "${dir}/bearerbox.log"
-log-level = 0
+log-level = ${logLevel}
 dlr-storage = internal
 store-type = spool
 store-location = "${dir}/spool"
@@ -66,7 +68,7 @@ bearerbox-port = ${smsboxPort}
 sendsms-port = ${sendsmsPort}
 sendsms-interface = 127.0.0.1
 log-file = "${dir}/smsbox.log"
-log-level = 0
+log-level = ${logLevel}
 global-sender = 15550001111
 
 group = sendsms-user
