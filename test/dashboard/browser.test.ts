@@ -265,6 +265,11 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     const card = page.locator('li.card', { hasText: 'Renewals' });
     await card.waitFor();
     expect(await card.textContent()).toContain('2 accepted of 3');
+    // Not dispatched yet (the test drives dispatch): both can still be canceled.
+    page.on('dialog', (dialog) => void dialog.accept());
+    await card.getByRole('button', { name: 'Cancel' }).click();
+    await card.locator('.badge', { hasText: /^canceled$/ }).waitFor();
+    expect((await api('/api/sms?to=%2B14155552801')).body.items.map((m: { status: string }) => m.status)).toEqual(['canceled']);
   }, SLOW);
 
   it('shows times in the browser\'s own time zone', async () => {
