@@ -23,7 +23,8 @@ export function ensureDashboardBuilt(): void {
   const index = join(ROOT, 'dashboard', 'dist', 'index.html');
   const sources = Math.max(newestChange(join(ROOT, 'dashboard', 'src')), newestChange(join(ROOT, 'src', 'http')));
   if (existsSync(index) && statSync(index).mtimeMs > sources) return;
-  execFileSync('npm', ['run', 'build:dashboard'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  // vitest sets NODE_ENV=test, under which Vite would bundle React's development build: test what ships.
+  execFileSync('npm', ['run', 'build:dashboard'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } });
 }
 
 /**
