@@ -7,7 +7,17 @@ import type { InboundSms, StatusReport } from './provider.js';
  * what it was given, so the provider acknowledges to its peer only what will not be lost.
  */
 export interface ProviderEvents {
-  statusReports(provider: ProviderName, reports: StatusReport[]): Promise<void>;
+  /**
+   * Resolves once stored, with the provider ids of reports kept for later because no message has
+   * that id yet (its send's answer is not stored yet).
+   */
+  statusReports(provider: ProviderName, reports: StatusReport[]): Promise<{ kept: string[] }>;
+  /**
+   * Applies reports kept for later whose message now has its provider id. The dispatcher does so as
+   * it stores a send's answer, but on PostgreSQL a report stored in a concurrent transaction can miss
+   * that look: a provider whose reports come within milliseconds of the answer asks again.
+   */
+  applyKept(provider: ProviderName, providerMessageIds: string[]): Promise<void>;
   inbound(provider: ProviderName, sms: InboundSms): Promise<void>;
 }
 
@@ -27,9 +37,14 @@ export class ProviderEventRelay implements ProviderEvents {
     this.target = target;
   }
 
-  statusReports(provider: ProviderName, reports: StatusReport[]): Promise<void> {
+  statusReports(provider: ProviderName, reports: StatusReport[]): Promise<{ kept: string[] }> {
     if (!this.target) return Promise.reject(new ProviderEventsNotReadyError('delivery reports cannot be stored yet'));
     return this.target.statusReports(provider, reports);
+  }
+
+  applyKept(provider: ProviderName, providerMessageIds: string[]): Promise<void> {
+    if (!this.target) return Promise.reject(new ProviderEventsNotReadyError('delivery reports cannot be applied yet'));
+    return this.target.applyKept(provider, providerMessageIds);
   }
 
   inbound(provider: ProviderName, sms: InboundSms): Promise<void> {

@@ -46,9 +46,6 @@ import { TwilioVerifyApi } from '../twilio-compat/verify-api.js';
 /** Segments per second above which a provider's budget stays per process even with Redis. */
 const UNSHARED_BUDGET_ABOVE = 10_000;
 
-/** When a delivery report heard on a provider's own connection (SMPP) and kept for later is looked at again. */
-const EARLY_REPORT_RECHECK_MS = 1000;
-
 /**
  * Everything the routes and the worker use, built once from the config. It knows nothing of
  * HTTP: `npm run worker` builds this alone, and the API wraps it (src/gateway.ts).
@@ -223,15 +220,9 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   providerEvents.connect({
     statusReports: async (provider, reports) => {
       const outcomes = await services.status.applyProviderReports(provider, reports);
-      // A report kept for later because its message had no provider id yet can miss the dispatcher's look for it
-      // when the two transactions run at once (PostgreSQL): look again once that one has surely committed.
-      const kept = outcomes.filter((o) => o.message_id === null && o.provider_message_id !== null).map((o) => o.provider_message_id!);
-      if (kept.length > 0) {
-        setTimeout(() => {
-          services.commits.run((trx) => services.status.applyEarlyReports(trx, provider, kept)).catch((err) => processLog.error('early reports not applied', err));
-        }, EARLY_REPORT_RECHECK_MS).unref();
-      }
+      return { kept: outcomes.filter((o) => o.message_id === null && o.provider_message_id !== null).map((o) => o.provider_message_id!) };
     },
+    applyKept: (provider, ids) => services.commits.run((trx) => services.status.applyEarlyReports(trx, provider, ids)),
     inbound: async (provider, sms) => void await services.inbound.recordFromProvider(provider, sms),
   });
   metrics.watchProviderConnections(() => router.all().flatMap((p) => {

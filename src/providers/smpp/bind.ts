@@ -88,7 +88,7 @@ export class SmppBind {
   async submit(fields: Record<string, unknown>, signal: AbortSignal): Promise<IncomingPdu> {
     while (this.isBound && this.inFlight >= this.settings.window) await new Promise<void>((wake) => this.slotWaiters.push(wake));
     const session = this.transmitter;
-    if (!this.isBound || !session) throw new SmppClosedError('not bound');
+    if (!this.isBound || !session) throw new SmppClosedError('not bound', false);
     this.inFlight++;
     try {
       return await session.request('submit_sm', fields, SUBMIT_TIMEOUT_MS, signal);

@@ -18,6 +18,8 @@ import { refusalOutcome } from './submit-outcome.js';
 const BIND_WAIT_MS = 2000;
 /** Parts of long texts remembered for their receipts (the part's id -> the message's first id). */
 const REMEMBERED_PARTS = 100_000;
+/** When a receipt kept for later (it beat the stored answer) is looked at again. */
+const KEPT_REPORT_RECHECK_MS = 1000;
 /** A mobile-originated long text whose parts do not all come within this is dropped. */
 const MO_PARTS_MAX_AGE_MS = 300_000;
 
@@ -36,6 +38,7 @@ export class SmppProvider implements SmsProvider {
   /** A later part's id -> the first part's id and the count, for receipts that name one part. */
   private readonly partsOf = new Map<string, { firstId: string; count: number }>();
   private readonly moParts: Reassembler<{ id: string }>;
+  private readonly rechecks = new Set<NodeJS.Timeout>();
 
   constructor(private readonly settings: SmppSettings, private readonly events: ProviderEvents) {
     this.capabilities = {
@@ -64,6 +67,8 @@ export class SmppProvider implements SmsProvider {
 
   async stop(): Promise<void> {
     await Promise.all(this.binds.map((bind) => bind.stop()));
+    for (const timer of this.rechecks) clearTimeout(timer);
+    this.rechecks.clear();
   }
 
   connections(): ProviderConnections {
@@ -132,12 +137,21 @@ export class SmppProvider implements SmsProvider {
 
   private lostAnswer(err: Error, acceptedIds: string[], parts: number): SendOutcome {
     const sentSome = acceptedIds.length > 0 ? ` (parts 1-${acceptedIds.length} of ${parts} accepted: ${acceptedIds.join(', ')})` : '';
-    if (err instanceof SmppClosedError && err.message === 'not bound' && acceptedIds.length === 0) {
-      return { kind: 'retry', code: 'PROVIDER_UNAVAILABLE', message: 'the SMPP bind went down before the submit' };
+    if (err instanceof SmppClosedError && !err.written && acceptedIds.length === 0) {
+      return { kind: 'retry', code: 'PROVIDER_UNAVAILABLE', message: `the SMPP bind went down before the submit: ${err.message}` };
     }
     // Written to the socket and never answered: the SMSC may have it. Never resent blindly.
     const code = err instanceof SmppTimeoutError ? 'PROVIDER_TIMEOUT' : 'PROVIDER_ERROR';
     return { kind: 'unknown', code, message: `${err.message}${sentSome}` };
+  }
+
+  /** The dispatcher applies kept reports as it stores the answer; once that has surely committed, look again. */
+  private applyKeptLater(ids: string[]): void {
+    const timer = setTimeout(() => {
+      this.rechecks.delete(timer);
+      this.events.applyKept(this.name, ids).catch((err: Error) => processLog.warn(`smpp: kept receipts not applied: ${err.message}`));
+    }, KEPT_REPORT_RECHECK_MS);
+    this.rechecks.add(timer);
   }
 
   private rememberPart(id: string, firstId: string, count: number): void {
@@ -163,7 +177,8 @@ export class SmppProvider implements SmsProvider {
       const outcome = statusOfState(receipt.state);
       // ENROUTE, ACCEPTD, UNKNOWN: nothing we do not already know.
       if (!outcome) return CommandStatus.ESME_ROK;
-      await this.events.statusReports(this.name, [this.report(responseId(receipt.messageId, this.settings.receiptIds), outcome, receipt.error)]);
+      const { kept } = await this.events.statusReports(this.name, [this.report(responseId(receipt.messageId, this.settings.receiptIds), outcome, receipt.error)]);
+      if (kept.length > 0) this.applyKeptLater(kept);
       return CommandStatus.ESME_ROK;
     }
     const from = addressText(pdu.int('source_addr_ton'), pdu.text('source_addr'));

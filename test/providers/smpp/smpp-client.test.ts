@@ -171,6 +171,27 @@ describe.skipIf(!available)('provider smpp: refusals', () => {
     }
   });
 
+  it('ESME_RTHROTTLED puts the message back to wait and it goes on a later attempt; the attempt says why', async () => {
+    const smsc = await startPerlSmsc(SYSTEM_ID, PASSWORD, ['--throttle-every', '1', '--auto-receipt']);
+    const gw = await startGateway({
+      SMPP_HOST: '127.0.0.1', SMPP_PORT: String(smsc.port), SMPP_SYSTEM_ID: SYSTEM_ID, SMPP_PASSWORD: PASSWORD, PHONE_VALIDATION: 'format', SEND_RETRY_BASE_MS: '10',
+    });
+    try {
+      startWorkers(gw.services);
+      const id = await send(gw, '+14155552676', 'throttled once');
+      await smsc.waitFor((e) => e.event === 'throttled');
+      // From now on the SMSC takes submits.
+      smsc.command('stop-throttling');
+      const message = await finalMessage(gw, id);
+      expect(message.status).toBe('delivered');
+      expect(message.send_attempts[0]).toMatchObject({ provider: 'smpp', outcome: 'retry', error_code: 'PROVIDER_THROTTLED', provider_error_code: 'ESME_RTHROTTLED (0x58)' });
+      expect(message.send_attempts.at(-1)).toMatchObject({ outcome: 'accepted' });
+    } finally {
+      await gw.stop();
+      await smsc.stop();
+    }
+  });
+
   it('receipts that write the id in decimal match a hex submit_sm_resp id when SMPP_RECEIPT_IDS says so; the TLVs are read', async () => {
     const smsc = await startPerlSmsc(SYSTEM_ID, PASSWORD, ['--id-format', 'hex', '--receipt-ids', 'decimal', '--auto-receipt', '--receipt-tlvs']);
     const gw = await startGateway({

@@ -11,6 +11,7 @@
 #   mo FROM TO DCS HEX      a mobile-originated deliver_sm
 #   mo-udh FROM TO DCS REF TOTAL SEQ HEX   one part of a long mobile-originated message
 #   drop                    closes every connection at once, without unbind (a network failure)
+#   stop-throttling         from now on --throttle-every no longer applies
 use strict;
 use warnings;
 use Net::SMPP;
@@ -88,6 +89,7 @@ sub command {
             destination_addr => $to, esm_class => $esm, data_coding => $dcs, short_message => $sm, async => 1);
         say_json({ event => 'mo_sent', seq => $seq });
     }
+    elsif ($w[0] eq 'stop-throttling') { $opt{throttle_every} = 0; say_json({ event => 'throttling_stopped' }) }
     elsif ($w[0] eq 'drop') {
         close_session($_->{smpp}) for values %sessions;
         say_json({ event => 'dropped' });

@@ -3,9 +3,12 @@ export class SmppTimeoutError extends Error {
   override readonly name = 'SmppTimeoutError';
 }
 
-/** The connection ended before the response came. */
+/** The connection ended before the response came; `written` says whether the request had gone out. */
 export class SmppClosedError extends Error {
   override readonly name = 'SmppClosedError';
+  constructor(message: string, readonly written: boolean) {
+    super(message);
+  }
 }
 
 /** A bind the SMSC refused (credentials, system type) or did not answer. */

@@ -125,12 +125,12 @@ export class SmppSession {
    * SmppTimeoutError when no response comes in time and SmppClosedError when the connection ends first.
    */
   request(command: SmppCommand, fields: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<IncomingPdu> {
-    if (this.closed) return Promise.reject(new SmppClosedError('connection closed'));
+    if (this.closed) return Promise.reject(new SmppClosedError('connection closed', false));
     if (signal?.aborted) return Promise.reject(new SmppTimeoutError(`${command} not sent: the caller gave up`));
     return new Promise((resolve, reject) => {
       const pdu = new smpp.PDU(command, fields);
       if (!this.session.send(pdu)) {
-        reject(new SmppClosedError('connection not writable'));
+        reject(new SmppClosedError('connection not writable', false));
         return;
       }
       const sequence = pdu.sequence_number;
@@ -187,7 +187,7 @@ export class SmppSession {
     this.closed = true;
     for (const { reject, timer } of this.pending.values()) {
       clearTimeout(timer);
-      reject(new SmppClosedError(reason));
+      reject(new SmppClosedError(reason, true));
     }
     this.pending.clear();
     // After a parse error the package stops reading this socket for good: drop it.
