@@ -45,6 +45,7 @@ export class SmppServer implements SessionHost {
 
   async start(): Promise<void> {
     this.listener = await listenForSessions(this.options.port, this.options.host, (connection) => this.accept(connection));
+    processLog.info(`smpp server: accepting ESME binds on ${this.options.host}:${this.listener.port}`);
     this.receiptLoop.start();
     this.accountCheck = setInterval(() => void this.dropDeletedAccounts(), ACCOUNT_CHECK_MS);
   }

@@ -183,6 +183,17 @@ describe('SMPP server', () => {
       .toMatch(new RegExp(`^id:${id} sub:001 dlvrd:001 submit date:\\d{10} done date:\\d{10} stat:DELIVRD err:000 text:Hello \\? SMPP!$`));
   });
 
+  it('registered_delivery 2 asks for failures only: a delivered message sends no receipt, an undeliverable one does', async () => {
+    const esme = await bound('acme', 'pw1');
+    const quiet = await esme.request('submit_sm', submit('14155550105', 'failures only', { registered_delivery: 2 }));
+    expect(quiet.command_status).toBe(ROK);
+    await until(() => get(gw.app, `/api/sms/${quiet.message_id}`), (m) => m.body.status === 'delivered');
+    // A receipt asked with 1 after it, on the same bind: once that one has come, the first would have too.
+    const loud = await esme.request('submit_sm', submit('14155550106', 'every outcome', { registered_delivery: 1 }));
+    await esme.waitFor((p) => p.command === 'deliver_sm' && p.receipted_message_id === loud.message_id);
+    expect(esme.received.filter((p) => p.command === 'deliver_sm' && p.receipted_message_id === quiet.message_id)).toEqual([]);
+  });
+
   it('joins sar_* parts into one message, answering each part with its own id, and sends a receipt for each', async () => {
     const esme = await bound('acme', 'pw1');
     const sar = (seq: number) => ({ sar_msg_ref_num: 513, sar_total_segments: 2, sar_segment_seqnum: seq });

@@ -171,6 +171,23 @@ describe.skipIf(!available)('provider smpp: refusals', () => {
     }
   });
 
+  it('SMPP_BIND_MODE=transmitter_receiver binds twice: submits on the transmitter, receipts on the receiver', async () => {
+    const smsc = await startPerlSmsc(SYSTEM_ID, PASSWORD, ['--auto-receipt']);
+    const gw = await startGateway({
+      SMPP_HOST: '127.0.0.1', SMPP_PORT: String(smsc.port), SMPP_SYSTEM_ID: SYSTEM_ID, SMPP_PASSWORD: PASSWORD, SMPP_BIND_MODE: 'transmitter_receiver', PHONE_VALIDATION: 'format',
+    });
+    try {
+      startWorkers(gw.services);
+      await smsc.waitFor((e) => e.event === 'bind' && e.command === 'bind_receiver');
+      expect(smsc.events.filter((e) => e.event === 'bind').map((e) => e.command)).toEqual(['bind_transmitter', 'bind_receiver']);
+      const id = await send(gw, '+14155552677', 'two connections');
+      expect((await finalMessage(gw, id)).status).toBe('delivered');
+    } finally {
+      await gw.stop();
+      await smsc.stop();
+    }
+  });
+
   it('ESME_RTHROTTLED puts the message back to wait and it goes on a later attempt; the attempt says why', async () => {
     const smsc = await startPerlSmsc(SYSTEM_ID, PASSWORD, ['--throttle-every', '1', '--auto-receipt']);
     const gw = await startGateway({
