@@ -50,7 +50,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setSession(undefined);
   }, [queries]);
 
-  // A 401 on any call (the key was revoked meanwhile) ends the session.
+  // Set while rendering, not in an effect: the pages below start their queries in their own
+  // effects, which run before this component's. A 401 on any call (a revoked key) ends the session.
   setCallKey(session?.key, session ? logOut : undefined);
 
   const logIn = useCallback(async (key: string) => {

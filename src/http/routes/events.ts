@@ -22,8 +22,8 @@ function frame(event: string, data: unknown, id?: string): string {
   return `${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-function writeChanges(res: ServerResponse, changes: StatusChange[]): void {
-  res.write(changes.map((change) => frame('status', change, change.id)).join(''));
+function statusFrames(changes: StatusChange[]): string {
+  return changes.map((change) => frame('status', change, change.id)).join('');
 }
 
 /**
@@ -76,20 +76,23 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     });
     res.write(`retry: ${RETRY_MS}\n\n`);
     if (missed === undefined) res.write(frame('resync', {}));
-    else if (missed.length > 0) writeChanges(res, missed);
+    else if (missed.length > 0) res.write(statusFrames(missed));
 
+    // Writes only while the stream is open: a notice can still be on its way when a shutdown has ended it.
+    const send = (text: string) => {
+      if (!res.writableEnded) res.write(text);
+    };
     const unsubscribe = feed.subscribe(keyId, (notice: FeedNotice) => {
-      if (notice.kind === 'resync') res.write(frame('resync', {}));
-      else writeChanges(res, notice.changes);
+      if (notice.kind === 'resync') send(frame('resync', {}));
+      else send(statusFrames(notice.changes));
     });
-    // A key revoked while its stream is open: the stream ends at the next keep-alive.
+    // A key revoked while its stream is open: the stream ends at the next keep-alive. A failed
+    // check (the database busy) is not a revocation: the stream stays and the next one decides.
     const presented = presentedCredentials(request);
     const keepAlive = setInterval(async () => {
-      if (presented && !(await services.keys.authenticate(presented.key).catch(() => undefined))) {
-        res.end(frame('revoked', {}));
-        return;
-      }
-      res.write(': keep-alive\n\n');
+      const still = presented ? await services.keys.authenticate(presented.key).then((caller) => caller !== undefined, () => true) : true;
+      if (!still && !res.writableEnded) res.end(frame('revoked', {}));
+      else send(': keep-alive\n\n');
     }, KEEPALIVE_MS);
     keepAlive.unref();
     open.add(res);
