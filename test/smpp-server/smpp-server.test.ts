@@ -128,6 +128,8 @@ describe('SMPP server', () => {
     expect((await get(gw.app, '/api/smpp/accounts/temp')).body.password).toBeUndefined();
     expect((await del(gw.app, '/api/smpp/accounts/temp')).status).toBe(204);
     expect((await get(gw.app, '/api/smpp/accounts/temp')).status).toBe(404);
+    const audit = await until(() => get(gw.app, '/api/audit?action=smpp_accounts.delete'), (a) => a.body.items.length > 0);
+    expect(audit.body.items[0]).toMatchObject({ action: 'smpp_accounts.delete', resource: 'smpp_account', resource_id: 'temp', result: 204 });
   });
 
   it('refuses a bad bind with ESME_RBINDFAIL, only after a delay, and closes the connection', async () => {
