@@ -1,7 +1,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { api, ApiError, type Body, type Template } from '../api/client';
-import { Empty, ErrorState, QueryView, errorText } from '../components/states';
+import { Empty, ErrorState, QueryView } from '../components/states';
 import { useDebounced } from '../debounce';
 import { formatTime } from '../format';
 import { Link, navigate, useLocation, withSearch } from '../router';
@@ -189,7 +189,11 @@ function RenderPreview({ template }: { template: Template }) {
       )}
       <div aria-live="polite">
         {render.isError && !missing && <ErrorState error={render.error} />}
-        {missing && <p className="muted" data-testid="render-missing">{errorText(render.error)}</p>}
+        {missing && (
+          <p className="muted" data-testid="render-missing">
+            Type a value for {missingNames(render.error).join(', ') || 'every placeholder'} to see the text as the gateway sends it.
+          </p>
+        )}
         {render.data && !render.isError && (
           <>
             <pre className="sms-text" data-testid="render-preview">{render.data.message}</pre>
@@ -199,6 +203,11 @@ function RenderPreview({ template }: { template: Template }) {
       </div>
     </section>
   );
+}
+
+/** The variables a 422 from the render names (`variables.code` -> `code`). */
+function missingNames(error: unknown): string[] {
+  return error instanceof ApiError ? error.errors.map((e) => e.field.replace(/^variables\./, '')) : [];
 }
 
 const CHANGED_FIELDS = ['name', 'content', 'category', 'sms_type', 'is_active'] as const;
