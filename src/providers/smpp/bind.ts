@@ -195,12 +195,13 @@ export class SmppBind {
   }
 
   private lostBind(reason: string): void {
-    this.lost++;
     for (const wake of this.slotWaiters.splice(0)) wake();
+    // Our own unbind at stop is no lost bind.
     if (this.stopped) {
       this.setState('closed', reason);
       return;
     }
+    this.lost++;
     this.failures++;
     const delay = backoffDelayMs(this.failures, this.settings.reconnectBaseMs, this.settings.reconnectMaxMs);
     this.setState('waiting', reason, Date.now() + delay);
