@@ -188,6 +188,24 @@ describe.skipIf(!available)('provider smpp: refusals', () => {
     }
   });
 
+  it('a receipt sent before the submit_sm_resp is kept and applied once the answer is stored', async () => {
+    const smsc = await startPerlSmsc(SYSTEM_ID, PASSWORD, ['--receipt-first']);
+    const gw = await startGateway({ SMPP_HOST: '127.0.0.1', SMPP_PORT: String(smsc.port), SMPP_SYSTEM_ID: SYSTEM_ID, SMPP_PASSWORD: PASSWORD, PHONE_VALIDATION: 'format' });
+    try {
+      startWorkers(gw.services);
+      const id = await send(gw, '+14155552678', 'receipt first');
+      const receipt = await smsc.waitFor((e) => e.event === 'receipt_sent');
+      const submit = await smsc.waitFor((e) => e.event === 'submit');
+      expect(smsc.events.indexOf(receipt)).toBeLessThan(smsc.events.indexOf(submit));
+      const message = await finalMessage(gw, id);
+      expect(message).toMatchObject({ status: 'delivered', provider_message_id: submit.id });
+      expect(message.events.map((e: { status: string }) => e.status)).toEqual(['queued', 'sending', 'sent', 'delivered']);
+    } finally {
+      await gw.stop();
+      await smsc.stop();
+    }
+  });
+
   it('ESME_RTHROTTLED puts the message back to wait and it goes on a later attempt; the attempt says why', async () => {
     const smsc = await startPerlSmsc(SYSTEM_ID, PASSWORD, ['--throttle-every', '1', '--auto-receipt']);
     const gw = await startGateway({

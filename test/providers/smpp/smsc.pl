@@ -3,7 +3,7 @@
 # checked against an implementation we did not write. One process, any number of binds.
 #
 #   perl smsc.pl PORT SYSTEM_ID PASSWORD [--id-format hex|decimal] [--receipt-ids decimal]
-#                [--auto-receipt] [--undeliverable-suffix DIGITS] [--receipt-tlvs] [--throttle-every N]
+#                [--auto-receipt] [--undeliverable-suffix DIGITS] [--receipt-tlvs] [--throttle-every N] [--receipt-first]
 #
 # stdout: one JSON object per line, what it saw ({"event":"listening"|"bind"|"submit"|"unbind"|...}).
 # stdin, one command per line:
@@ -21,7 +21,7 @@ use Encode qw(decode);
 
 $| = 1;
 my ($port, $want_id, $want_password, @options) = @ARGV;
-my %opt = (id_format => 'decimal', receipt_ids => 'same', auto_receipt => 0, undeliverable_suffix => '', receipt_tlvs => 0, throttle_every => 0);
+my %opt = (id_format => 'decimal', receipt_ids => 'same', auto_receipt => 0, undeliverable_suffix => '', receipt_tlvs => 0, throttle_every => 0, receipt_first => 0);
 while (@options) {
     my $o = shift @options;
     if ($o eq '--id-format') { $opt{id_format} = shift @options }
@@ -29,6 +29,7 @@ while (@options) {
     elsif ($o eq '--auto-receipt') { $opt{auto_receipt} = 1 }
     elsif ($o eq '--undeliverable-suffix') { $opt{undeliverable_suffix} = shift @options }
     elsif ($o eq '--receipt-tlvs') { $opt{receipt_tlvs} = 1 }
+    elsif ($o eq '--receipt-first') { $opt{receipt_first} = 1 }
     elsif ($o eq '--throttle-every') { $opt{throttle_every} = shift @options }
     else { die "unknown option $o" }
 }
@@ -140,6 +141,8 @@ while (1) {
                 my ($iei, $len, $ref, $total, $seq) = unpack('C5', substr($udh, 1));
                 $concat = { ref => $ref, total => $total, seq => $seq } if $iei == 0 && $len == 3;
             }
+            # --receipt-first: the receipt goes out before the response that tells the ESME the id.
+            send_receipt($id, 'DELIVRD') if $opt{receipt_first};
             $fh->submit_sm_resp(seq => $pdu->{seq}, message_id => $id);
             say_json({ event => 'submit', id => $id, source_addr => $pdu->{source_addr}, source_ton => $pdu->{source_addr_ton}, source_npi => $pdu->{source_addr_npi},
                 destination_addr => $pdu->{destination_addr}, dest_ton => $pdu->{dest_addr_ton}, dest_npi => $pdu->{dest_addr_npi},
