@@ -33,6 +33,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
   let base: string;
   let browser: Browser;
   let admin: string;
+  let otpMessageId: string;
   /** What the browser reported that it should not have: page errors, CSP refusals. */
   const browserProblems: string[] = [];
   const contexts: BrowserContext[] = [];
@@ -103,7 +104,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     });
     expect(campaign.status).toBe(200);
     await api('/api/opt-outs', { method: 'POST', body: { number: '+14155552699', reason: 'replied STOP' } });
-    await api('/api/otp/generate', { method: 'POST', body: { phone_number: { number: '+14155552698' } } });
+    otpMessageId = (await api('/api/otp/generate', { method: 'POST', body: { phone_number: { number: '+14155552698' } } })).body.message_id;
     await dispatch(ids);
     for (const [i, id] of ids.entries()) await (i % 7 === 3 ? report(id, 'undelivered', 'UNDELIVERABLE') : report(id, 'delivered'));
     const { db } = gw.services.store;
@@ -319,6 +320,30 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await ops.goto(`${base}/dashboard/templates`);
     await settled(ops);
     expect(await ops.getByRole('link', { name: 'New template' }).count()).toBe(0);
+  }, SLOW);
+
+  it('masks OTP codes as the API does, shows errors as errors, and ends the session when its key is revoked', async () => {
+    const page = await newPage();
+    await logIn(page, admin, `/dashboard/messages/${otpMessageId}`);
+    await page.getByRole('heading', { name: 'Status timeline' }).waitFor();
+    const outbox = (await api('/api/simulator/outbox?to=%2B14155552698')).body.items as Array<{ body: string }>;
+    const code = outbox[0].body.match(/\d{6}/)![0];
+    const shown = await page.locator('pre.sms-text').first().textContent();
+    expect(shown).not.toContain(code);
+    expect(shown).toBe((await api(`/api/sms/${otpMessageId}`)).body.message);
+
+    await page.goto(`${base}/dashboard/messages/msg_00000000000000000000000000`);
+    await page.getByRole('alert').filter({ hasText: /not found/i }).waitFor();
+
+    // Revoked elsewhere: the next call the page makes is refused, and the dashboard asks for a key again.
+    const key = (await gw.services.keys.create('short-lived', ['read'])).key;
+    const other = await newPage();
+    await logIn(other, key, '/dashboard/messages');
+    await settled(other);
+    const keyId = (await api('/api/keys/current', { key })).body.key_id;
+    expect((await api(`/api/keys/${keyId}`, { method: 'DELETE' })).status).toBe(200);
+    await other.getByRole('navigation', { name: 'Dashboard' }).getByRole('link', { name: 'Providers' }).click();
+    await other.getByLabel('API key').waitFor();
   }, SLOW);
 
   it('can be used with the keyboard alone', async () => {
