@@ -173,9 +173,14 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await message.fill('Your table for two is booked for 8pm. Reply STOP to opt out.');
     await page.getByTestId('compose-encoding').filter({ hasText: 'GSM-7' }).waitFor();
     expect(await page.getByTestId('compose-segments').textContent()).toBe('1');
+    const previewCost = page.getByTestId('compose-cost');
+    await previewCost.filter({ hasText: 'via simulator' }).waitFor();
     await page.getByRole('button', { name: 'Send', exact: true }).click();
     const accepted = page.getByRole('status').filter({ hasText: 'Accepted' });
     await accepted.waitFor();
+    // The cost shown before sending is the one the gateway estimated on accepting it.
+    const estimated = (await accepted.textContent())!.match(/estimated (\$[\d.,]*\d)/)![1];
+    expect(await previewCost.textContent()).toBe(`${estimated} via simulator`);
     sentId = (await accepted.getByRole('link', { name: /msg_/ }).textContent())!.match(/msg_\w+/)![0];
 
     await page.evaluate(() => Object.assign(window, { sameDocument: true }));

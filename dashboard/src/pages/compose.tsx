@@ -82,7 +82,7 @@ function Preview({ texts, provider }: { texts: Array<{ number: string; text: str
         <div><dt>Characters</dt><dd>{first ? formatNumber(first.characters) : 0}</dd></div>
         <div><dt>Encoding</dt><dd data-testid="compose-encoding">{first?.encoding ?? '—'}</dd></div>
         <div><dt>Segments</dt><dd data-testid="compose-segments">{first ? first.segments : 0}{counted.length > 1 ? ` each, ${formatNumber(total)} in all` : ''}</dd></div>
-        <div><dt>Cost</dt><dd>{estimate ? `${formatMoney(estimate.cost, estimate.currency)} via ${estimate.provider}` : '—'}</dd></div>
+        <div><dt>Cost</dt><dd data-testid="compose-cost">{estimate ? `${formatMoney(estimate.cost, estimate.currency)} via ${estimate.provider}` : '—'}</dd></div>
       </dl>
       {estimate && estimate.invalid > 0 && <p className="error">{estimate.invalid} number(s) are not valid and will be refused.</p>}
     </aside>
