@@ -10,6 +10,9 @@ export default defineConfig({
   // The gateway serves the build under /dashboard (src/http/routes/dashboard.ts).
   base: '/dashboard/',
   plugins: [react(), bundleBudget(FIRST_PAGE_BUDGET_BYTES)],
+  // `npx vite --config dashboard/vite.config.ts`: the dashboard with hot reload at :5173/dashboard/,
+  // its API calls passed to a gateway running on :8000 (GATEWAY_URL for another).
+  server: { proxy: { '/api': process.env.GATEWAY_URL ?? 'http://localhost:8000' } },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
