@@ -94,6 +94,7 @@ function splitNumbers(text: string): string[] {
 }
 
 function MessageForm() {
+  const canRead = useSession().can('read');
   const [to, setTo] = useState('');
   const [message, setMessage] = useState('');
   const [smsType, setSmsType] = useState<SmsType>('transactional');
@@ -128,9 +129,9 @@ function MessageForm() {
           <div className="success" role="status">
             <p>Accepted: {send.data.messages.length} message{send.data.messages.length === 1 ? '' : 's'}, {send.data.total_segments} segment(s), estimated {formatMoney(send.data.estimated_cost, send.data.currency)}.</p>
             <ul>
-              {send.data.messages.map((m) => <li key={m.id}><Link to={`/messages/${m.id}`}>{m.to}: {m.id}</Link></li>)}
+              {send.data.messages.map((m) => <li key={m.id}>{canRead ? <Link to={`/messages/${m.id}`}>{m.to}: {m.id}</Link> : `${m.to}: ${m.id}`}</li>)}
             </ul>
-            <Link to="/messages">Follow it in the message log</Link>
+            {canRead && <Link to="/messages">Follow it in the message log</Link>}
           </div>
         )}
       </form>
@@ -140,6 +141,7 @@ function MessageForm() {
 }
 
 function BatchForm() {
+  const canRead = useSession().can('read');
   const [name, setName] = useState('');
   const [list, setList] = useState('');
   const [message, setMessage] = useState('');
@@ -193,7 +195,7 @@ function BatchForm() {
             {send.data.rejected_recipients.length > 0 && (
               <ul>{send.data.rejected_recipients.map((r) => <li key={r.index}>{r.number}: {r.error} ({r.reason})</li>)}</ul>
             )}
-            <Link to="/batches">See its progress</Link>
+            {canRead && <Link to="/batches">See its progress</Link>}
           </div>
         )}
       </form>
@@ -203,6 +205,7 @@ function BatchForm() {
 }
 
 function OtpForm() {
+  const canRead = useSession().can('read');
   const [phone, setPhone] = useState('');
   const [length, setLength] = useState(6);
   const [expiry, setExpiry] = useState(5);
@@ -232,7 +235,7 @@ function OtpForm() {
         {generate.isSuccess && (
           <div className="success" role="status">
             <p>Code sent: session <span className="mono">{generate.data.session_id}</span>, valid until {new Date(generate.data.expires_at).toLocaleTimeString()}.</p>
-            <Link to={`/messages/${generate.data.message_id}`}>Follow its message</Link>
+            {canRead && <Link to={`/messages/${generate.data.message_id}`}>Follow its message</Link>}
           </div>
         )}
       </form>
