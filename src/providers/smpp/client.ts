@@ -5,6 +5,7 @@ import type { InboundSms, OutgoingSms, ProviderCapabilities, ProviderConnections
 import { SmppBind } from './bind.js';
 import { destinationAddress, sourceAddress, addressText } from './protocol/address.js';
 import { CommandStatus } from './protocol/command-status.js';
+import { NotGsm7Error } from './protocol/gsm7.js';
 import { SmppClosedError, SmppTimeoutError } from './protocol/errors.js';
 import { Reassembler } from './protocol/reassembly.js';
 import { parseReceipt, statusOfState } from './protocol/receipt.js';
@@ -81,7 +82,14 @@ export class SmppProvider implements SmsProvider {
     const source = sourceAddress(sms.from ?? this.settings.sourceAddr);
     const destination = destinationAddress(sms.to);
     this.reference = (this.reference + 1) & 0xffff;
-    const bodies = submitBodies(sms.body, sms.encoding, sms.messageType, this.reference, this.settings.longTexts);
+    let bodies: ReturnType<typeof submitBodies>;
+    try {
+      bodies = submitBodies(sms.body, sms.encoding, sms.messageType, this.reference, this.settings.longTexts);
+    } catch (err) {
+      // Nothing went out: a text its encoding cannot carry is refused, not retried.
+      if (err instanceof NotGsm7Error) return { kind: 'rejected', code: 'UNSUPPORTED', message: err.message };
+      throw err;
+    }
     const ids: string[] = [];
     for (const [i, body] of bodies.entries()) {
       const fields = {
