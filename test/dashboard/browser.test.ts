@@ -325,6 +325,13 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await ops.goto(`${base}/dashboard/templates`);
     await settled(ops);
     expect(await ops.getByRole('link', { name: 'New template' }).count()).toBe(0);
+
+    // A key that may only send lands on Compose, the one page it may use.
+    const sender = await newPage();
+    await logIn(sender, (await gw.services.keys.create('sender', ['sms:send'])).key);
+    await sender.getByRole('heading', { level: 1, name: 'Compose' }).waitFor();
+    expect(await sender.getByRole('navigation', { name: 'Dashboard' }).getByRole('link').allTextContents()).toEqual(['Compose']);
+    expect(await sender.getByRole('radio').evaluateAll((radios) => radios.map((r) => (r as HTMLInputElement).value))).toEqual(['message', 'batch']);
   }, SLOW);
 
   it('masks OTP codes as the API does, shows errors as errors, and ends the session when its key is revoked', async () => {
