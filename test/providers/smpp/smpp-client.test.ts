@@ -188,6 +188,35 @@ describe.skipIf(!available)('provider smpp: refusals', () => {
     }
   });
 
+  it('SMPP_BINDS binds share the sends, each with at most SMPP_WINDOW submits unanswered', async () => {
+    const smsc = await startPerlSmsc(SYSTEM_ID, PASSWORD, ['--hold', '--auto-receipt']);
+    const gw = await startGateway({
+      SMPP_HOST: '127.0.0.1', SMPP_PORT: String(smsc.port), SMPP_SYSTEM_ID: SYSTEM_ID, SMPP_PASSWORD: PASSWORD, SMPP_BINDS: '2', SMPP_WINDOW: '2',
+      PHONE_VALIDATION: 'format', PROVIDER_TIMEOUT: '60', DISPATCH_LEASE_SECONDS: '120',
+    });
+    try {
+      startWorkers(gw.services);
+      await waitForBinds(gw, 'bound', (s) => s.connections.binds.length === 2);
+      const batch = await post(gw.app, '/api/sms/send-batch', {
+        recipients: Array.from({ length: 7 }, (_, i) => ({ number: `+1415555270${i}` })), message: 'windowed', provider: 'smpp',
+      });
+      expect(batch.status).toBe(200);
+      // Two binds, two unanswered each: the fifth submit waits for a response.
+      await smsc.waitFor((e) => e.event === 'submit' && smsc.events.filter((x) => x.event === 'submit').length === 4, 10_000, 'four submits');
+      const heldCount = smsc.events.filter((e) => e.event === 'held').length;
+      smsc.command('held');
+      const held = await smsc.waitFor((e) => e.event === 'held' && smsc.events.filter((x) => x.event === 'held').length > heldCount);
+      expect(held).toMatchObject({ count: 4, per_connection: [2, 2] });
+      smsc.command('release');
+      const ids = (await get(gw.app, `/api/sms?batch_id=${batch.body.batch_id}`)).body.items.map((m: { id: string }) => m.id);
+      for (const id of ids) expect((await finalMessage(gw, id)).status).toBe('delivered');
+      expect(smsc.events.filter((e) => e.event === 'submit')).toHaveLength(7);
+    } finally {
+      await gw.stop();
+      await smsc.stop();
+    }
+  });
+
   it('a receipt sent before the submit_sm_resp is kept and applied once the answer is stored', async () => {
     const smsc = await startPerlSmsc(SYSTEM_ID, PASSWORD, ['--receipt-first']);
     const gw = await startGateway({ SMPP_HOST: '127.0.0.1', SMPP_PORT: String(smsc.port), SMPP_SYSTEM_ID: SYSTEM_ID, SMPP_PASSWORD: PASSWORD, PHONE_VALIDATION: 'format' });

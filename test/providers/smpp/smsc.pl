@@ -3,7 +3,7 @@
 # checked against an implementation we did not write. One process, any number of binds.
 #
 #   perl smsc.pl PORT SYSTEM_ID PASSWORD [--id-format hex|decimal] [--receipt-ids decimal]
-#                [--auto-receipt] [--undeliverable-suffix DIGITS] [--receipt-tlvs] [--throttle-every N] [--receipt-first]
+#                [--auto-receipt] [--undeliverable-suffix DIGITS] [--receipt-tlvs] [--throttle-every N] [--receipt-first] [--hold]
 #
 # stdout: one JSON object per line, what it saw ({"event":"listening"|"bind"|"submit"|"unbind"|...}).
 # stdin, one command per line:
@@ -12,6 +12,8 @@
 #   mo-udh FROM TO DCS REF TOTAL SEQ HEX   one part of a long mobile-originated message
 #   drop                    closes every connection at once, without unbind (a network failure)
 #   stop-throttling         from now on --throttle-every no longer applies
+#   held                    how many submits --hold keeps unanswered, per connection
+#   release                 answers every held submit and stops holding
 use strict;
 use warnings;
 use Net::SMPP;
@@ -21,7 +23,7 @@ use Encode qw(decode);
 
 $| = 1;
 my ($port, $want_id, $want_password, @options) = @ARGV;
-my %opt = (id_format => 'decimal', receipt_ids => 'same', auto_receipt => 0, undeliverable_suffix => '', receipt_tlvs => 0, throttle_every => 0, receipt_first => 0);
+my %opt = (id_format => 'decimal', receipt_ids => 'same', auto_receipt => 0, undeliverable_suffix => '', receipt_tlvs => 0, throttle_every => 0, receipt_first => 0, hold => 0);
 while (@options) {
     my $o = shift @options;
     if ($o eq '--id-format') { $opt{id_format} = shift @options }
@@ -30,6 +32,7 @@ while (@options) {
     elsif ($o eq '--undeliverable-suffix') { $opt{undeliverable_suffix} = shift @options }
     elsif ($o eq '--receipt-tlvs') { $opt{receipt_tlvs} = 1 }
     elsif ($o eq '--receipt-first') { $opt{receipt_first} = 1 }
+    elsif ($o eq '--hold') { $opt{hold} = 1 }
     elsif ($o eq '--throttle-every') { $opt{throttle_every} = shift @options }
     else { die "unknown option $o" }
 }
@@ -42,6 +45,7 @@ my %sessions;   # fileno -> { smpp => Net::SMPP, bound => 0|1, receiver => 0|1 }
 my $next_id = 100000;
 my $submits = 0;
 my $stdin_buffer = '';
+my @held;       # [fh, seq, id, pdu] of submits not answered yet (--hold)
 say_json({ event => 'listening', port => $port });
 
 sub session_for_receipts {
@@ -75,6 +79,19 @@ sub send_receipt {
     say_json({ event => 'receipt_sent', id => "$shown", stat => $stat });
 }
 
+sub auto_receipt {
+    my ($id, $pdu) = @_;
+    return unless $opt{auto_receipt} && $pdu->{registered_delivery} & 1;
+    my $suffix = $opt{undeliverable_suffix};
+    send_receipt($id, $suffix ne '' && $pdu->{destination_addr} =~ /\Q$suffix\E$/ ? 'UNDELIV' : 'DELIVRD');
+}
+
+sub answer_submit {
+    my ($fh, $seq, $id, $pdu) = @_;
+    $fh->submit_sm_resp(seq => $seq, message_id => $id);
+    auto_receipt($id, $pdu);
+}
+
 sub command {
     my ($line) = @_;
     my @w = split ' ', $line;
@@ -89,6 +106,16 @@ sub command {
         my $seq = $smpp->deliver_sm(source_addr_ton => 1, source_addr_npi => 1, source_addr => $from, dest_addr_ton => 1, dest_addr_npi => 1,
             destination_addr => $to, esm_class => $esm, data_coding => $dcs, short_message => $sm, async => 1);
         say_json({ event => 'mo_sent', seq => $seq });
+    }
+    elsif ($w[0] eq 'held') {
+        my %per;
+        $per{fileno($_->[0])}++ for @held;
+        say_json({ event => 'held', count => scalar(@held), per_connection => [sort { $a <=> $b } values %per] });
+    }
+    elsif ($w[0] eq 'release') {
+        $opt{hold} = 0;
+        for my $h (splice @held) { answer_submit(@$h) }
+        say_json({ event => 'released' });
     }
     elsif ($w[0] eq 'stop-throttling') { $opt{throttle_every} = 0; say_json({ event => 'throttling_stopped' }) }
     elsif ($w[0] eq 'drop') {
@@ -143,15 +170,13 @@ while (1) {
             }
             # --receipt-first: the receipt goes out before the response that tells the ESME the id.
             send_receipt($id, 'DELIVRD') if $opt{receipt_first};
-            $fh->submit_sm_resp(seq => $pdu->{seq}, message_id => $id);
-            say_json({ event => 'submit', id => $id, source_addr => $pdu->{source_addr}, source_ton => $pdu->{source_addr_ton}, source_npi => $pdu->{source_addr_npi},
+            if ($opt{hold}) { push @held, [$fh, $pdu->{seq}, $id, $pdu] }
+            else { $fh->submit_sm_resp(seq => $pdu->{seq}, message_id => $id) }
+            say_json({ event => 'submit', connection => fileno($fh), id => $id, source_addr => $pdu->{source_addr}, source_ton => $pdu->{source_addr_ton}, source_npi => $pdu->{source_addr_npi},
                 destination_addr => $pdu->{destination_addr}, dest_ton => $pdu->{dest_addr_ton}, dest_npi => $pdu->{dest_addr_npi},
                 data_coding => $dcs, esm_class => $esm, registered_delivery => $pdu->{registered_delivery},
                 text => decode_text($dcs, $sm), udh => unpack('H*', $udh), concat => $concat });
-            if ($opt{auto_receipt} && $pdu->{registered_delivery} & 1) {
-                my $suffix = $opt{undeliverable_suffix};
-                send_receipt($id, $suffix ne '' && $pdu->{destination_addr} =~ /\Q$suffix\E$/ ? 'UNDELIV' : 'DELIVRD');
-            }
+            auto_receipt($id, $pdu) unless $opt{hold};
         } elsif ($cmd == 0x15) {
             $fh->enquire_link_resp(seq => $pdu->{seq});
         } elsif ($cmd == 6) {
