@@ -46,7 +46,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       tags: ['events'],
       summary: 'Message status changes as server-sent events (Accept: text/event-stream)',
       description: 'Events: `status` (data: message_id, batch_id, status, previous_status, source, timestamp; id: the event id) and '
-        + '`resync` (too many changes to follow, or too many missed: reload what you show). A key sees its own messages; admin every message.',
+        + '`resync` (too many changes to follow, or too many missed: reload what you show) and `revoked` (the key was revoked; the stream ends). '
+        + 'A key sees its own messages; admin every message.',
       headers: StreamHeaders,
       // 406 (no Accept: text/event-stream) is the `default` problem.
       response: { 200: { description: 'The stream, open until the client leaves', content: { 'text/event-stream': { schema: Type.String() } } }, ...problems(...GUARDED, 422) },
