@@ -89,7 +89,7 @@ async function benchOurs(port: number, total: number, smsc: ChildProcess): Promi
   const settings = readSmppSettings(envReader({ SMPP_HOST: '127.0.0.1', SMPP_PORT: String(port), SMPP_SYSTEM_ID: 'ours', SMPP_PASSWORD: 'pw', SMPP_WINDOW: '10', SMPP_BINDS: '1' }))!;
   const provider = new SmppProvider(settings, new ProviderEventRelay());
   provider.start();
-  while (provider.connections().connections[0].state !== 'bound') await new Promise((r) => setTimeout(r, 10));
+  while (provider.connections()?.connections[0].state !== 'bound') await new Promise((r) => setTimeout(r, 10));
   const send = (i: number) => provider.send({
     id: `msg_${i}`, to: `+4477009${String(i % 100000).padStart(5, '0')}`, from: '+15550001111', body: `Benchmark message number ${i}`,
     messageType: 'text', encoding: 'GSM-7', segments: 1, smsType: 'transactional', statusCallbackUrl: '', validitySeconds: undefined,

@@ -134,7 +134,8 @@ export interface SmsProvider {
   /** Providers that hold connections open them here (with the dispatcher) and close them in `stop`. */
   start?(): void;
   stop?(): Promise<void>;
-  connections?(): ProviderConnections;
+  /** Undefined where it was not started: that process holds none of the connections (the API beside a dispatch thread). */
+  connections?(): ProviderConnections | undefined;
   send(sms: OutgoingSms, signal: AbortSignal): Promise<SendOutcome>;
   /**
    * Finds a message after a send whose answer was lost. `null` means the provider is

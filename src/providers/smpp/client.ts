@@ -40,6 +40,7 @@ export class SmppProvider implements SmsProvider {
   private readonly partsOf = new Map<string, { firstId: string; count: number }>();
   private readonly moParts: Reassembler<{ id: string }>;
   private readonly rechecks = new Set<NodeJS.Timeout>();
+  private started = false;
 
   constructor(private readonly settings: SmppSettings, private readonly events: ProviderEvents) {
     this.capabilities = {
@@ -63,6 +64,7 @@ export class SmppProvider implements SmsProvider {
   }
 
   start(): void {
+    this.started = true;
     for (const bind of this.binds) bind.start();
   }
 
@@ -72,7 +74,8 @@ export class SmppProvider implements SmsProvider {
     this.rechecks.clear();
   }
 
-  connections(): ProviderConnections {
+  connections(): ProviderConnections | undefined {
+    if (!this.started) return undefined;
     return { connections: this.binds.map((b) => b.status), reconnects: this.binds.reduce((n, b) => n + b.reconnects, 0) };
   }
 
