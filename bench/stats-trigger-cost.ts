@@ -48,7 +48,7 @@ async function openDatabase(withTriggers: boolean): Promise<{ store: Store; drop
   const store = createStore(url, 'normal');
   await migrate(store.db, store.dialect);
   if (!withTriggers) {
-    for (const t of ['message_stats_insert', 'message_delivery_times_insert', 'message_stats_update', 'message_delivery_times_update']) {
+    for (const t of ['message_stats_insert', 'message_delivery_times_insert', 'message_stats_update', 'message_series_update', 'message_delivery_times_update']) {
       await sql.raw(store.dialect === 'postgres' ? `drop trigger if exists ${t} on messages` : `drop trigger if exists ${t}`).execute(store.db);
     }
   }

@@ -12,8 +12,15 @@ import { deliveryBucketSql } from '../domain/delivery-histogram.js';
  * - message_stats: per hour of created_at and the figures the stats group or test by (provider,
  *   sms_type, country, status, "sent_at is set", "attempts > 0"): messages, segments and the sum of
  *   coalesce(cost, estimated_cost).
- * - message_delivery_times: per hour, provider and sms_type, a histogram of final_at - sent_at over
- *   delivered messages (src/domain/delivery-histogram.ts), for the median.
+ * - message_series: per hour, provider and sms_type, the figures the time series shows (messages,
+ *   accepted, delivered, errors, finished attempts, segments, cost): a few rows per hour, so a series
+ *   over months is read without sorting every row of message_stats.
+ * - message_delivery_times: per provider, sms_type, bucket and hour, a histogram of final_at - sent_at
+ *   over delivered messages (src/domain/delivery-histogram.ts), for the median.
+ *
+ * Key order is read order on SQLite (WITHOUT ROWID: the key is the table): message_stats and
+ * message_delivery_times begin with what the stats group by, so SQLite aggregates them in one pass
+ * without sorting; message_series begins with the hour.
  *
  * `shard` exists for PostgreSQL, where every writer of the same hour, provider, type, country and
  * status would otherwise queue on one row until it commits: each transaction writes rows of a shard
@@ -26,8 +33,10 @@ const HOUR_MS = 3_600_000;
 const SHARD_LOCK_KEY = 710_334_511;
 const SHARDS = 16;
 
-const STATS_KEY = 'hour_start, provider, sms_type, country, status, sent, attempted, shard';
-const TIMES_KEY = 'hour_start, provider, sms_type, bucket, shard';
+const STATS_KEY = 'provider, sms_type, country, hour_start, status, sent, attempted, shard';
+const SERIES_KEY = 'hour_start, provider, sms_type, shard';
+const TIMES_KEY = 'provider, sms_type, bucket, hour_start, shard';
+const SERIES_MEASURES = ['message_count', 'accepted', 'delivered', 'errors', 'finished', 'segment_count', 'cost_sum'] as const;
 
 /** A message row (`m.` prefix, `new.`/`old.` in SQLite triggers) as the summary's key and measures. */
 function statsColumns(m: string) {
@@ -38,6 +47,16 @@ function statsColumns(m: string) {
     attempted: `(case when ${m}attempts > 0 then 1 else 0 end)`,
     cost: `coalesce(${m}cost, ${m}estimated_cost)`,
     delivered: `${m}status = 'delivered' and ${m}sent_at is not null and ${m}final_at is not null`,
+    // What the message adds to each message_series measure, in SERIES_MEASURES order.
+    series: [
+      '1',
+      `(case when ${m}sent_at is not null then 1 else 0 end)`,
+      `(case when ${m}status = 'delivered' then 1 else 0 end)`,
+      `(case when ${m}status in ('failed', 'undelivered') then 1 else 0 end)`,
+      `(case when ${m}sent_at is not null or (${m}status = 'failed' and ${m}attempts > 0) then 1 else 0 end)`,
+      `${m}segments`,
+      `(case when ${m}sent_at is not null then coalesce(${m}cost, ${m}estimated_cost) else 0 end)`,
+    ],
     bucket: deliveryBucketSql(`(${m}final_at - ${m}sent_at)`),
     deliveryMs: `(${m}final_at - ${m}sent_at)`,
   };
@@ -47,6 +66,8 @@ const addToStats = `on conflict (${STATS_KEY}) do update set
     message_count = message_stats.message_count + excluded.message_count,
     segment_count = message_stats.segment_count + excluded.segment_count,
     cost_sum = message_stats.cost_sum + excluded.cost_sum`;
+const addToSeries = `on conflict (${SERIES_KEY}) do update set
+    ${SERIES_MEASURES.map((c) => `${c} = message_series.${c} + excluded.${c}`).join(',\n    ')}`;
 const addToTimes = `on conflict (${TIMES_KEY}) do update set
     deliveries = message_delivery_times.deliveries + excluded.deliveries,
     total_ms = message_delivery_times.total_ms + excluded.total_ms`;
@@ -68,7 +89,22 @@ async function createTables(db: Kysely<any>, onSqlite: boolean) {
     .addColumn('message_count', 'bigint', (c) => c.notNull())
     .addColumn('segment_count', 'bigint', (c) => c.notNull())
     .addColumn('cost_sum', sql`double precision`, (c) => c.notNull())
-    .addPrimaryKeyConstraint('message_stats_pk', ['hour_start', 'provider', 'sms_type', 'country', 'status', 'sent', 'attempted', 'shard']))
+    .addPrimaryKeyConstraint('message_stats_pk', ['provider', 'sms_type', 'country', 'hour_start', 'status', 'sent', 'attempted', 'shard']))
+    .execute();
+  await clustered(db.schema
+    .createTable('message_series')
+    .addColumn('hour_start', 'bigint', (c) => c.notNull())
+    .addColumn('provider', 'text', (c) => c.notNull())
+    .addColumn('sms_type', 'text', (c) => c.notNull())
+    .addColumn('shard', 'integer', (c) => c.notNull())
+    .addColumn('message_count', 'bigint', (c) => c.notNull())
+    .addColumn('accepted', 'bigint', (c) => c.notNull())
+    .addColumn('delivered', 'bigint', (c) => c.notNull())
+    .addColumn('errors', 'bigint', (c) => c.notNull())
+    .addColumn('finished', 'bigint', (c) => c.notNull())
+    .addColumn('segment_count', 'bigint', (c) => c.notNull())
+    .addColumn('cost_sum', sql`double precision`, (c) => c.notNull())
+    .addPrimaryKeyConstraint('message_series_pk', ['hour_start', 'provider', 'sms_type', 'shard']))
     .execute();
   await clustered(db.schema
     .createTable('message_delivery_times')
@@ -79,7 +115,7 @@ async function createTables(db: Kysely<any>, onSqlite: boolean) {
     .addColumn('shard', 'integer', (c) => c.notNull())
     .addColumn('deliveries', 'bigint', (c) => c.notNull())
     .addColumn('total_ms', 'bigint', (c) => c.notNull())
-    .addPrimaryKeyConstraint('message_delivery_times_pk', ['hour_start', 'provider', 'sms_type', 'bucket', 'shard']))
+    .addPrimaryKeyConstraint('message_delivery_times_pk', ['provider', 'sms_type', 'bucket', 'hour_start', 'shard']))
     .execute();
 }
 
@@ -89,15 +125,20 @@ async function createSqliteTriggers(db: Kysely<any>) {
   const o = statsColumns('old.');
   const statsRow = (c: typeof n, m: string, sign: string) =>
     `insert into message_stats (${STATS_KEY}, message_count, segment_count, cost_sum)
-     values (${c.hour}, ${m}provider, ${m}sms_type, ${c.country}, ${m}status, ${c.sent}, ${c.attempted}, 0, ${sign}1, ${sign}${m}segments, ${sign}${c.cost})
+     values (${m}provider, ${m}sms_type, ${c.country}, ${c.hour}, ${m}status, ${c.sent}, ${c.attempted}, 0, ${sign}1, ${sign}${m}segments, ${sign}${c.cost})
      ${addToStats};`;
+  const seriesRow = (c: typeof n, m: string, sign: string) =>
+    `insert into message_series (${SERIES_KEY}, ${SERIES_MEASURES.join(', ')})
+     values (${c.hour}, ${m}provider, ${m}sms_type, 0, ${c.series.map((v) => `${sign}${v}`).join(', ')})
+     ${addToSeries};`;
   // The WHERE is also what lets SQLite parse an upsert after INSERT … SELECT.
   const timesRow = (c: typeof n, m: string, sign: string) =>
     `insert into message_delivery_times (${TIMES_KEY}, deliveries, total_ms)
-     select ${c.hour}, ${m}provider, ${m}sms_type, ${c.bucket}, 0, ${sign}1, ${sign}${c.deliveryMs} where ${c.delivered}
+     select ${m}provider, ${m}sms_type, ${c.bucket}, ${c.hour}, 0, ${sign}1, ${sign}${c.deliveryMs} where ${c.delivered}
      ${addToTimes};`;
   await sql.raw(`create trigger message_stats_insert after insert on messages begin
     ${statsRow(n, 'new.', '')}
+    ${seriesRow(n, 'new.', '')}
   end`).execute(db);
   // Messages are rarely stored already delivered (imports): a trigger of its own, skipped by its WHEN.
   await sql.raw(`create trigger message_delivery_times_insert after insert on messages when ${n.delivered} begin
@@ -113,6 +154,15 @@ async function createSqliteTriggers(db: Kysely<any>) {
     begin
       ${statsRow(o, 'old.', '-')}
       ${statsRow(n, 'new.', '')}
+    end`).execute(db);
+  // Most status changes move no series figure (queued → sending, sent → sent): only those that do write.
+  await sql.raw(`create trigger message_series_update
+    after update of status, sent_at, attempts, cost, estimated_cost, segments, provider, sms_type, created_at on messages
+    when ${n.series.map((v, i) => `${o.series[i]} is not ${v}`).join(' or ')}
+      or old.provider is not new.provider or old.sms_type is not new.sms_type or ${o.hour} is not ${n.hour}
+    begin
+      ${seriesRow(o, 'old.', '-')}
+      ${seriesRow(n, 'new.', '')}
     end`).execute(db);
   await sql.raw(`create trigger message_delivery_times_update
     after update of status, sent_at, final_at, provider, sms_type, created_at on messages
@@ -156,30 +206,46 @@ async function createPostgresTriggers(db: Kysely<any>) {
   const signed = (table: string, sign: string) =>
     `select ${m.hour} as hour_start, provider, sms_type, ${m.country} as country, status, ${m.sent} as sent, ${m.attempted} as attempted,
        ${sign}1 as n, ${sign}segments as segments, ${sign}${m.cost} as cost from ${table}`;
+  const signedSeries = (table: string, sign: string) =>
+    `select ${m.hour} as hour_start, provider, sms_type, ${m.series.map((v, i) => `${sign}${v} as ${SERIES_MEASURES[i]}`).join(', ')} from ${table}`;
   const signedTimes = (table: string, sign: string) =>
-    `select ${m.hour} as hour_start, provider, sms_type, ${m.bucket} as bucket, ${sign}1 as n, ${sign}${m.deliveryMs} as ms
+    `select provider, sms_type, ${m.bucket} as bucket, ${m.hour} as hour_start, ${sign}1 as n, ${sign}${m.deliveryMs} as ms
      from ${table} where ${m.delivered}`;
   const upsertStats = (rows: string) =>
     `insert into message_stats (${STATS_KEY}, message_count, segment_count, cost_sum)
-     select hour_start, provider, sms_type, country, status, sent, attempted, slot, sum(n), sum(segments), sum(cost)
+     select provider, sms_type, country, hour_start, status, sent, attempted, slot, sum(n), sum(segments), sum(cost)
      from (${rows}) d
-     group by hour_start, provider, sms_type, country, status, sent, attempted
+     group by provider, sms_type, country, hour_start, status, sent, attempted
      having sum(n) <> 0 or sum(segments) <> 0 or sum(cost) <> 0
-     order by hour_start, provider, sms_type, country, status, sent, attempted
+     order by provider, sms_type, country, hour_start, status, sent, attempted
      ${addToStats};`;
+  const upsertSeries = (rows: string) =>
+    `insert into message_series (${SERIES_KEY}, ${SERIES_MEASURES.join(', ')})
+     select hour_start, provider, sms_type, slot, ${SERIES_MEASURES.map((c) => `sum(${c})`).join(', ')}
+     from (${rows}) d
+     group by hour_start, provider, sms_type
+     having ${SERIES_MEASURES.map((c) => `sum(${c}) <> 0`).join(' or ')}
+     order by hour_start, provider, sms_type
+     ${addToSeries};`;
   const upsertTimes = (rows: string) =>
     `insert into message_delivery_times (${TIMES_KEY}, deliveries, total_ms)
-     select hour_start, provider, sms_type, bucket, slot, sum(n), sum(ms)
+     select provider, sms_type, bucket, hour_start, slot, sum(n), sum(ms)
      from (${rows}) d
-     group by hour_start, provider, sms_type, bucket
+     group by provider, sms_type, bucket, hour_start
      having sum(n) <> 0 or sum(ms) <> 0
-     order by hour_start, provider, sms_type, bucket
+     order by provider, sms_type, bucket, hour_start
      ${addToTimes};`;
   await sql.raw(`create function message_stats_after_insert() returns trigger language plpgsql as $$
     declare
-      slot integer := message_stats_shard();
+      slot integer;
     begin
+      -- INSERT … SELECT that found nothing: no shard to take.
+      if not exists (select 1 from new_rows) then
+        return null;
+      end if;
+      slot := message_stats_shard();
       ${upsertStats(signed('new_rows', ''))}
+      ${upsertSeries(signedSeries('new_rows', ''))}
       ${upsertTimes(signedTimes('new_rows', ''))}
       return null;
     end $$`).execute(db);
@@ -199,6 +265,7 @@ async function createPostgresTriggers(db: Kysely<any>) {
       end if;
       slot := message_stats_shard();
       ${upsertStats(`${signed('new_rows', '')} union all ${signed('old_rows', '-')}`)}
+      ${upsertSeries(`${signedSeries('new_rows', '')} union all ${signedSeries('old_rows', '-')}`)}
       ${upsertTimes(`${signedTimes('new_rows', '')} union all ${signedTimes('old_rows', '-')}`)}
       return null;
     end $$`).execute(db);
@@ -212,10 +279,13 @@ async function createPostgresTriggers(db: Kysely<any>) {
 async function backfill(db: Kysely<any>) {
   const m = statsColumns('');
   await sql.raw(`insert into message_stats (${STATS_KEY}, message_count, segment_count, cost_sum)
-    select ${m.hour}, provider, sms_type, ${m.country}, status, ${m.sent}, ${m.attempted}, 0, count(*), sum(segments), sum(${m.cost})
+    select provider, sms_type, ${m.country}, ${m.hour}, status, ${m.sent}, ${m.attempted}, 0, count(*), sum(segments), sum(${m.cost})
     from messages group by 1, 2, 3, 4, 5, 6, 7`).execute(db);
+  await sql.raw(`insert into message_series (${SERIES_KEY}, ${SERIES_MEASURES.join(', ')})
+    select ${m.hour}, provider, sms_type, 0, ${m.series.map((v) => `sum(${v})`).join(', ')}
+    from messages group by 1, 2, 3`).execute(db);
   await sql.raw(`insert into message_delivery_times (${TIMES_KEY}, deliveries, total_ms)
-    select ${m.hour}, provider, sms_type, ${m.bucket}, 0, count(*), sum(${m.deliveryMs})
+    select provider, sms_type, ${m.bucket}, ${m.hour}, 0, count(*), sum(${m.deliveryMs})
     from messages where ${m.delivered} group by 1, 2, 3, 4`).execute(db);
 }
 

@@ -382,6 +382,25 @@ export interface MessageStatsTable {
   cost_sum: number;
 }
 
+/** What the time series shows, per hour, provider and sms_type. */
+export interface MessageSeriesTable {
+  hour_start: number;
+  provider: string;
+  sms_type: string;
+  shard: number;
+  message_count: number;
+  /** Messages with sent_at set. */
+  accepted: number;
+  delivered: number;
+  /** failed or undelivered. */
+  errors: number;
+  /** Sent, or failed after an attempt. */
+  finished: number;
+  segment_count: number;
+  /** Sum of coalesce(cost, estimated_cost) over accepted messages. */
+  cost_sum: number;
+}
+
 /** Histogram of final_at - sent_at over delivered messages (src/domain/delivery-histogram.ts). */
 export interface MessageDeliveryTimesTable {
   hour_start: number;
@@ -395,5 +414,6 @@ export interface MessageDeliveryTimesTable {
 
 export interface Database {
   message_stats: MessageStatsTable;
+  message_series: MessageSeriesTable;
   message_delivery_times: MessageDeliveryTimesTable;
 }
