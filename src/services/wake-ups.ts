@@ -75,11 +75,15 @@ export class LocalWakeUps extends CoalescingWakeUps {
     (this.channel as BroadcastChannel & { unref(): void }).unref();
   }
 
+  private closed = false;
+
   protected publish(): void {
-    this.channel.postMessage(1);
+    // A wake-up owed at the end of a spell may come due after close.
+    if (!this.closed) this.channel.postMessage(1);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.channel.close();
   }
 }

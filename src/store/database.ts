@@ -23,17 +23,45 @@ export interface Store {
 export type SqliteDurability = 'full' | 'normal';
 
 /**
+ * Another connection (the dispatch thread, another process) holds SQLite's write lock. Thrown by
+ * a transaction's BEGIN instead of waiting for it: SQLite's own wait (busy_timeout) sleeps the
+ * thread, and with it every request on its event loop. The group commit waits instead.
+ */
+export class WriteLockBusyError extends Error {
+  override readonly name = 'WriteLockBusyError';
+}
+
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
  * better-sqlite3 compiles a statement on every `prepare`; Kysely prepares per query.
  * Caching by SQL text means each distinct query is compiled once per process.
  */
 function cachingDatabase(raw: BetterSqlite3.Database) {
   const statements = new Map<string, BetterSqlite3.Statement>();
+  // Every transaction here writes (they all come from the group commit). BEGIN IMMEDIATE takes the
+  // write lock up front, so a busy writer is found at BEGIN, before any work, rather than failing a
+  // deferred transaction halfway when its reads try to upgrade. It is tried without SQLite's wait:
+  // see WriteLockBusyError. Everything else keeps busy_timeout's wait.
+  const begin = raw.prepare('begin immediate');
+  const beginWithoutWaiting = {
+    reader: false as const,
+    run() {
+      raw.pragma('busy_timeout = 0');
+      try {
+        return begin.run();
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new WriteLockBusyError('the database is being written by another connection');
+        throw err;
+      } finally {
+        raw.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
+    },
+  };
   return {
-    prepare(text: string) {
-      // Every transaction here writes. BEGIN IMMEDIATE takes the write lock up front, so with several
-      // processes on one file a busy writer is waited for (busy_timeout) instead of failing the
-      // transaction with SQLITE_BUSY when a deferred reader tries to upgrade.
-      const sql = text === 'begin' ? 'begin immediate' : text;
+    prepare(sql: string) {
+      // Kysely only calls `run` on a statement that is not a reader.
+      if (sql === 'begin') return beginWithoutWaiting as unknown as BetterSqlite3.Statement;
       let stmt = statements.get(sql);
       if (stmt === undefined) {
         stmt = raw.prepare(sql);
@@ -55,7 +83,7 @@ export function openSqlite(path: string): BetterSqlite3.Database {
   raw.pragma('journal_mode = WAL');
   // Commits never fsync on the event loop; durability is WalSync's job (see createStore).
   raw.pragma('synchronous = NORMAL');
-  raw.pragma('busy_timeout = 5000');
+  raw.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // Index pages stay in memory: inserts touch several indexes, and a miss is a read syscall.
   raw.pragma('cache_size = -65536');
   raw.pragma('temp_store = memory');
@@ -90,4 +118,21 @@ export function createStore(databaseUrl: string, durability: SqliteDurability = 
   const connections = new pg.Pool({ connectionString: databaseUrl, max: pool.size, statement_timeout: pool.statementTimeoutMs });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: connections }) });
   return { db, dialect: 'postgres', close: () => db.destroy() };
+}
+
+/**
+ * Runs `transaction` until it gets SQLite's write lock: while another connection holds it, waits
+ * on timers (1 ms, doubling to 16 ms) so this thread's event loop goes on serving; gives up after
+ * busy_timeout's 5 s, as SQLite would have.
+ */
+export async function whenWriteLockFree<T>(transaction: () => Promise<T>): Promise<T> {
+  const giveUpAt = Date.now() + BUSY_TIMEOUT_MS;
+  for (let waitMs = 1; ; waitMs = Math.min(16, waitMs * 2)) {
+    try {
+      return await transaction();
+    } catch (err) {
+      if (!(err instanceof WriteLockBusyError) || Date.now() >= giveUpAt) throw err;
+    }
+    await new Promise((r) => setTimeout(r, waitMs));
+  }
 }

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
-import type { DialectName } from './database.js';
+import { whenWriteLockFree, type DialectName } from './database.js';
 import type { WalSync } from './wal-sync.js';
 
 type Job<T> = (trx: Transaction<Database>) => Promise<T>;
@@ -61,7 +61,7 @@ export class GroupCommit {
       const values: unknown[] = [];
       try {
         const failures = new Map<number, unknown>();
-        await this.db.transaction().execute(async (trx) => {
+        await whenWriteLockFree(() => this.db.transaction().execute(async (trx) => {
           for (const [i, { job, contained }] of jobs.entries()) {
             if (!contained) {
               values.push(await job(trx));
@@ -78,7 +78,7 @@ export class GroupCommit {
               failures.set(i, err);
             }
           }
-        });
+        }));
         jobs.forEach((p, i) => settled.push(failures.has(i) ? () => p.reject(failures.get(i)) : () => p.resolve(values[i])));
       } catch (err) {
         if (jobs.length === 1) settled.push(() => jobs[0].reject(err));
@@ -106,7 +106,7 @@ export class GroupCommit {
   private async runAlone(jobs: Pending[], settled: Array<() => void>): Promise<void> {
     for (const { job, resolve, reject } of jobs) {
       try {
-        const value = await this.db.transaction().execute(job);
+        const value = await whenWriteLockFree(() => this.db.transaction().execute(job));
         settled.push(() => resolve(value));
       } catch (err) {
         settled.push(() => reject(err));

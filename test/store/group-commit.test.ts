@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createStore, type Store } from '../../src/store/database.js';
+import { createStore, openSqlite, type Store } from '../../src/store/database.js';
 import { GroupCommit } from '../../src/store/group-commit.js';
 import { migrate } from '../../src/store/migrations.js';
 import { insertRows } from '../../src/store/message-store.js';
@@ -71,4 +71,36 @@ describe('insertRows', () => {
     expect(Number(count.n)).toBe(12_000);
     expect(await store.db.selectFrom('secrets').selectAll().where('name', '=', 'k11999').executeTakeFirst()).toEqual({ name: 'k11999', value: 'v11999', created_at: 11999 });
   });
+
+  it('on SQLite, waits for another connection\'s write lock on timers: the event loop goes on meanwhile', async () => {
+    if (!url.startsWith('sqlite:')) return;
+    // Another connection (the dispatch thread, another process) holds the write lock for a while.
+    const other = openSqlite(url.slice('sqlite:'.length));
+    other.prepare('begin immediate').run();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    const started = Date.now();
+    const job = commits.run((trx) => insertRows(trx, 'secrets', [secret('after-the-lock')]));
+    await new Promise((r) => setTimeout(r, 300));
+    // SQLite's own wait (busy_timeout) would have slept this thread: no tick, no timer, until the lock was free.
+    expect(ticks).toBeGreaterThan(10);
+    other.prepare('commit').run();
+    await job;
+    clearInterval(ticker);
+    other.close();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(await store.db.selectFrom('secrets').select('name').where('name', '=', 'after-the-lock').execute()).toHaveLength(1);
+  });
+
+  it('on SQLite, gives up after busy_timeout\'s five seconds like SQLite would', async () => {
+    if (!url.startsWith('sqlite:')) return;
+    const other = openSqlite(url.slice('sqlite:'.length));
+    other.prepare('begin immediate').run();
+    try {
+      await expect(commits.run((trx) => insertRows(trx, 'secrets', [secret('never')]))).rejects.toThrow(/being written by another connection/);
+    } finally {
+      other.prepare('rollback').run();
+      other.close();
+    }
+  }, 15_000);
 });
