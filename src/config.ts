@@ -273,7 +273,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: str(env, 'REDIS_URL'),
     redisPrefix: redisPrefix(env),
     runWorker: bool(env, 'RUN_WORKER', true),
-    dispatchThread: bool(env, 'DISPATCH_THREAD', true),
+    dispatchThread: bool(env, 'DISPATCH_THREAD', false),
     env: { ...env },
     publicUrl: url(env, 'PUBLIC_URL', `http://localhost:${int(env, 'PORT', 8000, 0, 65535)}`),
     apiKeyRequired: bool(env, 'API_KEY_REQUIRED', false),
