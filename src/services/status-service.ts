@@ -131,6 +131,7 @@ export class StatusService {
     report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string },
     source: string,
     now: number,
+    retries = 3,
   ): Promise<ReportOutcome> {
     const from = message.status as MessageStatus;
     const to = report.status;
@@ -156,7 +157,14 @@ export class StatusService {
       changes.lease_until = null;
     }
     const updated = await trx.updateTable('messages').set(changes).where('id', '=', message.id).where('status', '=', from).executeTakeFirst();
-    if (Number(updated.numUpdatedRows) === 0) return { ...base, status: from, applied: false, reason: 'changed concurrently' };
+    if (Number(updated.numUpdatedRows) === 0) {
+      // Another transaction moved it since we read it: on PostgreSQL, typically the dispatcher storing
+      // `sent` while this report of `delivered` waited for its row lock. Judged again on the row as it
+      // is now, or a fast provider's report would be lost.
+      const fresh = retries > 0 ? await trx.selectFrom('messages').selectAll().where('id', '=', message.id).executeTakeFirst() : undefined;
+      if (fresh && fresh.status !== from) return this.apply(trx, fresh, report, source, now, retries - 1);
+      return { ...base, status: from, applied: false, reason: 'changed concurrently' };
+    }
     const transition: Transition = { message, from, to, source, errorCode: report.errorCode ?? null, detail: report.errorMessage ?? null, at: now };
     await recordTransitions(trx, [transition]);
     if (to === 'delivered') this.metrics.delivered.inc({ provider: message.provider });
