@@ -331,6 +331,8 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await logIn(sender, (await gw.services.keys.create('sender', ['sms:send'])).key);
     await sender.getByRole('heading', { level: 1, name: 'Compose' }).waitFor();
     expect(await sender.getByRole('navigation', { name: 'Dashboard' }).getByRole('link').allTextContents()).toEqual(['Compose']);
+    // The form renders after the heading: wait for its choices before reading them.
+    await sender.getByRole('radio').nth(1).waitFor();
     expect(await sender.getByRole('radio').evaluateAll((radios) => radios.map((r) => (r as HTMLInputElement).value))).toEqual(['message', 'batch']);
   }, SLOW);
 
