@@ -48,6 +48,17 @@ function splitRange(from: number | undefined, to: number | undefined): Split {
   return { hours: { from: firstHour, before: endHour }, edges };
 }
 
+/** Whole hours [from, before) as the whole UTC days inside them and the hours around those days. */
+function splitHours(hours: NonNullable<Split['hours']>): { days: Split['hours']; hours: Array<NonNullable<Split['hours']>> } {
+  const firstDay = hours.from === undefined ? undefined : Math.ceil(hours.from / DAY_MS) * DAY_MS;
+  const endDay = hours.before === undefined ? undefined : Math.floor(hours.before / DAY_MS) * DAY_MS;
+  if (firstDay !== undefined && endDay !== undefined && firstDay >= endDay) return { days: null, hours: [hours] };
+  const around: Array<NonNullable<Split['hours']>> = [];
+  if (hours.from !== undefined && hours.from < firstDay!) around.push({ from: hours.from, before: firstDay });
+  if (hours.before !== undefined && endDay! < hours.before) around.push({ from: endDay, before: hours.before });
+  return { days: { from: firstDay, before: endDay }, hours: around };
+}
+
 interface Figures {
   total: number;
   accepted: number;
@@ -262,10 +273,19 @@ export class AnalyticsService {
   private async medianDeliverySeconds(range: Split, q: StatsQuery): Promise<Map<string, number>> {
     const queries: Array<Promise<{ rows: Record<string, unknown>[] }>> = [];
     if (range.hours) {
-      // Grouped by the table's leading key (provider, sms_type, bucket): one pass, no sort; types are merged below.
-      queries.push(sql<Record<string, unknown>>`select provider, sms_type, bucket, sum(deliveries) as deliveries, sum(total_ms) as total_ms
-        from message_delivery_times where ${sql.join(this.hourFilters(range.hours, q), sql` and `)}
-        group by provider, sms_type, bucket`.execute(this.db));
+      const { days, hours } = splitHours(range.hours);
+      // Grouped by the days table's leading key (provider, sms_type, bucket): one pass, no sort; types are merged below.
+      if (days) {
+        queries.push(sql<Record<string, unknown>>`select provider, sms_type, bucket, sum(deliveries) as deliveries, sum(total_ms) as total_ms
+          from message_delivery_days where ${sql.join(this.hourFilters(days, q, 'day_start'), sql` and `)}
+          group by provider, sms_type, bucket`.execute(this.db));
+      }
+      // At most a day on each side, read by its hour range.
+      for (const part of hours) {
+        queries.push(sql<Record<string, unknown>>`select provider, sms_type, bucket, sum(deliveries) as deliveries, sum(total_ms) as total_ms
+          from message_delivery_times where ${sql.join(this.hourFilters(part, q), sql` and `)}
+          group by provider, sms_type, bucket`.execute(this.db));
+      }
     }
     for (const edge of range.edges) {
       queries.push(sql<Record<string, unknown>>`select provider, ${sql.raw(deliveryBucketSql('(final_at - sent_at)'))} as bucket, 1 as deliveries, final_at - sent_at as total_ms
@@ -288,10 +308,10 @@ export class AnalyticsService {
     return medians;
   }
 
-  private hourFilters(hours: NonNullable<Split['hours']>, q: StatsQuery): RawBuilder<unknown>[] {
+  private hourFilters(hours: NonNullable<Split['hours']>, q: StatsQuery, column: 'hour_start' | 'day_start' = 'hour_start'): RawBuilder<unknown>[] {
     const where = [sql`1 = 1`, ...this.dimensionFilters(q)];
-    if (hours.from !== undefined) where.push(sql`hour_start >= ${hours.from}`);
-    if (hours.before !== undefined) where.push(sql`hour_start < ${hours.before}`);
+    if (hours.from !== undefined) where.push(sql`${sql.ref(column)} >= ${hours.from}`);
+    if (hours.before !== undefined) where.push(sql`${sql.ref(column)} < ${hours.before}`);
     return where;
   }
 

@@ -15,12 +15,16 @@ import { deliveryBucketSql } from '../domain/delivery-histogram.js';
  * - message_series: per hour, provider and sms_type, the figures the time series shows (messages,
  *   accepted, delivered, errors, finished attempts, segments, cost): a few rows per hour, so a series
  *   over months is read without sorting every row of message_stats.
- * - message_delivery_times: per provider, sms_type, bucket and hour, a histogram of final_at - sent_at
- *   over delivered messages (src/domain/delivery-histogram.ts), for the median.
+ * - message_delivery_times (per hour) and message_delivery_days (per UTC day): a histogram of
+ *   final_at - sent_at over delivered messages per provider, sms_type and bucket
+ *   (src/domain/delivery-histogram.ts), for the median. Whole days of a range are read from the days,
+ *   the hours around them from the hours: an hour holds few deliveries per provider and type, so the
+ *   hourly histogram has nearly a row per delivery, and reading all of it for a month was the slowest
+ *   part of a request.
  *
  * Key order is read order on SQLite (WITHOUT ROWID: the key is the table): message_stats and
- * message_delivery_times begin with what the stats group by, so SQLite aggregates them in one pass
- * without sorting; message_series begins with the hour.
+ * message_delivery_days begin with what the stats group by, so SQLite aggregates them in one pass
+ * without sorting; message_series and message_delivery_times begin with the hour (read by hour range).
  *
  * `shard` exists for PostgreSQL, where every writer of the same hour, provider, type, country and
  * status would otherwise queue on one row until it commits: each transaction writes rows of a shard
@@ -29,13 +33,19 @@ import { deliveryBucketSql } from '../domain/delivery-histogram.js';
  */
 
 const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 /** First key of the advisory locks that hand out shards (the second is the shard); any constant not used elsewhere. */
 const SHARD_LOCK_KEY = 710_334_511;
 const SHARDS = 16;
 
 const STATS_KEY = 'provider, sms_type, country, hour_start, status, sent, attempted, shard';
 const SERIES_KEY = 'hour_start, provider, sms_type, shard';
-const TIMES_KEY = 'provider, sms_type, bucket, hour_start, shard';
+/** The delivery-time histograms: the same rows at two granularities. */
+const HISTOGRAMS = [
+  { table: 'message_delivery_times', period: 'hour_start', size: HOUR_MS, key: ['hour_start', 'provider', 'sms_type', 'bucket', 'shard'] },
+  { table: 'message_delivery_days', period: 'day_start', size: DAY_MS, key: ['provider', 'sms_type', 'bucket', 'day_start', 'shard'] },
+] as const;
+type Histogram = (typeof HISTOGRAMS)[number];
 const SERIES_MEASURES = ['message_count', 'accepted', 'delivered', 'errors', 'finished', 'segment_count', 'cost_sum'] as const;
 
 /** A message row (`m.` prefix, `new.`/`old.` in SQLite triggers) as the summary's key and measures. */
@@ -57,6 +67,7 @@ function statsColumns(m: string) {
       `${m}segments`,
       `(case when ${m}sent_at is not null then coalesce(${m}cost, ${m}estimated_cost) else 0 end)`,
     ],
+    period: (h: Histogram) => `(${m}created_at / ${h.size}) * ${h.size}`,
     bucket: deliveryBucketSql(`(${m}final_at - ${m}sent_at)`),
     deliveryMs: `(${m}final_at - ${m}sent_at)`,
   };
@@ -68,9 +79,9 @@ const addToStats = `on conflict (${STATS_KEY}) do update set
     cost_sum = message_stats.cost_sum + excluded.cost_sum`;
 const addToSeries = `on conflict (${SERIES_KEY}) do update set
     ${SERIES_MEASURES.map((c) => `${c} = message_series.${c} + excluded.${c}`).join(',\n    ')}`;
-const addToTimes = `on conflict (${TIMES_KEY}) do update set
-    deliveries = message_delivery_times.deliveries + excluded.deliveries,
-    total_ms = message_delivery_times.total_ms + excluded.total_ms`;
+const addToHistogram = (h: Histogram) => `on conflict (${h.key.join(', ')}) do update set
+    deliveries = ${h.table}.deliveries + excluded.deliveries,
+    total_ms = ${h.table}.total_ms + excluded.total_ms`;
 
 async function createTables(db: Kysely<any>, onSqlite: boolean) {
   // SQLite: without rowid, the primary key is the table, so an upsert touches one b-tree instead of two.
@@ -106,17 +117,19 @@ async function createTables(db: Kysely<any>, onSqlite: boolean) {
     .addColumn('cost_sum', sql`double precision`, (c) => c.notNull())
     .addPrimaryKeyConstraint('message_series_pk', ['hour_start', 'provider', 'sms_type', 'shard']))
     .execute();
-  await clustered(db.schema
-    .createTable('message_delivery_times')
-    .addColumn('hour_start', 'bigint', (c) => c.notNull())
-    .addColumn('provider', 'text', (c) => c.notNull())
-    .addColumn('sms_type', 'text', (c) => c.notNull())
-    .addColumn('bucket', 'integer', (c) => c.notNull())
-    .addColumn('shard', 'integer', (c) => c.notNull())
-    .addColumn('deliveries', 'bigint', (c) => c.notNull())
-    .addColumn('total_ms', 'bigint', (c) => c.notNull())
-    .addPrimaryKeyConstraint('message_delivery_times_pk', ['provider', 'sms_type', 'bucket', 'hour_start', 'shard']))
-    .execute();
+  for (const h of HISTOGRAMS) {
+    await clustered(db.schema
+      .createTable(h.table)
+      .addColumn(h.period, 'bigint', (c) => c.notNull())
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .addColumn('sms_type', 'text', (c) => c.notNull())
+      .addColumn('bucket', 'integer', (c) => c.notNull())
+      .addColumn('shard', 'integer', (c) => c.notNull())
+      .addColumn('deliveries', 'bigint', (c) => c.notNull())
+      .addColumn('total_ms', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint(`${h.table}_pk`, [...h.key]))
+      .execute();
+  }
 }
 
 /** Row triggers: SQLite has no statement triggers with transition tables, and its writes are in-process and cheap. */
@@ -132,10 +145,10 @@ async function createSqliteTriggers(db: Kysely<any>) {
      values (${c.hour}, ${m}provider, ${m}sms_type, 0, ${c.series.map((v) => `${sign}${v}`).join(', ')})
      ${addToSeries};`;
   // The WHERE is also what lets SQLite parse an upsert after INSERT … SELECT.
-  const timesRow = (c: typeof n, m: string, sign: string) =>
-    `insert into message_delivery_times (${TIMES_KEY}, deliveries, total_ms)
-     select ${m}provider, ${m}sms_type, ${c.bucket}, ${c.hour}, 0, ${sign}1, ${sign}${c.deliveryMs} where ${c.delivered}
-     ${addToTimes};`;
+  const timesRow = (c: typeof n, m: string, sign: string) => HISTOGRAMS.map((h) =>
+    `insert into ${h.table} (${h.period}, provider, sms_type, bucket, shard, deliveries, total_ms)
+     select ${c.period(h)}, ${m}provider, ${m}sms_type, ${c.bucket}, 0, ${sign}1, ${sign}${c.deliveryMs} where ${c.delivered}
+     ${addToHistogram(h)};`).join('\n');
   await sql.raw(`create trigger message_stats_insert after insert on messages begin
     ${statsRow(n, 'new.', '')}
     ${seriesRow(n, 'new.', '')}
@@ -209,7 +222,8 @@ async function createPostgresTriggers(db: Kysely<any>) {
   const signedSeries = (table: string, sign: string) =>
     `select ${m.hour} as hour_start, provider, sms_type, ${m.series.map((v, i) => `${sign}${v} as ${SERIES_MEASURES[i]}`).join(', ')} from ${table}`;
   const signedTimes = (table: string, sign: string) =>
-    `select provider, sms_type, ${m.bucket} as bucket, ${m.hour} as hour_start, ${sign}1 as n, ${sign}${m.deliveryMs} as ms
+    `select provider, sms_type, ${m.bucket} as bucket, ${m.period(HISTOGRAMS[0])} as hour_start, ${m.period(HISTOGRAMS[1])} as day_start,
+       ${sign}1 as n, ${sign}${m.deliveryMs} as ms
      from ${table} where ${m.delivered}`;
   const upsertStats = (rows: string) =>
     `insert into message_stats (${STATS_KEY}, message_count, segment_count, cost_sum)
@@ -227,14 +241,16 @@ async function createPostgresTriggers(db: Kysely<any>) {
      having ${SERIES_MEASURES.map((c) => `sum(${c}) <> 0`).join(' or ')}
      order by hour_start, provider, sms_type
      ${addToSeries};`;
-  const upsertTimes = (rows: string) =>
-    `insert into message_delivery_times (${TIMES_KEY}, deliveries, total_ms)
-     select provider, sms_type, bucket, hour_start, slot, sum(n), sum(ms)
+  const upsertTimes = (rows: string) => HISTOGRAMS.map((h) => {
+    const key = h.key.filter((k) => k !== 'shard').join(', ');
+    return `insert into ${h.table} (${key}, shard, deliveries, total_ms)
+     select ${key}, slot, sum(n), sum(ms)
      from (${rows}) d
-     group by provider, sms_type, bucket, hour_start
+     group by ${key}
      having sum(n) <> 0 or sum(ms) <> 0
-     order by provider, sms_type, bucket, hour_start
-     ${addToTimes};`;
+     order by ${key}
+     ${addToHistogram(h)};`;
+  }).join('\n');
   await sql.raw(`create function message_stats_after_insert() returns trigger language plpgsql as $$
     declare
       slot integer;
@@ -284,9 +300,11 @@ async function backfill(db: Kysely<any>) {
   await sql.raw(`insert into message_series (${SERIES_KEY}, ${SERIES_MEASURES.join(', ')})
     select ${m.hour}, provider, sms_type, 0, ${m.series.map((v) => `sum(${v})`).join(', ')}
     from messages group by 1, 2, 3`).execute(db);
-  await sql.raw(`insert into message_delivery_times (${TIMES_KEY}, deliveries, total_ms)
-    select provider, sms_type, ${m.bucket}, ${m.hour}, 0, count(*), sum(${m.deliveryMs})
-    from messages where ${m.delivered} group by 1, 2, 3, 4`).execute(db);
+  for (const h of HISTOGRAMS) {
+    await sql.raw(`insert into ${h.table} (${h.period}, provider, sms_type, bucket, shard, deliveries, total_ms)
+      select ${m.period(h)}, provider, sms_type, ${m.bucket}, 0, count(*), sum(${m.deliveryMs})
+      from messages where ${m.delivered} group by 1, 2, 3, 4`).execute(db);
+  }
 }
 
 export const messageStatsMigration: Migration = {

@@ -412,8 +412,20 @@ export interface MessageDeliveryTimesTable {
   total_ms: number;
 }
 
+/** The same histogram per UTC day (day_start: created_at rounded down to the day), for long ranges. */
+export interface MessageDeliveryDaysTable {
+  day_start: number;
+  provider: string;
+  sms_type: string;
+  bucket: number;
+  shard: number;
+  deliveries: number;
+  total_ms: number;
+}
+
 export interface Database {
   message_stats: MessageStatsTable;
   message_series: MessageSeriesTable;
   message_delivery_times: MessageDeliveryTimesTable;
+  message_delivery_days: MessageDeliveryDaysTable;
 }

@@ -153,7 +153,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ kind: fc.constant('failover' as const), pick: pickOf }),
   fc.record({ kind: fc.constant('reportedCost' as const), pick: pickOf, cost: fc.integer({ min: 1, max: 999 }) }),
   fc.record({ kind: fc.constant('recover' as const), pick: pickOf }),
-  { arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 5 * HOUR }) }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 30 * HOUR }) }), weight: 2 },
 );
 
 /** One step through the gateway's own services and routes (a few write the database where no route exists, as noted). */
