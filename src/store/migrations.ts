@@ -372,6 +372,8 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('messages_to').on('messages').columns(['to_number', 'id']).execute();
     },
   },
+  // Summaries for GET /api/analytics/stats, kept by triggers on messages (src/store/analytics-summary.ts).
+  '0008_message_stats': messageStatsMigration,
   '0009_smpp': {
     async up(db) {
       await db.schema.alterTable('messages').addColumn('submitted_via', 'text').execute();
@@ -400,8 +402,6 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
-  // Summaries for GET /api/analytics/stats, kept by triggers on messages (src/store/analytics-summary.ts).
-  '0008_message_stats': messageStatsMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
