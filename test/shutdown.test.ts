@@ -37,7 +37,7 @@ describe.skipIf(onPostgres)('graceful shutdown of a worker', () => {
     const slow = { ...shared, SIMULATOR_LATENCY_MS: '1500', SIMULATOR_MAX_PER_SECOND: '4', SHUTDOWN_TIMEOUT_SECONDS: '20' };
     const first = spawnGateway('src/worker-main.ts', slow);
     children.push(first);
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 60_000;
     // The first round's four are stored together when its last send is back; the next round claims four more at once.
     const sentSoFar = async () => { const c = await counts(base, batch_id); return (c.sent ?? 0) + (c.delivered ?? 0); };
     while (await sentSoFar() < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
@@ -70,7 +70,7 @@ describe.skipIf(onPostgres)('graceful shutdown of a worker', () => {
     const copies = outboxCopies(join(dir, 'gateway.db'));
     expect(copies).toHaveLength(30);
     expect(copies.filter((n) => n !== 1)).toEqual([]);
-  }, 90_000);
+  }, 180_000);
 
   it('sends still in flight at SHUTDOWN_TIMEOUT_SECONDS are left to lease recovery: the process exits, the next worker finds each message and sends none twice', async () => {
     const shared = {
@@ -88,8 +88,10 @@ describe.skipIf(onPostgres)('graceful shutdown of a worker', () => {
 
     const stuck = spawnGateway('src/worker-main.ts', { ...shared, SIMULATOR_LATENCY_MS: '6000', SHUTDOWN_TIMEOUT_SECONDS: '1' });
     children.push(stuck);
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 60_000;
     while (((await counts(base, batch_id)).sending ?? 0) < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // All five claimed and with the (slow) simulator before the signal.
+    expect((await counts(base, batch_id)).sending).toBe(5);
     const signalledAt = Date.now();
     stuck.kill('SIGTERM');
     await exited(stuck);
@@ -107,5 +109,5 @@ describe.skipIf(onPostgres)('graceful shutdown of a worker', () => {
     const copies = outboxCopies(join(dir, 'deadline.db'));
     expect(copies).toHaveLength(5);
     expect(copies.filter((n) => n !== 1)).toEqual([]);
-  }, 90_000);
+  }, 180_000);
 });

@@ -363,6 +363,8 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
   it('can be used with the keyboard alone', async () => {
     const page = await newPage();
     await page.goto(`${base}/dashboard/providers`);
+    // The login form is drawn by the script after load: Tab before it exists would land nowhere.
+    await page.getByLabel('API key').waitFor();
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('api-key');
     await page.keyboard.type(admin);
