@@ -233,7 +233,8 @@ export class Dispatcher {
       // One multi-row insert for the round's events and callbacks.
       await recordTransitions(trx, transitions);
       // Reports that came before these answers were stored can apply now that the provider's ids are known.
-      await this.deps.status.applyEarlyReports(trx, providerName, accepted.map((a) => a.providerMessageId));
+      // By every part's id too: a provider that reports parts one by one names each part's own id.
+      await this.deps.status.applyEarlyReports(trx, providerName, [...new Set(accepted.flatMap((a) => [a.providerMessageId, ...(a.partIds ?? [])]))]);
     });
   }
 
@@ -260,7 +261,7 @@ export class Dispatcher {
     });
     switch (decision.action) {
       case 'sent':
-        accepted.push({ message, providerMessageId: decision.providerMessageId, cost: decision.cost, finishedAt });
+        accepted.push({ message, providerMessageId: decision.providerMessageId, partIds: decision.partIds, cost: decision.cost, finishedAt });
         if (decision.partIds && decision.partIds.length > 1) await recordParts(trx, providerName, message.id, decision.partIds, now);
         break;
       case 'fail':

@@ -98,6 +98,16 @@ export class StatusService {
         outcomes.push({ ...unknown, reason: 'unknown message' });
         continue;
       }
+      if (report.part && message.status === 'sending' && message.provider_message_id === null) {
+        // A part's report about a message whose send answer is not stored yet (it names our id, as
+        // Vonage's client-ref does): how many parts there are is not known until that answer is, so the
+        // message's status cannot be judged from this part alone. Kept, and applied with the answer.
+        await trx.insertInto('early_reports').values({
+          id: newId('erp', now), provider, provider_message_id: report.part.id, report: JSON.stringify(report), created_at: now,
+        }).execute();
+        outcomes.push({ ...unknown, message_id: message.id, reason: 'the send answer (and so the parts) is not stored yet: kept, and applied with it' });
+        continue;
+      }
       const effective = await this.throughParts(trx, provider, message, report, now);
       outcomes.push(await this.apply(trx, message, effective, source, now));
     }

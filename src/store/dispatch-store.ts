@@ -30,6 +30,8 @@ export async function leaveForRecovery(db: Db, id: string, code: string, message
 export interface AcceptedSend {
   message: MessageRow;
   providerMessageId: string;
+  /** One id per part when the provider reports parts one by one. */
+  partIds?: string[];
   cost?: number;
   finishedAt: number;
 }
@@ -78,7 +80,9 @@ export async function recordSendAttempts(db: Db, attempts: Array<Omit<Insertable
 
 /** The parts a provider reports one by one, so a multipart message's status can be built from them. */
 export async function recordParts(db: Db, provider: string, messageId: string, partIds: string[], now: number): Promise<void> {
-  await insertRows(db, 'message_parts', partIds.map((part_id) => ({ provider, part_id, message_id: messageId, status: 'sent', updated_at: now })));
+  // A part already reported keeps the status its report gave it.
+  await db.insertInto('message_parts').values(partIds.map((part_id) => ({ provider, part_id, message_id: messageId, status: 'sent', updated_at: now })))
+    .onConflict((oc) => oc.columns(['provider', 'part_id']).doNothing()).execute();
 }
 
 export async function findSendAttempts(db: Db, messageId: string) {

@@ -15,6 +15,7 @@ import {
   startReportFirstTwilio, twilioDriver, twilioEnv, type ProviderDriver, type RealProvider,
 } from '../helpers/providers.js';
 import { startTwilioFake, type FakeAnswer, type RecordedRequest } from './fakes/twilio-fake.js';
+import { createServer } from 'node:http';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -437,5 +438,44 @@ describe('a report that comes before the send answer is stored', () => {
     expect(m).toMatchObject({ status: 'delivered', provider_message_id: twilio.messages[0].sid });
     expect(m.events.at(-1)).toMatchObject({ status: 'delivered', source: 'provider:twilio' });
     expect(m.sent_at).not.toBeNull();
+  });
+});
+
+describe('reports about later parts of a long text that come before the send answer is stored', () => {
+  it('are applied once the answer is: the message ends delivered when every part is', async () => {
+    const vonage = later(await nexmoDriver());
+    const { fake } = vonage;
+    let publicUrl = '';
+    const early: number[] = [];
+    // In front of the fake: every part after the first is reported delivered before Vonage's answer reaches us.
+    const proxy = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const upstream = await fetch(`${fake.url}${req.url}`, {
+        method: req.method, body: Buffer.concat(chunks),
+        headers: Object.fromEntries(['content-type', 'authorization', 'accept'].filter((h) => typeof req.headers[h] === 'string').map((h) => [h, req.headers[h] as string])),
+      });
+      const text = await upstream.text();
+      const ids = (JSON.parse(text) as { messages: Array<{ 'message-id'?: string }> }).messages.map((m) => m['message-id']).slice(1);
+      for (const part of fake.accepted.filter((p) => ids.includes(p.messageId))) {
+        early.push((await fake.postDeliveryReport(`${publicUrl}/api/webhooks/nexmo`, fake.receiptFor(part))).status);
+      }
+      res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(text);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => { proxy.closeAllConnections(); proxy.close(() => resolve()); }));
+    const started = await gateway({ ...vonage.env, NEXMO_BASE_URL: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` });
+    publicUrl = started.publicUrl;
+    const { gw } = started;
+    const id = await sendOne(gw, { provider: 'nexmo', message: 'A long text. '.repeat(30) });
+    await drain(gw.services);
+
+    expect(fake.accepted.length).toBeGreaterThanOrEqual(3);
+    expect(early).toEqual(Array(fake.accepted.length - 1).fill(200));
+    expect((await message(gw, id)).status).toBe('sent');
+    // The first part's own report, late as usual, completes the message.
+    const first = fake.accepted[0];
+    expect((await fake.postDeliveryReport(`${publicUrl}/api/webhooks/nexmo`, fake.receiptFor(first))).status).toBe(200);
+    expect((await message(gw, id)).status).toBe('delivered');
   });
 });
