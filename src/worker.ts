@@ -55,15 +55,14 @@ export class Dispatcher {
   private unsubscribe: (() => void) | undefined;
   /** Set by `stop`: rounds in progress send nothing more and hand back what they have not started. */
   private stopping = false;
-  private stopRequested: Promise<false> = new Promise(() => undefined);
-  private signalStop: () => void = () => undefined;
+  /** Each round in progress, woken from its budget wait by `stop` (one per round, so nothing accumulates). */
+  private readonly roundsWaiting = new Set<() => void>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
   start(): void {
     if (this.loops.length > 0) return;
     this.stopping = false;
-    this.stopRequested = new Promise((resolve) => { this.signalStop = () => resolve(false); });
     for (const provider of this.deps.router.all()) {
       // A round that waited for budget (-1) counts as work: go again at once.
       this.loops.push(new PollingLoop(`dispatch for ${provider.name}`, this.deps.config.dispatch.pollIntervalMs, async () => Math.abs(await this.dispatchOnce(provider))));
@@ -89,7 +88,7 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     this.stopping = true;
-    this.signalStop();
+    for (const wake of this.roundsWaiting) wake();
     await Promise.all(this.loops.map((loop) => loop.stop()));
     this.loops = [];
   }
@@ -146,29 +145,36 @@ export class Dispatcher {
     const results: Result[] = [];
     const inFlight = new Set<Promise<void>>();
     const timeoutMs = this.deps.config.dispatch.providerTimeoutSeconds * 1000;
-    for (let i = 0; i < messages.length; i++) {
-      const message = messages[i];
-      const start = Date.now();
-      if (message.expire_at !== null && message.expire_at <= start) {
-        results.push({ message, outcome: { kind: 'expired' }, startedAt: start, finishedAt: start });
-        continue;
+    let wake!: () => void;
+    const stopped = new Promise<false>((resolve) => { wake = () => resolve(false); });
+    this.roundsWaiting.add(wake);
+    try {
+      for (let i = 0; i < messages.length; i++) {
+        const message = messages[i];
+        const start = Date.now();
+        if (message.expire_at !== null && message.expire_at <= start) {
+          results.push({ message, outcome: { kind: 'expired' }, startedAt: start, finishedAt: start });
+          continue;
+        }
+        // Priority order is kept: later messages wait for budget behind earlier ones...
+        const acquired = !this.stopping && await Promise.race([budget.acquire(message.segments, leaseUntil - timeoutMs), stopped]);
+        if (acquired && inFlight.size >= provider.capabilities.maxConcurrency) await Promise.race(inFlight);
+        // ...but never past the claim's lease, or recovery could take a message we are about to send;
+        // and a stopping worker starts no new send.
+        if (!acquired || this.stopping) {
+          for (const rest of messages.slice(i)) results.push({ message: rest, outcome: { kind: 'released' }, startedAt: start, finishedAt: start });
+          break;
+        }
+        const task = this.sendOne(provider, message).then((r) => {
+          results.push(r);
+          inFlight.delete(task);
+          // A 429 means our budget is above the account's real rate: pause what is still to go.
+          if (r.outcome.kind === 'retry' && r.outcome.code === 'PROVIDER_THROTTLED') budget.throttled(r.outcome.retryAfterMs ?? 1000, Date.now());
+        });
+        inFlight.add(task);
       }
-      // Priority order is kept: later messages wait for budget behind earlier ones...
-      const acquired = !this.stopping && await Promise.race([budget.acquire(message.segments, leaseUntil - timeoutMs), this.stopRequested]);
-      if (acquired && inFlight.size >= provider.capabilities.maxConcurrency) await Promise.race(inFlight);
-      // ...but never past the claim's lease, or recovery could take a message we are about to send;
-      // and a stopping worker starts no new send.
-      if (!acquired || this.stopping) {
-        for (const rest of messages.slice(i)) results.push({ message: rest, outcome: { kind: 'released' }, startedAt: start, finishedAt: start });
-        break;
-      }
-      const task = this.sendOne(provider, message).then((r) => {
-        results.push(r);
-        inFlight.delete(task);
-        // A 429 means our budget is above the account's real rate: pause what is still to go.
-        if (r.outcome.kind === 'retry' && r.outcome.code === 'PROVIDER_THROTTLED') budget.throttled(r.outcome.retryAfterMs ?? 1000, Date.now());
-      });
-      inFlight.add(task);
+    } finally {
+      this.roundsWaiting.delete(wake);
     }
     await Promise.all(inFlight);
     return results;
