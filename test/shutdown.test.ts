@@ -18,20 +18,24 @@ async function counts(base: string, batchId: string): Promise<Record<string, num
   return (await (await fetch(`${base}/api/sms/batches/${batchId}`)).json()).counts;
 }
 
+const LIMITS = { RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_PER_MINUTE: '1000000', RATE_LIMIT_PER_HOUR: '10000000' };
+
+/** An API process without dispatch on `shared` settings, holding one queued batch of `count` messages. */
+async function apiWithQueuedBatch(shared: Record<string, string>, count: number, firstNumber: number): Promise<{ api: ChildProcess; base: string; batchId: string }> {
+  const port = await freePort();
+  const api = spawnGateway('src/main.ts', { ...shared, PORT: String(port), RUN_WORKER: 'false' });
+  children.push(api);
+  await waitForHealth(port);
+  const base = `http://127.0.0.1:${port}`;
+  const recipients = Array.from({ length: count }, (_, i) => ({ number: `+1415555${String(firstNumber + i).padStart(4, '0')}` }));
+  const res = await fetch(`${base}/api/sms/send-batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ recipients, message: 'shutdown' }) });
+  return { api, base, batchId: (await res.json()).batch_id };
+}
+
 describe.skipIf(onPostgres)('graceful shutdown of a worker', () => {
   it('SIGTERM: no new claims, sends with the provider finish and are stored, claimed-but-unsent messages go back to the queue', async () => {
-    const shared = {
-      DATABASE_URL: `sqlite:${join(dir, 'gateway.db')}`, SIMULATOR_DELIVERY_DELAY_MS: '0',
-      RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_PER_MINUTE: '1000000', RATE_LIMIT_PER_HOUR: '10000000',
-    };
-    const port = await freePort();
-    const api = spawnGateway('src/main.ts', { ...shared, PORT: String(port), RUN_WORKER: 'false' });
-    children.push(api);
-    await waitForHealth(port);
-    const base = `http://127.0.0.1:${port}`;
-    const recipients = Array.from({ length: 30 }, (_, i) => ({ number: `+1415555${String(3000 + i).padStart(4, '0')}` }));
-    const res = await fetch(`${base}/api/sms/send-batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ recipients, message: 'shutdown' }) });
-    const { batch_id } = await res.json();
+    const shared = { ...LIMITS, DATABASE_URL: `sqlite:${join(dir, 'gateway.db')}`, SIMULATOR_DELIVERY_DELAY_MS: '0' };
+    const { api, base, batchId: batch_id } = await apiWithQueuedBatch(shared, 30, 3000);
 
     // Slow sends paced at 4/s: a round claims 4 and starts one every 250 ms, each with the provider 1.5 s.
     const slow = { ...shared, SIMULATOR_LATENCY_MS: '1500', SIMULATOR_MAX_PER_SECOND: '4', SHUTDOWN_TIMEOUT_SECONDS: '20' };
@@ -73,18 +77,8 @@ describe.skipIf(onPostgres)('graceful shutdown of a worker', () => {
   }, 180_000);
 
   it('sends still in flight at SHUTDOWN_TIMEOUT_SECONDS are left to lease recovery: the process exits, the next worker finds each message and sends none twice', async () => {
-    const shared = {
-      DATABASE_URL: `sqlite:${join(dir, 'deadline.db')}`, SIMULATOR_DELIVERY_DELAY_MS: '0', PROVIDER_TIMEOUT: '8', DISPATCH_LEASE_SECONDS: '9',
-      RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_PER_MINUTE: '1000000', RATE_LIMIT_PER_HOUR: '10000000',
-    };
-    const port = await freePort();
-    const api = spawnGateway('src/main.ts', { ...shared, PORT: String(port), RUN_WORKER: 'false' });
-    children.push(api);
-    await waitForHealth(port);
-    const base = `http://127.0.0.1:${port}`;
-    const recipients = Array.from({ length: 5 }, (_, i) => ({ number: `+1415555${String(4000 + i).padStart(4, '0')}` }));
-    const res = await fetch(`${base}/api/sms/send-batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ recipients, message: 'deadline' }) });
-    const { batch_id } = await res.json();
+    const shared = { ...LIMITS, DATABASE_URL: `sqlite:${join(dir, 'deadline.db')}`, SIMULATOR_DELIVERY_DELAY_MS: '0', PROVIDER_TIMEOUT: '8', DISPATCH_LEASE_SECONDS: '9' };
+    const { api, base, batchId: batch_id } = await apiWithQueuedBatch(shared, 5, 4000);
 
     const stuck = spawnGateway('src/worker-main.ts', { ...shared, SIMULATOR_LATENCY_MS: '6000', SHUTDOWN_TIMEOUT_SECONDS: '1' });
     children.push(stuck);

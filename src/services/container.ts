@@ -168,13 +168,13 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     await sharedCounters.close();
     throw err;
   }
-  if (config.redisUrl) sharedCircuits = new SharedCircuits(config.redisUrl, router.breakers(), config.circuit.coolDownMs, config.redisPrefix);
+  if (sharedCounters.redis) sharedCircuits = new SharedCircuits(sharedCounters.redis, router.breakers(), config.circuit.coolDownMs, config.redisPrefix);
   const status = new StatusService(commits, metrics);
   if (!config.webhookSecret) {
     warnings.push('WEBHOOK_SECRET is not set: POST /api/sms/{id}/webhook accepts unauthenticated delivery reports, and callbacks go out unsigned');
   }
   const templates = new TemplateService(db, commits);
-  const sharedPumping = config.redisUrl ? new SharedPumpingCounts(config.redisUrl, config.redisPrefix) : undefined;
+  const sharedPumping = sharedCounters.redis ? new SharedPumpingCounts(sharedCounters.redis, config.redisPrefix) : undefined;
   const pumping = new PumpingGuard(config.otp.pumping, sharedPumping?.record);
   sharedPumping?.follow(pumping);
   // Refusals first, the counting cap last: a recipient refused for another reason uses up no hour.
@@ -261,6 +261,8 @@ export async function stopWorkers(services: Services, deadlineMs = services.conf
 
 /** Closes every connection the services hold (after `stopWorkers`): Redis clients, then the database. */
 export async function closeServices(services: Services): Promise<void> {
-  await Promise.allSettled([services.wakeUps.close(), services.sharedCounters.close(), services.sharedCircuits?.close(), services.sharedPumping?.close()]);
+  // Circuits and pumping counts first: they use the counters' connection, which that close ends.
+  await Promise.allSettled([services.wakeUps.close(), services.sharedCircuits?.close(), services.sharedPumping?.close()]);
+  await services.sharedCounters.close();
   await services.store.close();
 }

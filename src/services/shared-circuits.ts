@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { CircuitBreaker } from '../domain/circuit-breaker.js';
 import { processLog } from '../logging.js';
 
@@ -26,25 +26,23 @@ interface CircuitNews {
  * nothing is lost, a dead provider is only found out once per process.
  */
 export class SharedCircuits {
-  private readonly publisher: Redis;
   private readonly subscriber: Redis;
   private readonly origin = randomUUID();
   private readonly channel: string;
 
+  /** `publisher`: the process's command connection (SharedCounters'); subscribing needs a connection of its own. */
   constructor(
-    redisUrl: string,
+    private readonly publisher: Redis,
     private readonly breakers: ReadonlyMap<string, CircuitBreaker>,
     private readonly coolDownMs: number,
     private readonly prefix = 'smsgw:',
   ) {
     this.channel = `${prefix}circuits`;
-    const options = { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
-    this.publisher = new Redis(redisUrl, options);
-    this.subscriber = new Redis(redisUrl, { ...options, enableOfflineQueue: true });
-    for (const client of [this.publisher, this.subscriber]) client.on('error', () => undefined);
+    this.subscriber = publisher.duplicate({ enableOfflineQueue: true });
+    this.subscriber.on('error', () => undefined);
     this.subscriber.on('message', (_channel: string, text: string) => this.receive(text));
-    // On every (re)connection: openings announced while this process was away are still in their keys.
-    this.publisher.on('ready', () => void this.catchUp());
+    // On every (re)connection of the listener: openings announced while this process was away are still in their keys.
+    this.subscriber.on('ready', () => void this.catchUp());
     this.subscriber.subscribe(this.channel).catch(() => undefined);
   }
 
@@ -60,7 +58,6 @@ export class SharedCircuits {
   }
 
   async close(): Promise<void> {
-    this.publisher.disconnect();
     this.subscriber.disconnect();
   }
 

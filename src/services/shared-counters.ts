@@ -13,7 +13,8 @@ import { memoryCounters, type CounterFactory } from './sliding-window.js';
  */
 export class SharedCounters {
   readonly factory: CounterFactory;
-  private readonly redis: Redis | undefined;
+  /** The command connection, with REDIS_URL: the other shared state (circuits, pumping counts) uses it too. */
+  readonly redis: Redis | undefined;
   private up = true;
 
   constructor(redisUrl: string | undefined, private readonly prefix = 'smsgw:') {

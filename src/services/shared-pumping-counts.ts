@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { BucketCounts, PumpingCount, PumpingGuard } from '../domain/pumping-guard.js';
 
 /** How often every process's counts are read back into this process's guard. */
@@ -17,14 +17,11 @@ const REFRESH_MS = 1000;
  * Redis restart forgets the window, so the guard starts counting afresh (lenient for one window).
  */
 export class SharedPumpingCounts {
-  private readonly redis: Redis;
   private guard: PumpingGuard | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(redisUrl: string, private readonly prefix = 'smsgw:') {
-    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
-    this.redis.on('error', () => undefined);
-  }
+  /** `redis`: the process's command connection (SharedCounters'), which its owner closes. */
+  constructor(private readonly redis: Redis, private readonly prefix = 'smsgw:') {}
 
   /** Passes one code this process counted on to the others. */
   readonly record = (count: PumpingCount): void => {
@@ -77,7 +74,6 @@ export class SharedPumpingCounts {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    this.redis.disconnect();
   }
 
   private key(bucketStart: number): string {

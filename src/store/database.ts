@@ -43,18 +43,21 @@ function cachingDatabase(raw: BetterSqlite3.Database) {
   // write lock up front, so a busy writer is found at BEGIN, before any work, rather than failing a
   // deferred transaction halfway when its reads try to upgrade. It is tried without SQLite's wait:
   // see WriteLockBusyError. Everything else keeps busy_timeout's wait.
+  // Prepared once: this runs for every transaction (raw.pragma() would compile each time).
   const begin = raw.prepare('begin immediate');
+  const noWait = raw.prepare('pragma busy_timeout = 0');
+  const wait = raw.prepare(`pragma busy_timeout = ${BUSY_TIMEOUT_MS}`);
   const beginWithoutWaiting = {
     reader: false as const,
     run() {
-      raw.pragma('busy_timeout = 0');
+      noWait.get();
       try {
         return begin.run();
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new WriteLockBusyError('the database is being written by another connection');
         throw err;
       } finally {
-        raw.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        wait.get();
       }
     },
   };

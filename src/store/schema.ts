@@ -413,15 +413,7 @@ export interface MessageDeliveryTimesTable {
 }
 
 /** The same histogram per UTC day (day_start: created_at rounded down to the day), for long ranges. */
-export interface MessageDeliveryDaysTable {
-  day_start: number;
-  provider: string;
-  sms_type: string;
-  bucket: number;
-  shard: number;
-  deliveries: number;
-  total_ms: number;
-}
+export type MessageDeliveryDaysTable = Omit<MessageDeliveryTimesTable, 'hour_start'> & { day_start: number };
 
 export interface Database {
   message_stats: MessageStatsTable;

@@ -12,18 +12,24 @@ afterEach(async () => {
 const gbNumber = (i: number) => `+4474001235${String(10 + i)}`;
 const guardEnv = { OTP_PUMPING_MIN_GENERATES: '6', OTP_PUMPING_MIN_CONVERSION: '0.5', OTP_PUMPING_WINDOW_MINUTES: '10', OTP_PUMPING_BLOCK_MINUTES: '30' };
 
+/** Two API processes (gateways) on one database and one Redis, each sent every other of six codes to GB. */
+async function twoGatewaysSplittingSixCodes(redisUrl: string): Promise<[TestGateway, TestGateway]> {
+  vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+  const env = { ...guardEnv, REDIS_URL: redisUrl, REDIS_PREFIX: `test-${randomUUID()}:` };
+  const a = await startGateway(env);
+  gateways.push(a);
+  const b = await startGateway(env);
+  gateways.push(b);
+  for (let i = 0; i < 6; i++) {
+    expect((await post((i % 2 === 0 ? a : b).app, '/api/otp/generate', { phone_number: { number: gbNumber(i) } })).status).toBe(200);
+  }
+  return [a, b];
+}
+
 describe('OTP pumping counts shared through Redis', () => {
   it('two API processes each seeing half an attack judge it together', async () => {
-    vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    const env = { ...guardEnv, REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PREFIX: `test-${randomUUID()}:` };
-    const a = await startGateway(env);
-    gateways.push(a);
-    const b = await startGateway(env);
-    gateways.push(b);
     // Three codes through each: neither alone reaches OTP_PUMPING_MIN_GENERATES.
-    for (let i = 0; i < 6; i++) {
-      expect((await post((i % 2 === 0 ? a : b).app, '/api/otp/generate', { phone_number: { number: gbNumber(i) } })).status).toBe(200);
-    }
+    const [a, b] = await twoGatewaysSplittingSixCodes('redis://127.0.0.1:6379');
     // Each process reads everyone's counts back once a second.
     const generatedSeenBy = async (g: TestGateway) => (await get(g.app, '/api/analytics/stats')).body.otp.pumping.by_country[0]?.generated;
     for (let tries = 0; tries < 40 && (await generatedSeenBy(a) !== 6 || await generatedSeenBy(b) !== 6); tries++) await new Promise((r) => setTimeout(r, 100));
@@ -34,15 +40,7 @@ describe('OTP pumping counts shared through Redis', () => {
   });
 
   it('without Redis each process judges its own counts', async () => {
-    vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    const env = { ...guardEnv, REDIS_URL: 'redis://127.0.0.1:1', REDIS_PREFIX: `test-${randomUUID()}:` };
-    const a = await startGateway(env);
-    gateways.push(a);
-    const b = await startGateway(env);
-    gateways.push(b);
-    for (let i = 0; i < 6; i++) {
-      expect((await post((i % 2 === 0 ? a : b).app, '/api/otp/generate', { phone_number: { number: gbNumber(i) } })).status).toBe(200);
-    }
+    const [, b] = await twoGatewaysSplittingSixCodes('redis://127.0.0.1:1');
     await new Promise((r) => setTimeout(r, 1200));
     expect((await post(b.app, '/api/otp/generate', { phone_number: { number: gbNumber(20) } })).status).toBe(200);
   });
