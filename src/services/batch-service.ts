@@ -10,12 +10,16 @@ import type { Database } from '../store/schema.js';
 const HANDED_OVER: readonly string[] = ['sending', 'sent', 'delivered', 'undelivered'];
 
 export class BatchService {
-  constructor(private readonly db: Kysely<Database>, private readonly commits: GroupCommit) {}
+  /**
+   * `reads`: where a batch and its counts per status are read (on SQLite, a read thread: src/store/read-thread/;
+   * elsewhere the store's db). Releasing and canceling read and write in their own transaction.
+   */
+  constructor(private readonly reads: Kysely<Database>, private readonly commits: GroupCommit) {}
 
   async get(id: string, caller: Caller = OPERATOR) {
-    const batch = await findBatch(this.db, id);
+    const batch = await findBatch(this.reads, id);
     if (!batch || !owns(caller, batch.key_id)) throw new NotFoundError('batch', id);
-    const rows = await batchCounts(this.db, id);
+    const rows = await batchCounts(this.reads, id);
     const counts: Record<string, number> = {};
     let messages = 0;
     let final = 0;

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { PROVIDER_NAMES, type Config } from '../config.js';
 import { processLog } from '../logging.js';
 import { GatewayMetrics } from '../metrics.js';
@@ -34,6 +34,8 @@ import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
 import { StatusService } from './status-service.js';
 import { createStore, type Store } from '../store/database.js';
+import { openReadDb } from '../store/read-thread/dialect.js';
+import type { Database } from '../store/schema.js';
 import { GroupCommit } from '../store/group-commit.js';
 import { loadGatewayKeys, messageKeyRingFromFile } from '../store/key-file.js';
 import { FieldCipher } from '../domain/field-cipher.js';
@@ -53,6 +55,8 @@ const UNSHARED_BUDGET_ABOVE = 10_000;
 export interface Services {
   config: Config;
   store: Store;
+  /** Heavy reads (message log, batches, analytics): on a SQLite file a read-only connection on a thread of its own (src/store/read-thread/), else `store.db`. */
+  readDb: Kysely<Database>;
   commits: GroupCommit;
   metrics: GatewayMetrics;
   router: ProviderRouter;
@@ -109,6 +113,7 @@ export async function createServices(config: Config): Promise<Services> {
 async function wireServices(config: Config, store: Store): Promise<Services> {
   await migrate(store.db, store.dialect);
   const { db, dialect } = store;
+  const readDb = openReadDb(config.databaseUrl, store);
   const commits = new GroupCommit(db, dialect, store.walSync);
   const metrics = new GatewayMetrics(async () => {
     const rows = await db.selectFrom('messages').select((eb) => ['status', eb.fn.countAll<number>().as('n')])
@@ -185,9 +190,11 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   const wakeUps = createWakeUps(config.databaseUrl, config.redisUrl, config.redisPrefix);
   const send = new SendService(config, db, commits, router, metrics, templates, cipher, policies, wakeUps);
   const otp = new OtpService(config, db, commits, send, templates, otpKey, cipher, pumping);
-  const messages = new MessageService(config, db, commits, cipher);
+  const messages = new MessageService(config, db, commits, cipher, readDb);
+  // OTP counts for analytics read on readDb too (only stats() is called on this one).
+  const otpReads = readDb === db ? otp : new OtpService(config, readDb, commits, send, templates, otpKey, cipher, pumping);
   const services: Services = {
-    config, store, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps, sharedCounters, sharedCircuits, sharedPumping,
+    config, store, readDb, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps, sharedCounters, sharedCircuits, sharedPumping,
     keys: new ApiKeyService(db, otpKey),
     optOuts: new OptOutService(config, db, commits),
     inbound: new InboundService(config, db, commits, cipher),
@@ -195,8 +202,8 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     messages,
     twilioMessages: new TwilioMessageApi(config, db, commits, send, messages, cipher),
     twilioVerify: new TwilioVerifyApi(config, db, commits, otp),
-    batches: new BatchService(db, commits),
-    analytics: new AnalyticsService(db, (from, to) => otp.stats(from, to)),
+    batches: new BatchService(readDb, commits),
+    analytics: new AnalyticsService(readDb, (from, to) => otpReads.stats(from, to)),
     callbacks: new CallbackService(config, db, dialect, commits, metrics, cipher),
     dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, cipher, status, wakeUps }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,
@@ -264,5 +271,6 @@ export async function closeServices(services: Services): Promise<void> {
   // Circuits and pumping counts first: they use the counters' connection, which that close ends.
   await Promise.allSettled([services.wakeUps.close(), services.sharedCircuits?.close(), services.sharedPumping?.close()]);
   await services.sharedCounters.close();
+  if (services.readDb !== services.store.db) await services.readDb.destroy();
   await services.store.close();
 }

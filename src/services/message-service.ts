@@ -25,13 +25,20 @@ export interface ListQuery {
 }
 
 export class MessageService {
-  constructor(private readonly config: Config, private readonly db: Kysely<Database>, private readonly commits: GroupCommit, private readonly cipher: FieldCipher) {}
+  /**
+   * `reads`: where the message log and a message's details are read (on SQLite, a read thread:
+   * src/store/read-thread/). Each read is a statement of its own, after any commit whose reply came before it.
+   */
+  constructor(
+    private readonly config: Config, private readonly db: Kysely<Database>, private readonly commits: GroupCommit, private readonly cipher: FieldCipher,
+    private readonly reads: Kysely<Database> = db,
+  ) {}
 
   /** A key without `admin` sees only its own messages; another key's answers like one that does not exist. */
   async get(id: string, caller: Caller = OPERATOR) {
-    const message = await findMessage(this.db, id);
+    const message = await findMessage(this.reads, id);
     if (!message || !owns(caller, message.key_id)) throw new NotFoundError('message', id);
-    const [events, shared, attempts] = await Promise.all([findEvents(this.db, id), batchMetadata(this.db, [message.batch_id]), findSendAttempts(this.db, id)]);
+    const [events, shared, attempts] = await Promise.all([findEvents(this.reads, id), batchMetadata(this.reads, [message.batch_id]), findSendAttempts(this.reads, id)]);
     // Acceptance is not written as an event (it would cost the send path a row per message);
     // it is the message row itself: its first status is where the first change started, or the current one.
     const created = { status: events[0]?.previous_status ?? message.status, previous_status: null, source: 'api', detail: null, created_at: message.created_at };
@@ -57,8 +64,8 @@ export class MessageService {
       const phone = normalisePhone(query.to, this.config.defaultCountry, 'format');
       filter.to = phone.ok ? phone.phone.e164 : query.to;
     }
-    const { items, total } = await listMessages(this.db, filter, limit, query.cursor !== undefined ? { after: query.cursor } : { offset });
-    const shared = await batchMetadata(this.db, items.filter((m) => m.metadata === null).map((m) => m.batch_id));
+    const { items, total } = await listMessages(this.reads, filter, limit, query.cursor !== undefined ? { after: query.cursor } : { offset });
+    const shared = await batchMetadata(this.reads, items.filter((m) => m.metadata === null).map((m) => m.batch_id));
     // The last row's id: the next page is what sorts after it. A short page is the last.
     const nextCursor = items.length === limit ? items[items.length - 1].id : null;
     return { items: items.map((m) => messageView(m, shared.get(m.batch_id) ?? null, this.cipher)), total, limit, offset, next_cursor: nextCursor };

@@ -104,7 +104,7 @@ describe('errors', () => {
       try {
         await query.execute(db);
       } catch (err) {
-        return err as BetterSqlite3.SqliteError;
+        return err as Error & { code: string };
       }
       throw new Error('no error');
     };
