@@ -84,10 +84,19 @@ export class ReadThreadDialect implements Dialect {
   }
 }
 
+const threadsOf = new WeakMap<Kysely<Database>, ReadThreads>();
+
 /** Kysely over read threads on the SQLite file `path`. */
 export function readThreadDb(path: string, options?: ReadThreadOptions): { db: Kysely<Database>; threads: ReadThreads } {
   const threads = new ReadThreads(path, options);
-  return { db: new Kysely<Database>({ dialect: new ReadThreadDialect(threads) }), threads };
+  const db = new Kysely<Database>({ dialect: new ReadThreadDialect(threads) });
+  threadsOf.set(db, threads);
+  return { db, threads };
+}
+
+/** The read threads behind a Kysely made by readThreadDb (or openReadDb); undefined for any other. */
+export function readThreadsOf(db: Kysely<Database>): ReadThreads | undefined {
+  return threadsOf.get(db);
 }
 
 /**
