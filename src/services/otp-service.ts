@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Config } from '../config.js';
 import { ConflictError, NotFoundError, RateLimitedError, ValidationError } from '../domain/errors.js';
 import type { Caller } from '../domain/api-keys.js';
@@ -10,6 +10,7 @@ import { codeMatches, generateCode, hashCode, normaliseEntered, otpText } from '
 import { normalisePhone } from '../domain/phone.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { insertRows } from '../store/message-store.js';
+import { PreparedStatement } from '../store/prepared-statement.js';
 import type { Database, OtpSessionsTable } from '../store/schema.js';
 import type { SendService, TemplateForSend } from './send-service.js';
 import type { TemplateService } from './template-service.js';
@@ -33,6 +34,64 @@ export interface OtpVerifyRequest {
 
 type Session = Selectable<OtpSessionsTable>;
 const HOUR_MS = 3_600_000;
+/** First key of the PostgreSQL advisory locks that serialise one number's codes (the second: a hash of the number). */
+const NUMBER_LOCK_KEY = 710_334_512;
+const SESSION_COLUMNS = [
+  'id', 'phone_number', 'status', 'code_hash', 'alphanumeric', 'code_length', 'expiry_seconds', 'expires_at', 'failed_attempts', 'max_attempts',
+  'resends', 'last_sent_at', 'message_id', 'template_id', 'custom_message', 'metadata', 'verified_at', 'created_at', 'updated_at', 'key_id',
+] as const satisfies ReadonlyArray<keyof OtpSessionsTable>;
+// Every column, so a column added to the table without being added here fails to compile.
+type Missing = Exclude<keyof OtpSessionsTable, typeof SESSION_COLUMNS[number]>;
+const allColumns: Missing extends never ? true : Missing = true;
+void allColumns;
+
+/** This hour's OTP messages to a number. Ids begin with the creation time: the same hour as an id range seeks the (to_number, id) index. */
+function hourOfCodes(db: Kysely<Database>, number: string, since: number, firstId: string) {
+  return db.selectFrom('messages').where('to_number', '=', number).where('created_at', '>', since).where('sms_type', '=', 'otp').where('id', '>=', firstId);
+}
+
+/**
+ * The statements of the OTP hot paths, compiled once (see PreparedStatement). A generate is, on
+ * SQLite, four statements in the group commit: the session (inserted only while the number is
+ * under its hourly cap: the count is part of the insert), the supersede, the batch, the message.
+ */
+class OtpStatements {
+  /** Inserts the session unless the number already had `max` OTP messages this hour; 0 rows inserted = refused. */
+  readonly insertUnderCap = new PreparedStatement((db, ...args: unknown[]) => {
+    const [number, since, firstId, max, ...values] = args;
+    const count = hourOfCodes(db, number as string, since as number, firstId as string).select((eb) => eb.fn.countAll().as('n'));
+    return sql`insert into ${sql.table('otp_sessions')} (${sql.join(SESSION_COLUMNS.map((c) => sql.ref(c)))}) select ${sql.join(values)} where (${count}) < ${max}`;
+  });
+
+  /** The oldest of this hour's codes, for a refusal's Retry-After. */
+  readonly hour = new PreparedStatement((db, number: string, since: number, firstId: string) =>
+    hourOfCodes(db, number, since, firstId).select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min<number>('created_at').as('oldest')]));
+
+  /** Every other pending session of the number: only the latest code works. */
+  readonly supersede = new PreparedStatement((db, now: number, number: string, keep: string) =>
+    db.updateTable('otp_sessions').set({ status: 'superseded', updated_at: now }).where('phone_number', '=', number).where('status', '=', 'pending').where('id', '<>', keep));
+
+  readonly latestPending = new PreparedStatement((db, number: string) =>
+    db.selectFrom('otp_sessions').selectAll().where('phone_number', '=', number).where('status', '=', 'pending').orderBy('created_at', 'desc').limit(1));
+
+  readonly byNumberAndId = new PreparedStatement((db, number: string, id: string) =>
+    db.selectFrom('otp_sessions').selectAll().where('phone_number', '=', number).where('id', '=', id));
+
+  /** Guarded on the state read: of two racing verifies exactly one succeeds. */
+  readonly markVerified = new PreparedStatement((db, now: number, id: string, failedAttempts: number) =>
+    db.updateTable('otp_sessions').set({ status: 'verified', verified_at: now, updated_at: now })
+      .where('id', '=', id).where('status', '=', 'pending').where('failed_attempts', '=', failedAttempts));
+
+  readonly countFailure = new PreparedStatement((db, failed: number, status: string, now: number, id: string, failedAttempts: number) =>
+    db.updateTable('otp_sessions').set({ failed_attempts: failed, status: status as 'pending', updated_at: now })
+      .where('id', '=', id).where('status', '=', 'pending').where('failed_attempts', '=', failedAttempts));
+
+  readonly markExpired = new PreparedStatement((db, now: number, id: string) =>
+    db.updateTable('otp_sessions').set({ status: 'expired', updated_at: now }).where('id', '=', id).where('status', '=', 'pending'));
+
+  /** PostgreSQL only: one number's generates and resends one after the other (SQLite has one writer at a time anyway). */
+  readonly lockNumber = new PreparedStatement((_db, number: string) => sql`select pg_advisory_xact_lock(${sql.lit(NUMBER_LOCK_KEY)}, hashtext(${number}))`);
+}
 
 /**
  * One-time passcodes in the manner of Twilio Verify. The code exists in clear only in
@@ -49,7 +108,12 @@ export class OtpService {
     private readonly cipher: FieldCipher,
     /** Told of every code sent and verified, to catch SMS pumping (its policy refuses the codes). */
     private readonly pumping?: PumpingGuard,
-  ) {}
+  ) {
+    this.postgres = !config.databaseUrl.startsWith('sqlite:');
+  }
+
+  private readonly statements = new OtpStatements();
+  private readonly postgres: boolean;
 
   async generate(input: OtpGenerateRequest, caller: Caller) {
     const phone = this.phone(input.phone_number.number, input.phone_number.country_code, 'phone_number.number');
@@ -86,13 +150,21 @@ export class OtpService {
       updated_at: now,
       key_id: caller.keyId,
     };
-    await this.commits.mayFail(async (trx) => {
-      await this.checkHourlyLimit(trx, phone.e164, now);
+    // A refusal is answered, not thrown, inside the job: it is decided before anything is written,
+    // so the job needs no savepoint of its own in the group commit (`mayFail`).
+    const refused = await this.commits.run(async (trx) => {
+      if (this.postgres) await this.statements.lockNumber.execute(trx, phone.e164);
+      const since = now - HOUR_MS;
+      const firstId = idBoundary('msg', since, 'first');
+      const values = SESSION_COLUMNS.map((c) => session[c]);
+      const inserted = await this.statements.insertUnderCap.execute(trx, phone.e164, since, firstId, this.config.otp.maxPerNumberPerHour, ...values);
+      if (Number(inserted.numAffectedRows ?? 0) === 0) return await this.hourlyLimit(trx, phone.e164, now) ?? new Error('OTP session not stored, yet the number is under its hourly cap');
       // A new code supersedes whatever was pending for the number: only the latest works.
-      await trx.updateTable('otp_sessions').set({ status: 'superseded', updated_at: now }).where('phone_number', '=', phone.e164).where('status', '=', 'pending').execute();
+      await this.statements.supersede.execute(trx, now, phone.e164, sessionId);
       await this.store(trx, message, template, now);
-      await trx.insertInto('otp_sessions').values(session).execute();
+      return undefined;
     });
+    if (refused) throw refused;
     this.send.queued();
     this.pumping?.generated(phone.country, now);
     return this.view(session, now);
@@ -100,19 +172,21 @@ export class OtpService {
 
   async verify(input: OtpVerifyRequest) {
     const phone = this.phone(input.phone_number.number, input.phone_number.country_code, 'phone_number.number');
-    const outcome = await this.commits.mayFail(async (trx) => {
+    // Not found is answered after the job (it wrote nothing): no savepoint needed (see generate).
+    const outcome = await this.commits.run(async (trx) => {
       const now = Date.now();
-      let query = trx.selectFrom('otp_sessions').selectAll().where('phone_number', '=', phone.e164);
-      query = input.session_id !== undefined ? query.where('id', '=', input.session_id) : query.where('status', '=', 'pending').orderBy('created_at', 'desc').limit(1);
-      const session = await query.executeTakeFirst();
+      const found = input.session_id !== undefined
+        ? await this.statements.byNumberAndId.execute(trx, phone.e164, input.session_id)
+        : await this.statements.latestPending.execute(trx, phone.e164);
+      const session = found.rows[0] as Session | undefined;
       // A session of another number answers exactly like one that does not exist.
-      if (!session) throw new NotFoundError('verification session', input.session_id ?? `for ${phone.e164}`);
+      if (!session) return undefined;
       const state = this.state(session, now);
       const result = (verified: boolean, status: string, reason?: string, remaining = session.max_attempts - session.failed_attempts) => ({
         verified, session_id: session.id, status, attempts_remaining: Math.max(0, remaining), ...(reason ? { reason } : {}),
       });
       if (state === 'expired') {
-        if (session.status === 'pending') await trx.updateTable('otp_sessions').set({ status: 'expired', updated_at: now }).where('id', '=', session.id).where('status', '=', 'pending').execute();
+        if (session.status === 'pending') await this.statements.markExpired.execute(trx, now, session.id);
         return result(false, 'expired', session.status === 'superseded' ? 'superseded by a newer code' : 'code expired');
       }
       if (state === 'verified') return result(false, 'verified', 'already verified: a code verifies once');
@@ -121,18 +195,17 @@ export class OtpService {
       const entered = normaliseEntered(input.otp_code, session.alphanumeric === 1);
       if (codeMatches(this.hashKey, session.id, entered, session.code_hash)) {
         // Guarded on the state read above: of two racing verifies exactly one succeeds.
-        const won = await trx.updateTable('otp_sessions').set({ status: 'verified', verified_at: now, updated_at: now })
-          .where('id', '=', session.id).where('status', '=', 'pending').where('failed_attempts', '=', session.failed_attempts).executeTakeFirst();
-        if (Number(won.numUpdatedRows) === 1) return result(true, 'verified');
+        const won = await this.statements.markVerified.execute(trx, now, session.id, session.failed_attempts);
+        if (Number(won.numAffectedRows) === 1) return result(true, 'verified');
         return result(false, 'verified', 'already verified: a code verifies once');
       }
       const failed = session.failed_attempts + 1;
       const locked = failed >= session.max_attempts;
-      const counted = await trx.updateTable('otp_sessions').set({ failed_attempts: failed, status: locked ? 'locked' : 'pending', updated_at: now })
-        .where('id', '=', session.id).where('status', '=', 'pending').where('failed_attempts', '=', session.failed_attempts).executeTakeFirst();
-      if (Number(counted.numUpdatedRows) === 0) return result(false, 'pending', 'concurrent attempt: try again');
+      const counted = await this.statements.countFailure.execute(trx, failed, locked ? 'locked' : 'pending', now, session.id, session.failed_attempts);
+      if (Number(counted.numAffectedRows) === 0) return result(false, 'pending', 'concurrent attempt: try again');
       return locked ? result(false, 'locked', 'too many wrong codes', 0) : result(false, 'pending', 'wrong code', session.max_attempts - failed);
     });
+    if (!outcome) throw new NotFoundError('verification session', input.session_id ?? `for ${phone.e164}`);
     // Once committed: a verify that rolled back proves nothing about the country's traffic.
     if (outcome.verified) this.pumping?.verified(phone.country, Date.now());
     return outcome;
@@ -147,14 +220,17 @@ export class OtpService {
     const phone = this.phone(session.phone_number, undefined, 'session_id');
     const metadata = session.metadata ? JSON.parse(this.cipher.open(session.metadata)) : undefined;
     const message = this.message(code, session.expiry_seconds, template, session.custom_message ?? undefined, undefined, phone, metadata, now, session.key_id);
-    const updated = await this.commits.mayFail(async (trx) => {
-      const current = await trx.selectFrom('otp_sessions').selectAll().where('id', '=', sessionId).executeTakeFirstOrThrow();
+    // Refusals are decided before anything is written and thrown after the job (see generate).
+    const updated = await this.commits.run(async (trx) => {
+      if (this.postgres) await this.statements.lockNumber.execute(trx, session.phone_number);
+      const current = (await this.statements.byNumberAndId.execute(trx, session.phone_number, sessionId)).rows[0] as Session;
       const state = this.state(current, now);
-      if (state !== 'pending') throw new ConflictError(`session ${sessionId} is ${state}: request a new code with /api/otp/generate`);
-      if (current.resends >= this.config.otp.maxResends) throw new ConflictError(`session ${sessionId} has had its ${this.config.otp.maxResends} resends`);
+      if (state !== 'pending') return new ConflictError(`session ${sessionId} is ${state}: request a new code with /api/otp/generate`);
+      if (current.resends >= this.config.otp.maxResends) return new ConflictError(`session ${sessionId} has had its ${this.config.otp.maxResends} resends`);
       const wait = current.last_sent_at + this.config.otp.resendCooldownSeconds * 1000 - now;
-      if (wait > 0) throw new RateLimitedError(`a code was sent less than ${this.config.otp.resendCooldownSeconds} s ago`, wait / 1000);
-      await this.checkHourlyLimit(trx, current.phone_number, now);
+      if (wait > 0) return new RateLimitedError(`a code was sent less than ${this.config.otp.resendCooldownSeconds} s ago`, wait / 1000);
+      const limited = await this.hourlyLimit(trx, current.phone_number, now);
+      if (limited) return limited;
       await this.store(trx, message, template, now);
       // The old code stops working, expiry restarts, wrong attempts are kept (no fresh tries by resending).
       const next = {
@@ -164,6 +240,7 @@ export class OtpService {
       await trx.updateTable('otp_sessions').set(next).where('id', '=', sessionId).execute();
       return { ...current, ...next };
     });
+    if (updated instanceof Error) throw updated;
     this.send.queued();
     return this.view(updated, now);
   }
@@ -238,15 +315,12 @@ export class OtpService {
     if (template) await this.templates.recordUse(trx, template.id, 1, now);
   }
 
-  private async checkHourlyLimit(trx: Kysely<Database>, number: string, now: number): Promise<void> {
-    const row = await trx.selectFrom('messages').select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min<number>('created_at').as('oldest')])
-      .where('to_number', '=', number).where('created_at', '>', now - HOUR_MS).where('sms_type', '=', 'otp')
-      // Ids begin with the creation time: the same hour as an id range seeks the (to_number, id) index.
-      .where('id', '>=', idBoundary('msg', now - HOUR_MS, 'first'))
-      .executeTakeFirstOrThrow();
-    if (Number(row.n) >= this.config.otp.maxPerNumberPerHour) {
-      throw new RateLimitedError(`at most ${this.config.otp.maxPerNumberPerHour} codes per number per hour`, (Number(row.oldest) + HOUR_MS - now) / 1000);
-    }
+  /** The refusal when the number has had its codes for this hour, else undefined. */
+  private async hourlyLimit(trx: Kysely<Database>, number: string, now: number): Promise<RateLimitedError | undefined> {
+    const since = now - HOUR_MS;
+    const { rows: [row] } = await this.statements.hour.execute(trx, number, since, idBoundary('msg', since, 'first'));
+    if (Number(row.n) < this.config.otp.maxPerNumberPerHour) return undefined;
+    return new RateLimitedError(`at most ${this.config.otp.maxPerNumberPerHour} codes per number per hour`, (Number(row.oldest) + HOUR_MS - now) / 1000);
   }
 
   /** Pending past its expiry is expired, whether or not a verify has written that down yet. */

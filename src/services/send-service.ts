@@ -144,8 +144,9 @@ export class SendService {
     const timing: Timing = { status: 'queued', scheduleAt: null, expireAt: codeExpiresAt, dueAt: now };
     const batchId = newId('bat', now);
     const input: CommonFields = { sms_type: 'otp', metadata };
-    const { row } = this.message(batchId, { e164: to.e164, country: to.country }, text, 'text', 'otp', input, timing, template, now, keyId);
-    row.body = this.cipher.seal(masked);
+    // Segmented and priced on the masked text: the mask ('*') and code characters (digits, A-Z) are all
+    // one GSM-7 septet and one UTF-16 unit, so the count is the same, and one default text segments once.
+    const { row } = this.message(batchId, { e164: to.e164, country: to.country }, masked, 'text', 'otp', input, timing, template, now, keyId);
     row.sealed_body = this.cipher.seal(text);
     const batch = this.batchRow(batchId, 'single', null, input, template, 'otp', 'text', provider, timing, {
       total: 1, accepted: 1, rejected: 0, duplicates: 0, segments: row.segments, cost: row.estimated_cost,
