@@ -45,6 +45,10 @@ type Missing = Exclude<keyof OtpSessionsTable, typeof SESSION_COLUMNS[number]>;
 const allColumns: Missing extends never ? true : Missing = true;
 void allColumns;
 
+/** What a verify needs of a session. */
+const CHECKED_COLUMNS = ['id', 'status', 'code_hash', 'alphanumeric', 'expires_at', 'failed_attempts', 'max_attempts'] as const;
+type CheckedSession = Pick<Session, typeof CHECKED_COLUMNS[number]>;
+
 /** This hour's OTP messages to a number. Ids begin with the creation time: the same hour as an id range seeks the (to_number, id) index. */
 function hourOfCodes(db: Kysely<Database>, number: string, since: number, firstId: string) {
   return db.selectFrom('messages').where('to_number', '=', number).where('created_at', '>', since).where('sms_type', '=', 'otp').where('id', '>=', firstId);
@@ -71,8 +75,13 @@ class OtpStatements {
   readonly supersede = new PreparedStatement((db, now: number, number: string, keep: string) =>
     db.updateTable('otp_sessions').set({ status: 'superseded', updated_at: now }).where('phone_number', '=', number).where('status', '=', 'pending').where('id', '<>', keep));
 
+  /** What a verify reads of the number's pending session. */
   readonly latestPending = new PreparedStatement((db, number: string) =>
-    db.selectFrom('otp_sessions').selectAll().where('phone_number', '=', number).where('status', '=', 'pending').orderBy('created_at', 'desc').limit(1));
+    db.selectFrom('otp_sessions').select(CHECKED_COLUMNS).where('phone_number', '=', number).where('status', '=', 'pending').orderBy('created_at', 'desc').limit(1));
+
+  /** The same of a named session, only if it is the number's. */
+  readonly checkedById = new PreparedStatement((db, number: string, id: string) =>
+    db.selectFrom('otp_sessions').select(CHECKED_COLUMNS).where('phone_number', '=', number).where('id', '=', id));
 
   readonly byNumberAndId = new PreparedStatement((db, number: string, id: string) =>
     db.selectFrom('otp_sessions').selectAll().where('phone_number', '=', number).where('id', '=', id));
@@ -176,9 +185,9 @@ export class OtpService {
     const outcome = await this.commits.run(async (trx) => {
       const now = Date.now();
       const found = input.session_id !== undefined
-        ? await this.statements.byNumberAndId.execute(trx, phone.e164, input.session_id)
+        ? await this.statements.checkedById.execute(trx, phone.e164, input.session_id)
         : await this.statements.latestPending.execute(trx, phone.e164);
-      const session = found.rows[0] as Session | undefined;
+      const session = found.rows[0] as CheckedSession | undefined;
       // A session of another number answers exactly like one that does not exist.
       if (!session) return undefined;
       const state = this.state(session, now);
@@ -324,7 +333,7 @@ export class OtpService {
   }
 
   /** Pending past its expiry is expired, whether or not a verify has written that down yet. */
-  private state(s: Session | OtpSessionsTable, now: number): 'pending' | 'verified' | 'expired' | 'locked' {
+  private state(s: Pick<Session, 'status' | 'expires_at'>, now: number): 'pending' | 'verified' | 'expired' | 'locked' {
     if (s.status === 'superseded' || s.status === 'expired') return 'expired';
     if (s.status === 'pending' && now >= s.expires_at) return 'expired';
     return s.status;

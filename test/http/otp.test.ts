@@ -188,11 +188,62 @@ describe('OTP', () => {
   it('limits codes per number per hour with 429', async () => {
     const g = await gateway({ OTP_MAX_PER_NUMBER_PER_HOUR: '2' });
     expect((await generate(g)).status).toBe(200);
-    expect((await generate(g)).status).toBe(200);
+    const second = await generate(g);
+    expect(second.status).toBe(200);
     const third = await generate(g);
     expect(third.status).toBe(429);
     expect(Number(third.headers['retry-after'])).toBeGreaterThan(3000);
+    // A refused code changes nothing: the last code sent still works, and no message or session was added.
+    expect((await get(g.app, `/api/otp/sessions/${second.body.session_id}`)).body.status).toBe('pending');
+    expect(await g.services.store.db.selectFrom('otp_sessions').select('id').where('phone_number', '=', US).execute()).toHaveLength(2);
+    expect(await g.services.store.db.selectFrom('messages').select('id').where('to_number', '=', US).execute()).toHaveLength(2);
+    expect((await verify(g, await codeSentTo(g, US))).body).toMatchObject({ verified: true, session_id: second.body.session_id });
     expect((await generate(g, { phone_number: { number: US2 } })).status).toBe(200);
+  });
+
+  it('counts codes sent by send with sms_type otp and by resends against the hourly cap', async () => {
+    const g = await gateway({ OTP_MAX_PER_NUMBER_PER_HOUR: '3' });
+    expect((await post(g.app, '/api/sms/send', { to: [{ number: US }], message: 'code 1234', sms_type: 'otp' })).status).toBe(200);
+    const first = await generate(g);
+    expect((await post(g.app, `/api/otp/resend/${first.body.session_id}`)).status).toBe(200);
+    expect((await post(g.app, `/api/otp/resend/${first.body.session_id}`)).status).toBe(429);
+    expect((await generate(g)).status).toBe(429);
+    expect((await post(g.app, '/api/sms/send', { to: [{ number: US }], message: 'not a code', sms_type: 'transactional' })).status).toBe(200);
+  });
+
+  it('holds the hourly cap and leaves one pending session under concurrent generates and resends', async () => {
+    // Attempts enough that trying every older code does not lock the session.
+    const g = await gateway({ OTP_MAX_PER_NUMBER_PER_HOUR: '4', OTP_MAX_ATTEMPTS: '10' });
+    const first = await generate(g);
+    expect(first.status).toBe(200);
+    // Three codes left this hour; six generates and four resends of the first session race for them.
+    const replies = await Promise.all([
+      ...Array.from({ length: 6 }, () => generate(g)),
+      ...Array.from({ length: 4 }, () => post(g.app, `/api/otp/resend/${first.body.session_id}`)),
+      // Another number in the same groups is not held up or refused.
+      generate(g, { phone_number: { number: US2 } }),
+    ]);
+    expect(replies.at(-1)!.status).toBe(200);
+    const ours = replies.slice(0, -1);
+    // A resend may also find its session superseded (409); nothing else may happen.
+    expect(ours.every((r) => [200, 409, 429].includes(r.status))).toBe(true);
+    expect(ours.filter((r) => r.status === 200)).toHaveLength(3);
+    expect(ours.filter((r) => r.status === 429).every((r) => Number(r.headers['retry-after']) > 3000)).toBe(true);
+    const db = g.services.store.db;
+    const codes = await db.selectFrom('messages').select('id').where('to_number', '=', US).where('sms_type', '=', 'otp').execute();
+    expect(codes).toHaveLength(4);
+    const pending = await db.selectFrom('otp_sessions').select(['id', 'message_id']).where('phone_number', '=', US).where('status', '=', 'pending').execute();
+    expect(pending).toHaveLength(1);
+    // Only the latest code works: the pending session's; every other code that went out is refused.
+    await drain(g.services);
+    const outbox = (await get(g.app, `/api/simulator/outbox?to=${encodeURIComponent(US)}&limit=50`)).body.items as Array<{ message_id: string; body: string }>;
+    expect(outbox).toHaveLength(4);
+    const codeOf = (item: { body: string }) => /code is (\d+)/.exec(item.body)![1];
+    const latest = outbox.find((item) => item.message_id === pending[0].message_id)!;
+    for (const item of outbox.filter((i) => i !== latest)) {
+      if (codeOf(item) !== codeOf(latest)) expect((await verify(g, codeOf(item))).body.verified).toBe(false);
+    }
+    expect((await verify(g, codeOf(latest))).body).toMatchObject({ verified: true, session_id: pending[0].id });
   });
 
   it('validates input with 422 naming the field', async () => {
