@@ -4,7 +4,9 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { WalCheckpoints } from './wal-checkpoints.js';
 import { WalSync } from './wal-sync.js';
+import { WriteTurn } from './write-turn.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -13,6 +15,8 @@ export interface Store {
   dialect: DialectName;
   /** SQLite with durable commits: what the group commit awaits before it answers. */
   walSync?: WalSync;
+  /** SQLite on disk: the turn this thread takes before it writes, shared with a dispatch thread (see WriteTurn). */
+  writeTurn?: WriteTurn;
   close(): Promise<void>;
 }
 
@@ -100,15 +104,28 @@ export interface PoolSettings {
   statementTimeoutMs: number;
 }
 
-export function createStore(databaseUrl: string, durability: SqliteDurability = 'full', pool: PoolSettings = { size: 10, statementTimeoutMs: 30_000 }): Store {
+/** The dispatch thread's side of the main thread's write turn (see WriteTurn). */
+export interface SharedWriteTurn {
+  buffer: SharedArrayBuffer;
+  party: 2;
+}
+
+export function createStore(databaseUrl: string, durability: SqliteDurability = 'full', pool: PoolSettings = { size: 10, statementTimeoutMs: 30_000 }, sharedTurn?: SharedWriteTurn): Store {
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length);
     const raw = openSqlite(path);
+    const onDisk = path !== ':memory:';
+    // Checkpoints run on their own thread (see WalCheckpoints), not inside this connection's commits.
+    if (onDisk) raw.pragma('wal_autocheckpoint = 0');
+    // A dispatch thread's connection leaves them to the main thread's store.
+    const checkpoints = onDisk && !sharedTurn ? new WalCheckpoints(path) : undefined;
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(raw) }) });
-    const walSync = durability === 'full' && path !== ':memory:' ? new WalSync(`${path}-wal`) : undefined;
+    const walSync = durability === 'full' && onDisk ? new WalSync(`${path}-wal`) : undefined;
+    const writeTurn = !onDisk ? undefined : sharedTurn ? new WriteTurn(sharedTurn.buffer, sharedTurn.party) : WriteTurn.create();
     return {
-      db, dialect: 'sqlite', walSync,
+      db, dialect: 'sqlite', walSync, writeTurn,
       async close() {
+        await checkpoints?.close();
         await db.destroy();
         await walSync?.close();
       },
@@ -124,11 +141,22 @@ export function createStore(databaseUrl: string, durability: SqliteDurability = 
 }
 
 /**
- * Runs `transaction` until it gets SQLite's write lock: while another connection holds it, waits
- * on timers (1 ms, doubling to 16 ms) so this thread's event loop goes on serving; gives up after
- * busy_timeout's 5 s, as SQLite would have.
+ * Runs `transaction` until it gets SQLite's write lock: first, with a dispatch thread beside this one,
+ * this thread's turn (see WriteTurn: the two threads hand the lock over instead of polling for it);
+ * then, while another process holds the lock, waits on timers (1 ms, doubling to 16 ms) so this
+ * thread's event loop goes on serving; gives up after busy_timeout's 5 s, as SQLite would have.
  */
-export async function whenWriteLockFree<T>(transaction: () => Promise<T>): Promise<T> {
+export async function whenWriteLockFree<T>(transaction: () => Promise<T>, turn?: WriteTurn): Promise<T> {
+  if (turn === undefined) return retryWhileLocked(transaction);
+  await turn.acquire();
+  try {
+    return await retryWhileLocked(transaction);
+  } finally {
+    turn.release();
+  }
+}
+
+async function retryWhileLocked<T>(transaction: () => Promise<T>): Promise<T> {
   const giveUpAt = Date.now() + BUSY_TIMEOUT_MS;
   for (let waitMs = 1; ; waitMs = Math.min(16, waitMs * 2)) {
     try {
