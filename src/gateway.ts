@@ -19,7 +19,7 @@ export async function createGateway(config: Config) {
       for (const warning of services.startupWarnings) app.log.warn(warning);
       if (config.runWorker && config.dispatchThread) {
         // Built here rather than at creation: a gateway made and never started (tests) starts no thread.
-        dispatchThread = new DispatchThread(config.env);
+        dispatchThread = new DispatchThread(config.env, services.store.writeTurn?.buffer);
         const thread = dispatchThread;
         await thread.start();
         services.metrics.remote.push(() => thread.metrics());

@@ -14,7 +14,8 @@ const port = parentPort!;
 const post = (message: FromDispatchThread) => port.postMessage(message);
 
 try {
-  const services = await createServices(loadConfig((workerData as { env: Record<string, string | undefined> }).env));
+  const { env, writeTurn } = workerData as { env: Record<string, string | undefined>; writeTurn?: SharedArrayBuffer };
+  const services = await createServices(loadConfig(env), writeTurn && { buffer: writeTurn, party: 2 });
   startWorkers(services);
   port.on('message', (message: ToDispatchThread) => {
     switch (message.type) {

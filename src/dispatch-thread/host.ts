@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { processLog } from '../logging.js';
+import { WriteTurn } from '../store/write-turn.js';
 import type { ProviderHealth } from '../services/provider-health.js';
 import type { FromDispatchThread, ToDispatchThread } from './messages.js';
 
@@ -23,14 +24,15 @@ export class DispatchThread {
   private nextId = 1;
   private stopping = false;
 
-  constructor(private readonly env: Readonly<Record<string, string | undefined>>) {}
+  /** `writeTurn`: the main thread's store's (SQLite), shared so the two threads hand the write lock over. */
+  constructor(private readonly env: Readonly<Record<string, string | undefined>>, private readonly writeTurn?: SharedArrayBuffer) {}
 
   /** Resolves once the thread's loops run; rejects when its services could not start (a bad setting). */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       // Compiled, this is dist/dispatch-thread/host.js beside entry.js; from the sources, host.ts beside tsx-entry.mjs.
       const entry = new URL(import.meta.url.endsWith('.ts') ? './tsx-entry.mjs' : './entry.js', import.meta.url);
-      const worker = new Worker(entry, { workerData: { env: this.env } });
+      const worker = new Worker(entry, { workerData: { env: this.env, writeTurn: this.writeTurn } });
       this.worker = worker;
       let started = false;
       worker.on('message', (message: FromDispatchThread) => {
@@ -46,6 +48,8 @@ export class DispatchThread {
       });
       worker.on('error', (err) => processLog.error('dispatch thread failed', err));
       worker.on('exit', (code) => {
+        // A thread that died mid-transaction must not keep the API from writing.
+        if (this.writeTurn) WriteTurn.releaseAbandoned(this.writeTurn, 2);
         for (const answer of this.waiting.values()) answer(undefined);
         this.waiting.clear();
         if (this.stopping) return;

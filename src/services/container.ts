@@ -33,7 +33,7 @@ import { SharedCounters } from './shared-counters.js';
 import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
 import { StatusService } from './status-service.js';
-import { createStore, type Store } from '../store/database.js';
+import { createStore, type SharedWriteTurn, type Store } from '../store/database.js';
 import { openReadDb } from '../store/read-thread/dialect.js';
 import type { Database } from '../store/schema.js';
 import { GroupCommit } from '../store/group-commit.js';
@@ -99,8 +99,9 @@ export interface Services {
   startupWarnings: string[];
 }
 
-export async function createServices(config: Config): Promise<Services> {
-  const store = createStore(config.databaseUrl, config.sqliteDurability, config.databasePool);
+/** `sharedTurn`: on a dispatch thread, the write turn of the main thread's store (see WriteTurn). */
+export async function createServices(config: Config, sharedTurn?: SharedWriteTurn): Promise<Services> {
+  const store = createStore(config.databaseUrl, config.sqliteDurability, config.databasePool, sharedTurn);
   try {
     return await wireServices(config, store);
   } catch (err) {
@@ -114,7 +115,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   await migrate(store.db, store.dialect);
   const { db, dialect } = store;
   const readDb = openReadDb(config.databaseUrl, store);
-  const commits = new GroupCommit(db, dialect, store.walSync);
+  const commits = new GroupCommit(db, dialect, store.walSync, store.writeTurn);
   const metrics = new GatewayMetrics(async () => {
     const rows = await db.selectFrom('messages').select((eb) => ['status', eb.fn.countAll<number>().as('n')])
       .where('status', 'in', ['scheduled', 'queued', 'sending']).groupBy('status').execute();

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import { whenWriteLockFree, type DialectName } from './database.js';
 import type { WalSync } from './wal-sync.js';
+import type { WriteTurn } from './write-turn.js';
 
 type Job<T> = (trx: Transaction<Database>) => Promise<T>;
 
@@ -26,7 +27,7 @@ export class GroupCommit {
   private scheduled = false;
   private flushing = false;
 
-  constructor(private readonly db: Kysely<Database>, private readonly dialect: DialectName, private readonly walSync?: WalSync) {}
+  constructor(private readonly db: Kysely<Database>, private readonly dialect: DialectName, private readonly walSync?: WalSync, private readonly turn?: WriteTurn) {}
 
   run<T>(job: Job<T>): Promise<T> {
     return this.enqueue(job, false);
@@ -78,7 +79,7 @@ export class GroupCommit {
               failures.set(i, err);
             }
           }
-        }));
+        }), this.turn);
         jobs.forEach((p, i) => settled.push(failures.has(i) ? () => p.reject(failures.get(i)) : () => p.resolve(values[i])));
       } catch (err) {
         if (jobs.length === 1) settled.push(() => jobs[0].reject(err));
@@ -106,7 +107,7 @@ export class GroupCommit {
   private async runAlone(jobs: Pending[], settled: Array<() => void>): Promise<void> {
     for (const { job, resolve, reject } of jobs) {
       try {
-        const value = await whenWriteLockFree(() => this.db.transaction().execute(job));
+        const value = await whenWriteLockFree(() => this.db.transaction().execute(job), this.turn);
         settled.push(() => resolve(value));
       } catch (err) {
         settled.push(() => reject(err));
