@@ -38,9 +38,11 @@
  * is not the measured processes nor this process (the load generator): other work on the shared machine.
  *
  * Usage: npx tsx bench/user-path.ts [--runs 3] [--duration 8] [--connections 50] [--pairs 10000]
- *        [--only 1,2,4,5] [--no-build]
- * `--only 1x`: figure 1 for the default against DISPATCH_THREAD=false and against RUN_WORKER=false without a
+ *        [--only 1,2,4,5] [--modes single,split] [--no-build]
+ * `--only 1x`: figure 1 for the default against DISPATCH_THREAD=true and against RUN_WORKER=false without a
  * worker (no dispatcher: where the send path's CPU goes).
+ * `--modes`: the deployments figures 2, 4 and 5 compare: `single` (npm start), `split` (API + `npm run worker`),
+ * `thread` (npm start with DISPATCH_THREAD=true).
  */
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
@@ -58,6 +60,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     pairs: { type: 'string', default: '5000' },
     only: { type: 'string', default: '1,2,4,5' },
+    modes: { type: 'string', default: 'single,split' },
     'no-build': { type: 'boolean', default: false },
   },
 });
@@ -66,6 +69,8 @@ const DURATION = Number(values.duration);
 const CONNECTIONS = Number(values.connections);
 const PAIRS = Number(values.pairs);
 const ONLY = new Set(values.only.split(','));
+/** Deployments compared in figures 2, 4 and 5 (figure 1 always compares single and split). */
+const MODES = values.modes.split(',') as Mode[];
 const ROOT = join(import.meta.dirname, '..');
 const RUN_DIR = mkdtempSync(join(tmpdir(), 'smsgw-userpath-'));
 /**
@@ -211,7 +216,8 @@ function baseEnv(): Record<string, string> {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
 }
 
-type Mode = 'single' | 'split';
+/** `thread`: the single process with DISPATCH_THREAD=true (the dispatcher on a worker thread). */
+type Mode = 'single' | 'split' | 'thread';
 
 async function startGateway(mode: Mode, extra: Record<string, string> = {}): Promise<Target> {
   const dir = mkdtempSync(join(RUN_DIR, `gw-${mode}-`));
@@ -219,7 +225,7 @@ async function startGateway(mode: Mode, extra: Record<string, string> = {}): Pro
   const port = await freePort();
   const env = {
     ...baseEnv(), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: `sqlite:${dbPath}`,
-    ...LIMITS, ...extra, ...(mode === 'split' ? { RUN_WORKER: 'false' } : {}),
+    ...LIMITS, ...extra, ...(mode === 'split' ? { RUN_WORKER: 'false' } : {}), ...(mode === 'thread' ? { DISPATCH_THREAD: 'true' } : {}),
   };
   const apiLog = join(dir, 'api.log');
   const api = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], { cwd: APP, env, stdio: ['ignore', openSync(apiLog, 'a'), openSync(apiLog, 'a')] });
@@ -242,7 +248,7 @@ async function startGateway(mode: Mode, extra: Record<string, string> = {}): Pro
     throw err;
   }
   return {
-    name: (mode === 'single' ? 'gateway (npm start)' : 'gateway split (API + worker)') + Object.entries(extra).filter(([k]) => !k.startsWith('OTP_')).map(([k, v]) => `, ${k}=${v}`).join(''),
+    name: (mode === 'single' ? 'gateway (npm start)' : mode === 'thread' ? 'gateway (npm start), DISPATCH_THREAD=true' : 'gateway split (API + worker)') + Object.entries(extra).filter(([k]) => !k.startsWith('OTP_')).map(([k, v]) => `, ${k}=${v}`).join(''),
     base, dbPath, pids: children.map((c) => c.pid!),
     stop: async () => {
       const died = children.filter((c) => c.exitCode !== null || c.signalCode !== null);
@@ -468,7 +474,7 @@ async function figure2(mode: Mode, withLoad: boolean, round: number): Promise<Dr
     const probes: Array<{ id: string; at: number }> = [];
     if (!withLoad) {
       for (let k = 0; k < 5; k++) {
-        const res = await post<{ message_id?: string }>(gw.base, '/api/otp/generate', { phone_number: { number: `+1650${2_000_000 + round * 1000 + (mode === 'split' ? 500 : 0) + k}` } });
+        const res = await post<{ message_id?: string }>(gw.base, '/api/otp/generate', { phone_number: { number: `+1650${2_000_000 + round * 1000 + (mode === 'split' ? 500 : mode === 'thread' ? 700 : 0) + k}` } });
         if (res.status !== 200 || !res.body.message_id) throw new Error(`otp/generate answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
         probes.push({ id: res.body.message_id, at: res.at });
         await sleep(150);
@@ -633,7 +639,7 @@ symlinkSync(join(ROOT, 'config'), join(APP, 'config'));
 if (!HAVE_KANNEL) console.log('Kannel (bearerbox, smsbox, fakesmsc from kannel-extras) not found: the Kannel column is skipped');
 console.log(`runs ${RUNS}, ${CONNECTIONS} connections, ${DURATION} s; figures ${[...ONLY].join(', ')}\n`);
 
-const f1: Record<string, LoadResult[]> = { single: [], split: [], floor: [], kannel: [], noThread: [], apiOnly: [] };
+const f1: Record<string, LoadResult[]> = { single: [], split: [], floor: [], kannel: [], thread: [], apiOnly: [] };
 const f2: DrainResult[] = [];
 const f4: BatchResult[] = [];
 const f5: OtpResult[] = [];
@@ -643,10 +649,10 @@ try {
   for (let round = 0; round < RUNS; round++) {
     console.log(`--- run ${round + 1} of ${RUNS}`);
     if (ONLY.has('1x')) {
-      // Where the send path's CPU goes: the default against the dispatcher on the API's own event loop
-      // (DISPATCH_THREAD=false) and against no dispatcher at all (RUN_WORKER=false, no worker: messages stay queued).
+      // Where the send path's CPU goes: the default (the dispatcher on the API's own event loop) against the
+      // dispatcher on a thread (DISPATCH_THREAD=true) and against no dispatcher at all (RUN_WORKER=false, no worker: messages stay queued).
       const order: Array<[keyof typeof f1, () => Promise<Target>]> = [
-        ['single', () => startGateway('single')], ['noThread', () => startGateway('single', { DISPATCH_THREAD: 'false' })],
+        ['single', () => startGateway('single')], ['thread', () => startGateway('thread')],
         ['apiOnly', () => startGateway('single', { RUN_WORKER: 'false' })],
       ];
       for (const [key, start] of round % 2 ? [...order].reverse() : order) {
@@ -670,8 +676,8 @@ try {
     }
     if (ONLY.has('2')) {
       for (const withLoad of [false, true]) {
-        for (const mode of (round % 2 ? ['split', 'single'] : ['single', 'split']) as Mode[]) {
-          const r = await figure2(mode, withLoad, round * 4 + (withLoad ? 2 : 0) + (mode === 'split' ? 1 : 0));
+        for (const mode of (round % 2 ? [...MODES].reverse() : MODES)) {
+          const r = await figure2(mode, withLoad, round * 8 + (withLoad ? 4 : 0) + MODES.indexOf(mode));
           f2.push(r);
           console.log(`[2] ${mode}${withLoad ? ' + 10-connection sends' : ''}: ${r.promos} promotional sent in ${r.seconds.toFixed(2)} s = ${r0(r.rate)} msg/s (all sent in that window ${r.sentInWindow}); `
             + `all delivered ${r.deliveredSeconds.toFixed(2)} s after the first claim; gateway CPU ${r0(r.cpuUsPerMessage)} µs/message sent (${r.cpu.ms.map((ms) => pct(ms / r.cpu.wallMs)).join(' + ')} of a core); ${machine(r.cpu)}; `
@@ -682,14 +688,14 @@ try {
       }
     }
     if (ONLY.has('4')) {
-      for (const mode of (round % 2 ? ['split', 'single'] : ['single', 'split']) as Mode[]) {
+      for (const mode of (round % 2 ? [...MODES].reverse() : MODES)) {
         const r = await figure4(mode, round);
         f4.push(r);
         console.log(`[4] ${mode}: send-batch 1,000 x30: median ${r1(r.median)} ms, p90 ${r1(r.p90)} ms, max ${r1(r.max)} ms; gateway CPU ${r0(r.cpuMsPerBatch)} ms per batch request (incl. dispatching meanwhile); ${machine(r.cpu)}`);
       }
     }
     if (ONLY.has('5')) {
-      for (const mode of (round % 2 ? ['split', 'single'] : ['single', 'split']) as Mode[]) {
+      for (const mode of (round % 2 ? [...MODES].reverse() : MODES)) {
         const r = await figure5(mode, round);
         f5.push(r);
         console.log(`[5] ${mode}: ${r.pairs} generates ${r0(r.generatePerSec)}/s, verifies ${r0(r.verifyPerSec)}/s, pairs ${r0(r.pairsPerSec)}/s, ${r.verified} verified; `
@@ -710,7 +716,7 @@ if (ONLY.has('1') || ONLY.has('1x')) {
   const kannelRps = median(f1.kannel.map((r) => r.rps));
   console.log('\n| figure 1: send, 1 recipient | req/s | p50 | p99 | non-2xx + errors | vs floor | vs Kannel | CPU µs/request | machine busy / others |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const key of ['single', 'split', 'noThread', 'apiOnly', 'floor', 'kannel'] as const) {
+  for (const key of ['single', 'split', 'thread', 'apiOnly', 'floor', 'kannel'] as const) {
     const rs = f1[key];
     if (rs.length === 0) continue;
     const rps = median(rs.map((r) => r.rps));
@@ -723,7 +729,7 @@ if (ONLY.has('2')) {
   console.log('\n| figure 2: drain 10,000 promotional | msg/s | all delivered after | sends meanwhile p50 / p99 (10 conn.) | same sends idle p99 | CPU µs/msg | gateway cores | machine busy / others |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const withLoad of [false, true]) {
-    for (const mode of ['single', 'split'] as Mode[]) {
+    for (const mode of MODES) {
       const rs = f2.filter((r) => r.mode === mode && r.withLoad === withLoad);
       if (rs.length === 0) continue;
       console.log(`| ${mode}${withLoad ? ', with 10-connection sends' : ', alone (+5 OTPs)'} | ${r0(median(rs.map((r) => r.rate)))} ${list(rs.map((r) => r.rate))} | ${median(rs.map((r) => r.deliveredSeconds)).toFixed(2)} s `
@@ -733,7 +739,7 @@ if (ONLY.has('2')) {
   }
   console.log('\n| figure 3: OTP behind the backlog, accept -> sent | median | min – max | promotional still unsent at accept (median) |');
   console.log('| --- | --- | --- | --- |');
-  for (const mode of ['single', 'split'] as Mode[]) {
+  for (const mode of MODES) {
     const os = f2.filter((r) => r.mode === mode).flatMap((r) => r.otps);
     if (os.length === 0) continue;
     const ms = os.map((o) => o.acceptToSentMs).sort((a, b) => a - b);
@@ -743,7 +749,7 @@ if (ONLY.has('2')) {
 if (ONLY.has('4')) {
   console.log('\n| figure 4: send-batch 1,000 recipients, 30 sequential | median | p90 | max | gateway CPU ms per request |');
   console.log('| --- | --- | --- | --- | --- |');
-  for (const mode of ['single', 'split'] as Mode[]) {
+  for (const mode of MODES) {
     const rs = f4.filter((r) => r.mode === mode);
     if (rs.length === 0) continue;
     console.log(`| ${mode} | ${r1(median(rs.map((r) => r.median)))} ms ${list(rs.map((r) => r.median), r1)} | ${r1(median(rs.map((r) => r.p90)))} ms | ${r1(Math.max(...rs.map((r) => r.max)))} ms ${list(rs.map((r) => r.max), r1)} | ${r1(median(rs.map((r) => r.cpuMsPerBatch)))} |`);
@@ -752,7 +758,7 @@ if (ONLY.has('4')) {
 if (ONLY.has('5')) {
   console.log('\n| figure 5: OTP generate + verify | pairs/s | generate/s | verify/s | CPU µs/pair | gateway cores | machine busy (generate) / others |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
-  for (const mode of ['single', 'split'] as Mode[]) {
+  for (const mode of MODES) {
     const rs = f5.filter((r) => r.mode === mode);
     if (rs.length === 0) continue;
     console.log(`| ${mode} | ${r0(median(rs.map((r) => r.pairsPerSec)))} ${list(rs.map((r) => r.pairsPerSec))} | ${r0(median(rs.map((r) => r.generatePerSec)))} | ${r0(median(rs.map((r) => r.verifyPerSec)))} `
