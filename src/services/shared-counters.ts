@@ -26,10 +26,23 @@ export class SharedCounters {
     this.redis = redis;
     redis.on('error', () => this.mark(false));
     redis.on('ready', () => this.mark(true));
-    this.factory = ({ keyPrefix, points, durationSeconds }) => new RateLimiterRedis({
-      storeClient: redis, keyPrefix: `${prefix}${keyPrefix}`, points, duration: durationSeconds,
-      insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration: durationSeconds }),
-    });
+    this.factory = ({ keyPrefix, points, durationSeconds }) => {
+      const limiter = new RateLimiterRedis({
+        storeClient: redis, keyPrefix: `${prefix}${keyPrefix}`, points, duration: durationSeconds,
+        insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration: durationSeconds }),
+      });
+      // The library keeps a key's count as an integer string under getKey(key); absent once expired.
+      const readMany = async (keys: string[]): Promise<number[]> => {
+        try {
+          const values = await redis.mget(keys.map((k) => limiter.getKey(k)));
+          return values.map((v) => Math.max(0, Number(v ?? 0) || 0));
+        } catch {
+          // Redis away: the library's own reads answer from its insurance limiter.
+          return Promise.all(keys.map(async (k) => Math.max(0, (await limiter.get(k))?.consumedPoints ?? 0)));
+        }
+      };
+      return Object.assign(limiter, { readMany });
+    };
   }
 
   /**

@@ -5,7 +5,13 @@ import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexib
  * after the key's first count). Memory by default; a `RateLimiterRedis` or `RateLimiterPostgres`
  * made the same way shares the counts between processes, and nothing else changes.
  */
-export type CounterFactory = (options: { keyPrefix: string; points: number; durationSeconds: number }) => RateLimiterAbstract;
+export type CounterFactory = (options: { keyPrefix: string; points: number; durationSeconds: number }) => Counters;
+
+/**
+ * A library counter, and optionally a way to read many of its keys in one round trip (Redis's MGET):
+ * a new key's window reads `slots` closed slots, which are otherwise `slots` separate requests.
+ */
+export type Counters = RateLimiterAbstract & { readMany?(keys: string[]): Promise<number[]> };
 
 export const memoryCounters: CounterFactory = ({ keyPrefix, points, durationSeconds }) =>
   new RateLimiterMemory({ keyPrefix, points, duration: durationSeconds });
@@ -99,7 +105,7 @@ class SharedSlots implements SlotCounts {
   private readonly closed = new Map<string, { slot: number; counts: number[] }>();
   private lastSweep = 0;
 
-  constructor(private readonly counter: RateLimiterAbstract, private readonly slots: number, private readonly slotMs: number) {}
+  constructor(private readonly counter: Counters, private readonly slots: number, private readonly slotMs: number) {}
 
   async add(key: string, slot: number, points: number, now: number): Promise<number[]> {
     const current = this.counter.penalty(`${key}@${slot}`, points);
@@ -119,8 +125,10 @@ class SharedSlots implements SlotCounts {
 
   private async readClosed(key: string, slot: number, now: number): Promise<number[]> {
     // Slots `slot - slots` to `slot` cover (now - period, now]; older ones have left the window.
-    const older = await Promise.all(Array.from({ length: this.slots }, (_, i) => this.counter.get(`${key}@${slot - this.slots + i}`)));
-    const counts = older.map((r) => Math.max(0, r?.consumedPoints ?? 0));
+    const keys = Array.from({ length: this.slots }, (_, i) => `${key}@${slot - this.slots + i}`);
+    const counts = this.counter.readMany
+      ? await this.counter.readMany(keys)
+      : (await Promise.all(keys.map((k) => this.counter.get(k)))).map((r) => Math.max(0, r?.consumedPoints ?? 0));
     this.closed.set(key, { slot, counts });
     this.sweep(slot, now);
     return counts;

@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { describe, expect, it } from 'vitest';
+import { SharedCounters } from '../../src/services/shared-counters.js';
 import { SlidingWindow, type CounterFactory } from '../../src/services/sliding-window.js';
+import { onPostgres } from '../helpers/database.js';
 
 /** The library's counters made as a shared store is (Redis, PostgreSQL): the window keeps them `key@slot`. */
 const libraryCounters: CounterFactory = ({ keyPrefix, points, durationSeconds }) =>
@@ -48,4 +50,36 @@ describe('SlidingWindow', () => {
     // Counted in slot 100: it leaves the window a slot before the others.
     expect((await window.count('k', 11_150)).total).toBe(3);
   });
+
+  // Redis runs beside PostgreSQL in these tests, as in a deployment of several processes.
+  it.skipIf(!onPostgres)('counts in Redis (closed slots read in one MGET) as it counts in one process', async () => {
+    const counters = new SharedCounters('redis://127.0.0.1:6379', `test-${Date.now().toString(36)}:`);
+    await counters.connected();
+    expect(counters.status()).toBe('ok');
+    const mget = counters.redis!.mget.bind(counters.redis!);
+    let mgets = 0;
+    counters.redis!.mget = ((...args: Parameters<typeof mget>) => (mgets++, mget(...args))) as typeof mget;
+    try {
+      await fc.assert(fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(fc.record({ key: fc.constantFrom('a', 'b'), advanceMs: fc.integer({ min: 0, max: 400 }), points: fc.integer({ min: 1, max: 2 }) }), { minLength: 1, maxLength: 25 }),
+        async (limit, calls) => {
+          const name = `w${Math.random().toString(36).slice(2)}`;
+          const inProcess = new SlidingWindow(name, limit, 1000);
+          const inRedis = new SlidingWindow(name, limit, 1000, counters.factory);
+          let now = Date.now();
+          for (const call of calls) {
+            now += call.advanceMs;
+            const mine = await inProcess.count(call.key, now, call.points);
+            const theirs = await inRedis.count(call.key, now, call.points);
+            expect(theirs).toEqual(mine);
+            if (!mine.allowed) await Promise.all([inProcess.takeBack(mine), inRedis.takeBack(theirs)]);
+          }
+        },
+      ), { numRuns: 30 });
+      expect(mgets).toBeGreaterThan(0);
+    } finally {
+      await counters.close();
+    }
+  }, 60_000);
 });
