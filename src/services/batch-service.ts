@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { OPERATOR, owns, type Caller } from '../domain/api-keys.js';
+import { isAdmin, OPERATOR, owns, type Caller } from '../domain/api-keys.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { FINAL_STATUSES, PENDING_STATUSES, type MessageStatus } from '../domain/message-status.js';
 import { roundCost } from '../domain/pricing.js';
@@ -56,6 +56,22 @@ export class BatchService {
       scheduled_at: batch.schedule_at === null ? null : new Date(batch.schedule_at).toISOString(),
       created_at: new Date(batch.created_at).toISOString(),
     };
+  }
+
+  /**
+   * `GET /api/sms/batches`: campaigns (`send-batch`), newest first, each as `get` shows it; a key sees
+   * its own, admin every one. The count of campaigns reads every batch row, so it runs on `reads` too.
+   */
+  async list(limit: number, offset: number, caller: Caller = OPERATOR) {
+    const keyId = isAdmin(caller) ? undefined : caller.keyId;
+    let filtered = this.reads.selectFrom('batches').where('kind', '=', 'batch');
+    if (keyId !== undefined) filtered = filtered.where('key_id', keyId === null ? 'is' : '=', keyId);
+    const [rows, counted] = await Promise.all([
+      filtered.select('id').orderBy('id', 'desc').limit(limit).offset(offset).execute(),
+      filtered.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    const items = await Promise.all(rows.map((row) => this.get(row.id, caller)));
+    return { items, total: Number(counted.n), limit, offset };
   }
 
   /** Releases a draft batch: now, or at its schedule_at if that is still ahead. */

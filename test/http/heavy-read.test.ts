@@ -195,6 +195,21 @@ describe.skipIf(onPostgres)('heavy reads run beside the event loop (SQLite read 
     expect(m.loopMaxMs).toBeGreaterThan(m.readsMs / 4);
   }, 60_000);
 
+  it('BatchService.list (on the read thread) answers as GET /api/sms/batches does', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await gw.app.inject({ method: 'POST', url: '/api/sms/send-batch', payload: { name: `campaign ${i}`, recipients: [{ number: '+14155550101' }, { number: '+14155550102' }], message: 'hello' } });
+      expect(res.statusCode, res.body).toBe(200);
+    }
+    for (const [limit, offset] of [[20, 0], [2, 1]]) {
+      const route = await get(`/api/sms/batches?limit=${limit}&offset=${offset}`);
+      expect(route.status, route.body).toBe(200);
+      expect(await gw.services.batches.list(limit, offset)).toEqual(JSON.parse(route.body));
+    }
+    expect((await gw.services.batches.list(20, 0)).total).toBe(3);
+    // A key without admin sees only its own campaigns: none here.
+    expect(await gw.services.batches.list(20, 0, { keyId: 'key_other', scopes: ['read'] })).toEqual({ items: [], total: 0, limit: 20, offset: 0 });
+  });
+
   it('a read thread that dies fails the requests it held with a 500, the process stays up and the next request is answered', async () => {
     const threads = readThreadsOf(gw.services.readDb)!;
     const held = [1, 2, 3].map(() => get(`/api/analytics/stats?${range}`));
