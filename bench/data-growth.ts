@@ -293,7 +293,9 @@ async function main() {
     row(`GET /api/analytics/stats ${name}`, r, `total ${r.body?.total_messages?.toLocaleString('en')}`);
   }
 
-  // The event loop while 5 heavy reads run at once: the longest /health answer, polled every 10 ms.
+  // The event loop while 5 heavy reads run at once: the longest /health answer, polled every 10 ms;
+  // and how long a light read (one number's messages) sent just after them waits.
+  const lightPath = `/api/sms?limit=50&to=${encodeURIComponent(seeded.someNumber)}`;
   const whileRunning = async (paths: string[]) => {
     let polling = true;
     let longest = 0;
@@ -308,18 +310,25 @@ async function main() {
     // Let the poller start before the reads go out.
     await new Promise((r) => setTimeout(r, 30));
     const started = performance.now();
-    await Promise.all(paths.map((p) => fetch(gw.base + p).then((r) => r.arrayBuffer(), () => undefined)));
+    const heavy = Promise.all(paths.map((p) => fetch(gw.base + p).then((r) => r.arrayBuffer(), () => undefined)));
+    await new Promise((r) => setTimeout(r, 5));
+    const light = timed(gw.base, lightPath);
+    await heavy;
     const tookMs = performance.now() - started;
+    const lightMs = (await light).ms;
     polling = false;
     await poller;
-    return { longest, tookMs };
+    return { longest, tookMs, lightMs };
   };
   const analyticsAtOnce = await whileRunning(['', '?group_by=hour', '?provider=twilio', '?sms_type=otp', `?date_from=${weekFrom}&date_to=${weekTo}`].map((q) => `/api/analytics/stats${q}`));
-  rows.push(['longest /health wait while 5 analytics calls run together', `${analyticsAtOnce.longest.toFixed(0)} ms`, `the 5 calls took ${analyticsAtOnce.tookMs.toFixed(0)} ms`]);
+  rows.push(['longest /health wait while 5 analytics calls run together', `${analyticsAtOnce.longest.toFixed(0)} ms`, `the 5 calls took ${analyticsAtOnce.tookMs.toFixed(0)} ms; a light GET /api/sms?to=… sent 5 ms after them took ${analyticsAtOnce.lightMs.toFixed(0)} ms`]);
   const listsAtOnce = await whileRunning(['?limit=50', `?limit=50&offset=${Math.min(900_000, Math.floor(MESSAGES * 0.9))}`, '?limit=50&status=delivered', '?limit=50&sms_type=promotional', '?limit=50&provider=plivo']
     .map((q) => `/api/sms${q}`));
   rows.push(['longest /health wait while 5 heavy GET /api/sms pages run together', `${listsAtOnce.longest.toFixed(0)} ms`,
-    `the 5 pages (no filter, offset 900,000, status=delivered, sms_type=promotional, provider=plivo) took ${listsAtOnce.tookMs.toFixed(0)} ms`]);
+    `the 5 pages (no filter, offset 900,000, status=delivered, sms_type=promotional, provider=plivo) took ${listsAtOnce.tookMs.toFixed(0)} ms; the light read ${listsAtOnce.lightMs.toFixed(0)} ms`]);
+  const batchListsAtOnce = await whileRunning(Array.from({ length: 5 }, () => '/api/sms/batches?limit=20'));
+  rows.push(['longest /health wait while 5 GET /api/sms/batches?limit=20 run together', `${batchListsAtOnce.longest.toFixed(0)} ms`,
+    `they took ${batchListsAtOnce.tookMs.toFixed(0)} ms; the light read ${batchListsAtOnce.lightMs.toFixed(0)} ms`]);
 
   const busyDuring = busyShare(measureStart, cpuTimes());
   const rssAfter = rssMb(gw.child.pid!);
