@@ -100,6 +100,13 @@ export function readThreadsOf(db: Kysely<Database>): ReadThreads | undefined {
 }
 
 /**
+ * Two threads: measured at 1,000,000 messages (bench/RESULTS.md), a light read asked while 5 analytics
+ * calls ran waited 6-14 ms for the idle thread instead of 190-330 ms behind them on one; the 5 calls took
+ * as long either way (2 cores), and the second connection's page cache costs up to 64 MB more.
+ */
+const READ_THREADS = 2;
+
+/**
  * Where heavy reads (listings, analytics) go: on a SQLite file, a read thread, so they do not hold
  * the event loop (better-sqlite3 is synchronous); on PostgreSQL (already asynchronous) and on an
  * in-memory SQLite database (which no other connection can open), the store's own `db`.
@@ -108,5 +115,5 @@ export function readThreadsOf(db: Kysely<Database>): ReadThreads | undefined {
 export function openReadDb(databaseUrl: string, store: Store): Kysely<Database> {
   const path = store.dialect === 'sqlite' ? databaseUrl.slice('sqlite:'.length) : undefined;
   if (path === undefined || path === ':memory:' || path === '') return store.db;
-  return readThreadDb(path).db;
+  return readThreadDb(path, { threads: READ_THREADS }).db;
 }

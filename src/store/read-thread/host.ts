@@ -58,6 +58,9 @@ export class ReadThreads {
   private nextId = 1;
   private closed = false;
   private readonly data: ReadThreadData;
+  /** Answers not yet handed to their callers: one per turn of the event loop (see `deliver`). */
+  private readonly answers: Array<() => void> = [];
+  private delivering = false;
 
   constructor(path: string, options: ReadThreadOptions = {}) {
     this.slots = new Array<Slot | undefined>(Math.max(1, options.threads ?? 1)).fill(undefined);
@@ -118,8 +121,10 @@ export class ReadThreads {
     worker.on('message', (answer: ReadAnswer) => {
       const waiting = this.settle(slot, answer.id);
       if (!waiting) return;
-      if ('error' in answer) waiting.reject(rebuild(answer.error, waiting.asked));
-      else waiting.resolve(answer);
+      this.deliver(() => {
+        if ('error' in answer) waiting.reject(rebuild(answer.error, waiting.asked));
+        else waiting.resolve(answer);
+      });
     });
     // An uncaught error ends the thread; 'exit' follows and fails what it held.
     worker.on('error', (err) => processLog.error('read thread failed', err));
@@ -130,6 +135,24 @@ export class ReadThreads {
       this.failAll(slot, () => new ReadThreadExitedError(`the read thread exited (code ${code}) before answering`));
     });
     return slot;
+  }
+
+  /**
+   * Hands answers over one per turn of the event loop. A port delivers every message that arrived
+   * meanwhile in one go, and what each caller then does with its rows (a page of 500 messages: ~9 ms
+   * of views and JSON) would add up into one long stall; one per turn, requests (/health) are
+   * served between them.
+   */
+  private deliver(answer: () => void): void {
+    this.answers.push(answer);
+    if (this.delivering) return;
+    this.delivering = true;
+    const next = () => {
+      this.answers.shift()!();
+      if (this.answers.length > 0) setImmediate(next);
+      else this.delivering = false;
+    };
+    setImmediate(next);
   }
 
   private settle(slot: Slot, id: number): Waiting | undefined {
