@@ -55,7 +55,7 @@ const UNSHARED_BUDGET_ABOVE = 10_000;
 export interface Services {
   config: Config;
   store: Store;
-  /** Heavy reads (message log, batches, analytics): on a SQLite file a read-only connection on a thread of its own (src/store/read-thread/), else `store.db`. */
+  /** Heavy reads (message log, batches, analytics): on a SQLite file read-only connections on threads of their own (src/store/read-thread/), else `store.db`. */
   readDb: Kysely<Database>;
   commits: GroupCommit;
   metrics: GatewayMetrics;
