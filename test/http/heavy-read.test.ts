@@ -195,17 +195,16 @@ describe.skipIf(onPostgres)('heavy reads run beside the event loop (SQLite read 
     expect(m.loopMaxMs).toBeGreaterThan(m.readsMs / 4);
   }, 60_000);
 
-  it('BatchService.list (on the read thread) answers as GET /api/sms/batches does', async () => {
+  it('GET /api/sms/batches lists the campaigns newest first, from the read thread', async () => {
     for (let i = 0; i < 3; i++) {
       const res = await gw.app.inject({ method: 'POST', url: '/api/sms/send-batch', payload: { name: `campaign ${i}`, recipients: [{ number: '+14155550101' }, { number: '+14155550102' }], message: 'hello' } });
       expect(res.statusCode, res.body).toBe(200);
     }
-    for (const [limit, offset] of [[20, 0], [2, 1]]) {
-      const route = await get(`/api/sms/batches?limit=${limit}&offset=${offset}`);
-      expect(route.status, route.body).toBe(200);
-      expect(await gw.services.batches.list(limit, offset)).toEqual(JSON.parse(route.body));
-    }
-    expect((await gw.services.batches.list(20, 0)).total).toBe(3);
+    const all = JSON.parse((await get('/api/sms/batches?limit=20')).body);
+    expect(all.total).toBe(3);
+    expect(all.items.map((b: { name: string }) => b.name)).toEqual(['campaign 2', 'campaign 1', 'campaign 0']);
+    const page = JSON.parse((await get('/api/sms/batches?limit=2&offset=1')).body);
+    expect(page.items.map((b: { name: string }) => b.name)).toEqual(['campaign 1', 'campaign 0']);
     // A key without admin sees only its own campaigns: none here.
     expect(await gw.services.batches.list(20, 0, { keyId: 'key_other', scopes: ['read'] })).toEqual({ items: [], total: 0, limit: 20, offset: 0 });
   });

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { isAdmin } from '../../domain/api-keys.js';
 import type { Services } from '../../services/container.js';
 import { BatchView, GUARDED, Page, problems } from '../reply-schemas.js';
 import { Offset } from '../schemas.js';
@@ -19,18 +18,5 @@ export const batchListRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
   app.get('/api/sms/batches', {
     config: { scope: 'read' },
     schema: { tags: ['sms'], summary: 'Campaigns, newest first, with counts per status', querystring: ListBatchesQuery, response: { 200: Page(BatchView, 'Campaigns, newest first'), ...problems(...GUARDED, 422) } },
-  }, async (request) => {
-    const limit = request.query.limit ?? 20;
-    const offset = request.query.offset ?? 0;
-    const { db } = services.store;
-    const keyId = isAdmin(request.caller) ? undefined : request.caller.keyId;
-    let filtered = db.selectFrom('batches').where('kind', '=', 'batch');
-    if (keyId !== undefined) filtered = filtered.where('key_id', keyId === null ? 'is' : '=', keyId);
-    const [rows, counted] = await Promise.all([
-      filtered.select('id').orderBy('id', 'desc').limit(limit).offset(offset).execute(),
-      filtered.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow(),
-    ]);
-    const items = await Promise.all(rows.map((row) => services.batches.get(row.id, request.caller)));
-    return { items, total: Number(counted.n), limit, offset };
-  });
+  }, async (request) => services.batches.list(request.query.limit ?? 20, request.query.offset ?? 0, request.caller));
 };
