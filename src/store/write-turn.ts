@@ -77,9 +77,13 @@ export class WriteTurn {
     WriteTurn.handOver(this.cells, this.party);
   }
 
-  /** The dispatch thread ended (or died) during its turn: the turn must not stay with it. */
+  /**
+   * The dispatch thread ended (or died): the turn must not stay with it, nor be handed to it later
+   * because it died waiting. Called on the other party's thread, so no release of its own runs meanwhile.
+   */
   static releaseAbandoned(buffer: SharedArrayBuffer, party: WriteParty): void {
     const cells = new Int32Array(buffer);
+    Atomics.store(cells, waitingFlag(party), 0);
     if (Atomics.load(cells, OWNER) === party) WriteTurn.handOver(cells, party);
   }
 

@@ -67,6 +67,18 @@ describe('WriteTurn', () => {
     thread.release();
   });
 
+  it('a party that died waiting is not handed the turn', async () => {
+    const { main, thread } = parties(100);
+    await main.acquire();
+    // The thread starts waiting, then dies: its wait is never resolved by anyone.
+    void thread.acquire().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    WriteTurn.releaseAbandoned(thread.buffer, 2);
+    main.release();
+    expect(await settled(main.acquire())).toBe(true);
+    main.release();
+  });
+
   it('works across threads: the turn is never held by a worker thread and this one at once', async () => {
     const { Worker } = await import('node:worker_threads');
     const main = WriteTurn.create();
