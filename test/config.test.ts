@@ -15,6 +15,13 @@ describe('loadConfig', () => {
     expect(c.prices.currency).toBe('USD');
   });
 
+  it('runs the dispatch loops on a thread by default, but not for an in-memory database, which a thread cannot open', () => {
+    expect(loadConfig({}).dispatchThread).toBe(true);
+    expect(loadConfig({ DISPATCH_THREAD: 'false' }).dispatchThread).toBe(false);
+    expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).dispatchThread).toBe(false);
+    expect(() => loadConfig({ DATABASE_URL: 'sqlite::memory:', DISPATCH_THREAD: 'true' })).toThrow(/DISPATCH_THREAD/);
+  });
+
   it.each([
     ['PORT', 'eighty'],
     ['RATE_LIMIT_PER_SECOND', '0'],
