@@ -15,6 +15,8 @@ export async function createGateway(config: Config) {
     app,
     services,
     smppServer,
+    /** The running dispatch thread, if `start` made one. */
+    dispatchThread: (): DispatchThread | undefined => dispatchThread,
     async start() {
       for (const warning of services.startupWarnings) app.log.warn(warning);
       if (config.runWorker && config.dispatchThread) {

@@ -3,8 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { createGateway } from '../src/gateway.js';
 import { onPostgres } from './helpers/database.js';
+import { testEnv } from './helpers/gateway.js';
 import { exited, freePort, outboxCopies, spawnGateway, waitForBatch, waitForHealth } from './helpers/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smsgw-thread-'));
@@ -71,4 +75,37 @@ describe.skipIf(onPostgres)('the dispatch thread (DISPATCH_THREAD=true)', () => 
     expect(statuses).toHaveLength(5);
     expect(statuses.filter((s) => s !== 'sent' && s !== 'delivered')).toEqual([]);
   }, 180_000);
+
+  it('a dispatch thread that dies is started again; the API keeps writing meanwhile, and what it accepted is sent', async () => {
+    const env = await testEnv({ DATABASE_URL: `sqlite:${join(dir, 'restart.db')}`, RUN_WORKER: 'true', DISPATCH_THREAD: 'true' });
+    const gateway = await createGateway(loadConfig(env));
+    await gateway.start();
+    try {
+      const send = async (number: string) => {
+        const res = await gateway.app.inject({ method: 'POST', url: '/api/sms/send', payload: { to: [{ number }], message: 'restart' } });
+        expect(res.statusCode, res.body).toBe(200);
+        return res.json().messages[0].id as string;
+      };
+      const statusOf = async (id: string) => (await gateway.app.inject({ method: 'GET', url: `/api/sms/${id}` })).json().status as string;
+      const until = async (id: string, status: string) => {
+        for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) if (await statusOf(id) === status) return;
+        throw new Error(`${id} is ${await statusOf(id)}, not ${status}`);
+      };
+      await until(await send('+14155558001'), 'delivered');
+
+      const first = gateway.dispatchThread()!;
+      const worker = (first as unknown as { worker: Worker }).worker;
+      // Killed mid-work: sends keep coming, so it may die holding the write turn.
+      const during = Promise.all(Array.from({ length: 20 }, (_, i) => send(`+141555581${String(i).padStart(2, '0')}`)));
+      await worker.terminate();
+      const accepted = await during;
+      // The API writes at once, whatever the thread held when it died.
+      const after = await send('+14155558200');
+      // A new thread (the same DispatchThread, a new worker) sends them all.
+      for (const id of [...accepted, after]) await until(id, 'delivered');
+      expect((first as unknown as { worker: Worker }).worker).not.toBe(worker);
+    } finally {
+      await gateway.stop();
+    }
+  }, 120_000);
 });

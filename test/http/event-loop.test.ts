@@ -9,12 +9,11 @@
  * The gateway, the /health poller and the hostile client share this process (and its loop): the
  * bodies are built before measuring starts, so only the gateway's work is measured.
  */
-import http from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway, US } from '../helpers/gateway.js';
+import { measureLoop, type Measured } from '../helpers/loop-probe.js';
 import {
-  countRows, deepArrayJson, deepObjectJson, discoverRoutes, errorDefect, httpRequest, preview, problemDefect, rawRequest, rowChanges, sleep,
+  countRows, deepArrayJson, deepObjectJson, discoverRoutes, errorDefect, httpRequest, preview, problemDefect, rawRequest, rowChanges,
   type TimedResponse,
 } from '../helpers/hostile.js';
 
@@ -38,54 +37,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => gw?.stop(), 60_000);
 
-interface Measured {
-  loopMaxMs: number;
-  healthMaxMs: number;
-  healthPolls: number;
-  healthFailures: string[];
-}
-
-/**
- * Runs `work` while polling /health every 20 ms (each latency counted from when the poll was due,
- * so a stall is not hidden by a late timer) and sampling the event loop's delay.
- */
-async function measure<T>(work: () => Promise<T>): Promise<{ result: T } & Measured> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const histogram = monitorEventLoopDelay({ resolution: 10 });
-  const latencies: number[] = [];
-  const failures: string[] = [];
-  let stop = false;
-  const poller = (async () => {
-    const start = performance.now();
-    for (let k = 0; !stop; k++) {
-      const due = start + k * 20;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(wait);
-      if (stop) break;
-      try {
-        const res = await httpRequest(port, { method: 'GET', path: '/health', agent, timeoutMs: 5_000 });
-        if (res.status !== 200) failures.push(`/health answered ${res.status}`);
-      } catch (err) {
-        failures.push((err as Error).message);
-      }
-      latencies.push(performance.now() - due);
-    }
-  })();
-  histogram.enable();
-  await sleep(60);
-  let result: T;
-  try {
-    result = await work();
-    // Work the gateway does after replying (commits, callbacks) counts too.
-    await sleep(200);
-  } finally {
-    stop = true;
-    await poller;
-    histogram.disable();
-    agent.destroy();
-  }
-  return { result, loopMaxMs: histogram.max / 1e6, healthMaxMs: Math.max(0, ...latencies), healthPolls: latencies.length, healthFailures: failures };
-}
+const measure = <T>(work: () => Promise<T>) => measureLoop(port, work);
 
 function report(name: string, res: { status: number; body: string; ms: number } | undefined, m: Measured, extra = ''): void {
   const reply = res ? `${res.status} in ${res.ms.toFixed(0)} ms ${preview(res.body, 120)}` : 'no reply';

@@ -9,8 +9,6 @@
  * reads took together (they run one after another on each of the two threads), and the same reads on the main
  * connection must show up as a stall (the harness can see one). Best of 3 tries, as a loaded machine only adds delay.
  */
-import http from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
@@ -18,6 +16,7 @@ import { AnalyticsService } from '../../src/services/analytics-service.js';
 import { readThreadsOf } from '../../src/store/read-thread/dialect.js';
 import { onPostgres } from '../helpers/database.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { measureLoop, type Measured as LoopMeasured } from '../helpers/loop-probe.js';
 import { httpRequest, sleep, type TimedResponse } from '../helpers/hostile.js';
 
 /** Enough that one analytics call over them takes several times 50 ms on the thread (~400 ms here), seeded in a few seconds. */
@@ -62,57 +61,13 @@ function seed(path: string): { hourStart: number } {
   return { hourStart };
 }
 
-interface Measured {
-  loopMaxMs: number;
-  healthMaxMs: number;
-  healthPolls: number;
-  healthFailures: string[];
-  /** From the first read sent to the last answered. */
-  readsMs: number;
-}
+/** `readsMs`: from the first read sent to the last answered. */
+type Measured = Omit<LoopMeasured, 'workMs'> & { readsMs: number };
 
-/** Runs `work` while polling /health every 20 ms (latency counted from when each poll was due) and sampling the loop's delay. */
-async function measure<T>(work: () => Promise<T>): Promise<{ result: T } & Measured> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const histogram = monitorEventLoopDelay({ resolution: 10 });
-  const latencies: number[] = [];
-  const failures: string[] = [];
-  let stop = false;
-  const poller = (async () => {
-    const start = performance.now();
-    for (let k = 0; !stop; k++) {
-      const due = start + k * 20;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(wait);
-      if (stop) break;
-      try {
-        const res = await httpRequest(port, { method: 'GET', path: '/health', agent, timeoutMs: 10_000 });
-        if (res.status !== 200) failures.push(`/health answered ${res.status}`);
-      } catch (err) {
-        failures.push((err as Error).message);
-      }
-      latencies.push(performance.now() - due);
-    }
-  })();
-  histogram.enable();
-  // The histogram's first sample only starts its clock.
-  await sleep(60);
-  let result: T;
-  let readsMs: number;
-  try {
-    const started = performance.now();
-    result = await work();
-    readsMs = performance.now() - started;
-    // A loop blocked until now records its stall at its next turn.
-    await sleep(60);
-  } finally {
-    stop = true;
-    await poller;
-    histogram.disable();
-    agent.destroy();
-  }
-  return { result, readsMs, loopMaxMs: histogram.max / 1e6, healthMaxMs: Math.max(0, ...latencies), healthPolls: latencies.length, healthFailures: failures };
-}
+const measure = async <T>(work: () => Promise<T>): Promise<{ result: T } & Measured> => {
+  const { workMs, ...m } = await measureLoop(port, work, { settleMs: 60, healthTimeoutMs: 10_000 });
+  return { ...m, readsMs: workMs };
+};
 
 /** Pages over three filters, deep: SQLite walks one filter's index and checks the others on every row, for the page and for the count. */
 const LIST_PATHS = [
