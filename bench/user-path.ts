@@ -38,7 +38,7 @@
  * is not the measured processes nor this process (the load generator): other work on the shared machine.
  *
  * Usage: npx tsx bench/user-path.ts [--runs 3] [--duration 8] [--connections 50] [--pairs 10000]
- *        [--only 1,2,4,5] [--modes single,split] [--no-build]
+ *        [--only 1,2,4,5] [--modes single,split] [--gateway-env K=V,...] [--no-build]
  * `--only 1x`: figure 1 for the default against DISPATCH_THREAD=true and against RUN_WORKER=false without a
  * worker (no dispatcher: where the send path's CPU goes).
  * `--modes`: the deployments figures 2, 4 and 5 compare: `single` (npm start), `split` (API + `npm run worker`),
@@ -61,6 +61,7 @@ const { values } = parseArgs({
     pairs: { type: 'string', default: '5000' },
     only: { type: 'string', default: '1,2,4,5' },
     modes: { type: 'string', default: 'single,split' },
+    'gateway-env': { type: 'string', default: '' },
     'no-build': { type: 'boolean', default: false },
   },
 });
@@ -71,6 +72,8 @@ const PAIRS = Number(values.pairs);
 const ONLY = new Set(values.only.split(','));
 /** Deployments compared in figures 2, 4 and 5 (figure 1 always compares single and split). */
 const MODES = values.modes.split(',') as Mode[];
+/** `--gateway-env K=V,K=V`: added to every gateway's environment (e.g. DISPATCH_BATCH_SIZE=200). */
+const GATEWAY_ENV = Object.fromEntries(values['gateway-env'].split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const ROOT = join(import.meta.dirname, '..');
 const RUN_DIR = mkdtempSync(join(tmpdir(), 'smsgw-userpath-'));
 /**
@@ -225,7 +228,7 @@ async function startGateway(mode: Mode, extra: Record<string, string> = {}): Pro
   const port = await freePort();
   const env = {
     ...baseEnv(), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: `sqlite:${dbPath}`,
-    ...LIMITS, ...extra, ...(mode === 'split' ? { RUN_WORKER: 'false' } : {}), ...(mode === 'thread' ? { DISPATCH_THREAD: 'true' } : {}),
+    ...LIMITS, ...GATEWAY_ENV, ...extra, ...(mode === 'split' ? { RUN_WORKER: 'false' } : {}), ...(mode === 'thread' ? { DISPATCH_THREAD: 'true' } : {}),
   };
   const apiLog = join(dir, 'api.log');
   const api = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], { cwd: APP, env, stdio: ['ignore', openSync(apiLog, 'a'), openSync(apiLog, 'a')] });
