@@ -16,7 +16,7 @@
  * Usage: npx tsx bench/otp-ab.ts --build before=/tmp/otp-before --build after=/tmp/otp-after [--runs 3] [--pairs 5000]
  *        (`git worktree add /tmp/otp-before <commit>`, link node_modules into it, `npm run build:server` there)
  */
-import autocannon from 'autocannon';
+import { postAll } from './post-all.js';
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -59,19 +59,8 @@ function between(a: ReturnType<typeof snapshot>, b: ReturnType<typeof snapshot>)
 }
 
 async function cannon(base: string, path: string, bodies: string[]): Promise<{ seconds: number; bad: number }> {
-  let next = 0;
-  let last = 0;
-  const started = Date.now();
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({
-      url: `${base}${path}`, method: 'POST', headers: { 'content-type': 'application/json' }, connections: 50, amount: bodies.length,
-      requests: [{ method: 'POST', setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }) }],
-    }, (err, res) => (err ? reject(err) : resolve(res)));
-    instance.on('response', () => {
-      last = Date.now();
-    });
-  });
-  return { seconds: (last - started) / 1000, bad: result.non2xx + result.errors + result.timeouts };
+  const { started, last, bad } = await postAll(base, path, bodies);
+  return { seconds: (last - started) / 1000, bad };
 }
 
 interface Result { pairsPerSec: number; generatePerSec: number; verifyPerSec: number; generateUs: number; verifyUs: number; busy: number; others: number; verified: number }

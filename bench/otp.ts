@@ -6,11 +6,11 @@
  * Pairs/s = N / (generate time + verify time); the dispatch in between is not counted.
  * Usage: npx tsx bench/otp.ts [--pairs 5000]
  */
-import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { postAll } from './post-all.js';
 import { startServer } from './server.js';
 
 const { values } = parseArgs({ options: { pairs: { type: 'string', default: '10000' } } });
@@ -22,21 +22,9 @@ const numbers = Array.from({ length: pairs }, (_, i) => `+1415${2_000_000 + i * 
 
 /** autocannon, not fetch: the client shares this 2-core machine, and fetch costs it more CPU per request. */
 async function run(path: string, bodies: string[]): Promise<{ seconds: number; ok: number }> {
-  let next = 0;
-  let last = 0;
-  const started = performance.now();
-  // Timed to the last response: autocannon notices the end of an `amount` run only on its 1 s tick.
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({
-      url: `${server.base}${path}`, method: 'POST', headers: { 'content-type': 'application/json' }, connections: 50, amount: bodies.length,
-      requests: [{ method: 'POST', setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }) }],
-    }, (err, res) => (err ? reject(err) : resolve(res)));
-    instance.on('response', () => {
-      last = performance.now();
-    });
-  });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${path}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-  return { seconds: (last - started) / 1000, ok: result['2xx'] };
+  const { started, last, ok, bad } = await postAll(server.base, path, bodies);
+  if (bad > 0) throw new Error(`${path}: ${bad} non-2xx or errors`);
+  return { seconds: (last - started) / 1000, ok };
 }
 
 // Warm-up on other numbers (JIT, statement cache), not counted; their codes warm up verify later.

@@ -45,6 +45,7 @@
  * `thread` (npm start with DISPATCH_THREAD=true).
  */
 import autocannon from 'autocannon';
+import { postAll } from './post-all.js';
 import Database from 'better-sqlite3';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -378,22 +379,6 @@ function cannonUntil(target: Target, connections: number): { stop(): Promise<aut
   };
 }
 
-/** Timed to the last response (autocannon notices the end of an `amount` run on its 1 s tick), as bench/otp.ts. */
-async function cannonAmount(base: string, path: string, bodies: string[]): Promise<{ started: number; last: number; ok: number; bad: number }> {
-  let next = 0;
-  let last = 0;
-  const started = Date.now();
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({
-      url: `${base}${path}`, method: 'POST', headers: { 'content-type': 'application/json' }, connections: 50, amount: bodies.length,
-      requests: [{ method: 'POST', setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }) }],
-    }, (err, res) => (err ? reject(err) : resolve(res)));
-    instance.on('response', () => {
-      last = Date.now();
-    });
-  });
-  return { started, last, ok: result['2xx'], bad: result.non2xx + result.errors + result.timeouts };
-}
 
 async function post<T>(base: string, path: string, body: unknown): Promise<{ status: number; body: T; at: number }> {
   const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -567,9 +552,9 @@ async function figure5(mode: Mode, round: number): Promise<OtpResult> {
     const warmNumbers = Array.from({ length: 1000 }, (_, i) => `+1510${2_000_000 + round * 50_000 + i * 7}`);
     const numbers = Array.from({ length: PAIRS }, (_, i) => `+1415${2_000_000 + round * 100_000 + i * 7}`);
     const genBody = (number: string) => JSON.stringify({ phone_number: { number } });
-    const w = await cannonAmount(gw.base, '/api/otp/generate', warmNumbers.map(genBody));
+    const w = await postAll(gw.base, '/api/otp/generate', warmNumbers.map(genBody));
     if (w.bad > 0) throw new Error(`warm-up generates: ${w.bad} failed`);
-    const gen = await cannonAmount(gw.base, '/api/otp/generate', numbers.map(genBody));
+    const gen = await postAll(gw.base, '/api/otp/generate', numbers.map(genBody));
     if (gen.bad > 0 || gen.ok !== PAIRS) throw new Error(`generates: ${gen.ok} ok, ${gen.bad} failed`);
     // Every code is handed to the simulator by the dispatcher (already running during the generates).
     const sentCount = db.prepare(`select count(*) n from messages where sms_type = 'otp' and sent_at is not null`);
@@ -591,8 +576,8 @@ async function figure5(mode: Mode, round: number): Promise<OtpResult> {
     }
     if (codes.size < PAIRS + warmNumbers.length) throw new Error(`only ${codes.size} codes in the outbox`);
     const verifyBody = (number: string) => JSON.stringify({ phone_number: { number }, otp_code: codes.get(number) });
-    await cannonAmount(gw.base, '/api/otp/verify', warmNumbers.map(verifyBody));
-    const ver = await cannonAmount(gw.base, '/api/otp/verify', numbers.map(verifyBody));
+    await postAll(gw.base, '/api/otp/verify', warmNumbers.map(verifyBody));
+    const ver = await postAll(gw.base, '/api/otp/verify', numbers.map(verifyBody));
     if (ver.bad > 0) throw new Error(`verifies: ${ver.bad} failed`);
     sampler.stop();
     const verified = (db.prepare(`select count(*) n from otp_sessions where status = 'verified' and phone_number like '+1415%'`).get() as { n: number }).n;

@@ -190,10 +190,8 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   ]);
   const wakeUps = createWakeUps(config.databaseUrl, config.redisUrl, config.redisPrefix);
   const send = new SendService(config, db, commits, router, metrics, templates, cipher, policies, wakeUps);
-  const otp = new OtpService(config, db, commits, send, templates, otpKey, cipher, pumping);
+  const otp = new OtpService(config, db, commits, send, templates, otpKey, cipher, pumping, readDb);
   const messages = new MessageService(config, db, commits, cipher, readDb);
-  // OTP counts for analytics read on readDb too (only stats() is called on this one).
-  const otpReads = readDb === db ? otp : new OtpService(config, readDb, commits, send, templates, otpKey, cipher, pumping);
   const services: Services = {
     config, store, readDb, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps, sharedCounters, sharedCircuits, sharedPumping,
     keys: new ApiKeyService(db, otpKey),
@@ -204,7 +202,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     twilioMessages: new TwilioMessageApi(config, db, commits, send, messages, cipher),
     twilioVerify: new TwilioVerifyApi(config, db, commits, otp),
     batches: new BatchService(readDb, commits),
-    analytics: new AnalyticsService(readDb, (from, to) => otpReads.stats(from, to)),
+    analytics: new AnalyticsService(readDb, (from, to) => otp.stats(from, to)),
     callbacks: new CallbackService(config, db, dialect, commits, metrics, cipher),
     dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, cipher, status, wakeUps }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status) : undefined,

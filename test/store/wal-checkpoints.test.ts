@@ -34,15 +34,6 @@ describe.skipIf(onPostgres)('WAL checkpoints on their own thread', () => {
     // Only a checkpoint writes table pages into the database file itself.
     expect(await until(() => statSync(path).size > before + 7_000_000)).toBe(true);
   });
-
-  it('closing the store ends the thread after a last checkpoint', async () => {
-    url = await freshDatabaseUrl();
-    store = createStore(url);
-    const path = url.slice('sqlite:'.length);
-    await sql`create table filler (id integer primary key, text text not null)`.execute(store.db);
-    await sql`insert into filler (text) values (${'y'.repeat(100_000)})`.execute(store.db);
-    await store.close();
-    store = undefined;
-    expect(statSync(path).size).toBeGreaterThan(100_000);
-  });
+  // That closing the store ends the thread, and lets its process exit, is what test/store/migrations.test.ts's
+  // processes show: each closes its store and must exit 0 (an unsettled wait on the thread exited 13).
 });
