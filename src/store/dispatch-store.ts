@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Kysely } from 'kysely';
 import { newId } from '../domain/ids.js';
-import { insertRows, type MessageRow } from './message-store.js';
+import { statusLiteral, insertRows, type MessageRow } from './message-store.js';
 import type { Database, SendAttemptsTable } from './schema.js';
 
 type Db = Kysely<Database>;
@@ -92,7 +92,7 @@ export async function findSendAttempts(db: Db, messageId: string) {
 /** Queued messages of a provider that have other providers on their route: candidates to go around an open circuit. */
 export async function queuedWithAlternatives(db: Db, provider: string, limit: number, now: number): Promise<MessageRow[]> {
   return db.selectFrom('messages').selectAll()
-    .where('status', '=', 'queued').where('provider', '=', provider).where('due_at', '<=', now).where('route', 'is not', null)
+    .where('status', '=', statusLiteral('queued')).where('provider', '=', provider).where('due_at', '<=', now).where('route', 'is not', null)
     .orderBy('priority').orderBy('due_at').limit(limit).execute();
 }
 

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { CompiledQuery, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { FieldCipher } from '../domain/field-cipher.js';
 import { idBoundary, newId } from '../domain/ids.js';
 import type { MessageStatus } from '../domain/message-status.js';
@@ -123,6 +123,15 @@ const SUBJECT_COLUMNS = ['id', 'batch_id', 'custom_id', 'metadata', 'callback_ur
  * Moves every message matching `filter` to `to`, one statement per previous status so each
  * recorded change knows where it came from. Call it inside a transaction. Returns the moved messages.
  */
+/**
+ * A status written into the SQL rather than bound: messages_queue (migration 0011) holds only queued
+ * messages, and SQLite matches a partial index against a bound value only by compiling the statement
+ * again for every new binding, which a cached statement then pays on each run.
+ */
+export function statusLiteral(status: MessageStatus) {
+  return sql.lit(status);
+}
+
 export async function moveStatus(
   db: Db,
   filter: { ids?: string[]; batchId?: string; from: MessageStatus[]; dueBefore?: number; expiredBefore?: number },
@@ -218,7 +227,7 @@ export async function claimDue(db: Db, dialect: DialectName, provider: string, l
   let due = db
     .selectFrom('messages')
     .select('id')
-    .where('status', '=', 'queued')
+    .where('status', '=', statusLiteral('queued'))
     .where('provider', '=', provider)
     .where('due_at', '<=', now)
     .orderBy('priority')

@@ -1,5 +1,6 @@
-import { Migrator, sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, PostgresAdapter, sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { messageStatsMigration } from './analytics-summary.js';
+import { rebuildWithoutRowid } from './without-rowid.js';
 
 const money = sql`double precision`;
 
@@ -409,6 +410,21 @@ export const migrations: Record<string, Migration> = {
     async up(db) {
       await sql`create index batches_campaigns on batches (id) where kind = 'batch'`.execute(db);
       await sql`create index batches_campaigns_key on batches (key_id, id) where kind = 'batch'`.execute(db);
+    },
+  },
+  '0011_queue_indexes': {
+    // messages_dispatch indexed every message by status, so each of a message's status changes moved
+    // its entry, and it kept one for every final message ever stored. messages_queue holds only the
+    // queued: a message enters it when accepted and leaves it when claimed. The claim names the status
+    // as a literal (statusLiteral in message-store.ts). Recovery's scan of `sending` and the scheduler's of `scheduled` read
+    // messages_status_id, as they could only use the status prefix of messages_dispatch before.
+    async up(db) {
+      await sql`create index messages_queue on messages (provider, priority, due_at, id) where status = 'queued'`.execute(db);
+      await db.schema.dropIndex('messages_dispatch').execute();
+      // The tables written once or more per message with one secondary index at most (src/store/without-rowid.ts).
+      // PostgreSQL's tables have no rowid to drop.
+      if (db.getExecutor().adapter instanceof PostgresAdapter) return;
+      for (const table of ['message_events', 'send_attempts', 'batches', 'audit_log']) await rebuildWithoutRowid(db, table);
     },
   },
 };

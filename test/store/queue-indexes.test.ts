@@ -1,0 +1,96 @@
+import Database from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, type CompiledQuery } from 'kysely';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { newId } from '../../src/domain/ids.js';
+import { queuedWithAlternatives } from '../../src/store/dispatch-store.js';
+import { claimDue } from '../../src/store/message-store.js';
+import { migrate, migrations } from '../../src/store/migrations.js';
+import type { Database as Schema } from '../../src/store/schema.js';
+import { onPostgres } from '../helpers/database.js';
+
+let dir: string;
+let raw: Database.Database;
+let db: Kysely<Schema>;
+let executed: CompiledQuery[];
+
+function open() {
+  dir = mkdtempSync(join(tmpdir(), 'smsgw-queue-'));
+  raw = new Database(join(dir, 'gateway.db'));
+  executed = [];
+  db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: raw }), log: (event) => { executed.push(event.query); } });
+}
+
+afterEach(async () => {
+  await db?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The indexes SQLite's plan for a statement the code ran reads. */
+function indexesUsed(query: CompiledQuery): string[] {
+  const plan = raw.prepare(`explain query plan ${query.sql}`).all(...(query.parameters as unknown[])) as Array<{ detail: string }>;
+  return plan.flatMap((step) => [...step.detail.matchAll(/USING (?:COVERING )?INDEX (\w+)/g)].map((m) => m[1]));
+}
+
+const message = (id: string, status: string, at: number) => ({
+  id, batch_id: 'bat_1', to_number: '+14155550100', body: 'x', message_type: 'text', sms_type: 'transactional', encoding: 'gsm7', segments: 1,
+  priority: 5, provider: 'simulator', status, estimated_cost: 0.01, currency: 'USD', attempts: 0, due_at: at, created_at: at, updated_at: at, key_id: null,
+  lease_until: status === 'sending' ? at : null,
+});
+
+describe.skipIf(onPostgres)('migration 0011 (SQLite)', () => {
+  it('makes a queue index the claim and failover read, holding only queued messages', async () => {
+    open();
+    await migrate(db, 'sqlite');
+    const now = Date.now();
+    await db.insertInto('messages').values([
+      message(newId('msg', now - 3), 'queued', now - 3), message(newId('msg', now - 2), 'sending', now - 2_000),
+      message(newId('msg', now - 1), 'scheduled', now - 1), message(newId('msg', now), 'delivered', now),
+    ] as any).execute();
+    const inQueueIndex = () => (raw.prepare(`select count(*) n from messages indexed by messages_queue where status = 'queued'`).get() as { n: number }).n;
+    expect(inQueueIndex()).toBe(1);
+    executed = [];
+    await queuedWithAlternatives(db, 'simulator', 10, now);
+    expect(await claimDue(db, 'sqlite', 'simulator', 10, now, now + 60_000)).toHaveLength(1);
+    const reads = executed.filter((q) => /from "messages"/.test(q.sql));
+    expect(reads.map(indexesUsed)).toEqual([expect.arrayContaining(['messages_queue']), expect.arrayContaining(['messages_queue'])]);
+    // Claimed, it has left the index: final and sending messages are in none of the queue's indexes.
+    expect(inQueueIndex()).toBe(0);
+    expect(raw.prepare(`select name from sqlite_master where name = 'messages_dispatch'`).get()).toBeUndefined();
+  });
+
+  it('rebuild the per-message history tables without rowid, keeping their rows and indexes', async () => {
+    open();
+    const before = Object.fromEntries(Object.entries(migrations).filter(([name]) => name < '0011_queue_indexes'));
+    expect((await new Migrator({ db, provider: { getMigrations: async () => before } }).migrateToLatest()).error).toBeUndefined();
+    const at = Date.UTC(2026, 10, 1);
+    const rows = Array.from({ length: 50 }, (_, i) => ({ id: newId('evt', at + i), message_id: `msg_${i % 7}`, status: 'sent', previous_status: 'sending', source: 'dispatcher', detail: i % 2 ? null : 'd', created_at: at + i }));
+    await db.insertInto('message_events').values(rows).execute();
+    await db.insertInto('send_attempts').values([{ id: 'att_1', message_id: 'msg_1', provider: 'simulator', outcome: 'accepted', provider_message_id: 'p1', error_code: null, provider_error_code: null, error_message: null, duration_ms: 3, created_at: at }]).execute();
+    await db.insertInto('audit_log').values([{ id: 'aud_1', created_at: at, key_id: 'key_1', action: 'sms.send', resource: 'message', resource_id: 'msg_1', result: 200, ip: '127.0.0.1' }]).execute();
+    const tablesBefore = dump();
+
+    await migrate(db, 'sqlite');
+
+    for (const table of ['message_events', 'send_attempts', 'batches', 'audit_log']) {
+      expect((raw.prepare(`select sql from sqlite_master where type = 'table' and name = ?`).get(table) as { sql: string }).sql).toMatch(/WITHOUT ROWID$/);
+    }
+    const after = dump();
+    expect(after.rows).toEqual(tablesBefore.rows);
+    expect(after.indexes).toEqual(tablesBefore.indexes);
+    // Still enforced: the id is the key.
+    expect(() => raw.prepare(`insert into send_attempts (id, message_id, provider, outcome, duration_ms, created_at) values ('att_1', 'm', 'p', 'retry', 1, 1)`).run()).toThrow(/UNIQUE|PRIMARY KEY/);
+    const plan = raw.prepare(`explain query plan select * from message_events where message_id = 'msg_3' order by created_at, id`).all() as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join(' ')).toMatch(/message_events_message/);
+  });
+});
+
+function dump() {
+  const tables = ['message_events', 'send_attempts', 'batches', 'audit_log'];
+  return {
+    rows: Object.fromEntries(tables.map((t) => [t, raw.prepare(`select * from ${t} order by id`).all()])),
+    indexes: (raw.prepare(`select name, tbl_name, sql from sqlite_master where type = 'index' and sql is not null and tbl_name in (${tables.map(() => '?').join(', ')}) order by name`).all(...tables)),
+  };
+}
