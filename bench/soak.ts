@@ -132,6 +132,10 @@ for (const name of new Set(tables.values())) {
 db.close();
 console.log(`data directory after a clean stop: ${files.map((f) => `${f.f} ${(f.bytes / 1e6).toFixed(1)} MB`).join(', ')}`);
 console.log(`${messages.toLocaleString('en-US')} messages: ${(totalBytes / messages).toFixed(0)} bytes per message on disk; raw fields ${raw.bytes.toFixed(0)} bytes (${(totalBytes / messages / raw.bytes).toFixed(1)}×)`);
+// The simulator stands in for the handset as well as the provider: its outbox (and that table's indexes) is
+// what a deployment with a real provider does not store.
+const outboxBytes = byObject.filter((o) => (tables.get(o.name) ?? o.name) === 'simulator_outbox').reduce((a, o) => a + o.bytes, 0);
+console.log(`without the simulator's outbox (a real provider's deployment): ${((totalBytes - outboxBytes) / messages).toFixed(0)} bytes per message (${((totalBytes - outboxBytes) / messages / raw.bytes).toFixed(1)}×)`);
 console.log('per table and index (bytes per message, rows):');
 for (const o of byObject.slice(0, 25)) {
   const table = tables.get(o.name) ?? o.name;

@@ -421,6 +421,9 @@ export const migrations: Record<string, Migration> = {
     async up(db) {
       await sql`create index messages_queue on messages (provider, priority, due_at, id) where status = 'queued'`.execute(db);
       await db.schema.dropIndex('messages_dispatch').execute();
+      // The same for the simulator's reports still to go out: each report moved its entry in the old index.
+      await sql`create index simulator_outbox_pending on simulator_outbox (report_due_at) where reported_at is null`.execute(db);
+      await db.schema.dropIndex('simulator_outbox_report').execute();
       // The tables written once or more per message with one secondary index at most (src/store/without-rowid.ts).
       // PostgreSQL's tables have no rowid to drop.
       if (db.getExecutor().adapter instanceof PostgresAdapter) return;

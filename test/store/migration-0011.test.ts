@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
 import { queuedWithAlternatives } from '../../src/store/dispatch-store.js';
 import { claimDue } from '../../src/store/message-store.js';
+import { SimulatorOutboxStore } from '../../src/store/simulator-outbox-store.js';
 import { migrate, migrations } from '../../src/store/migrations.js';
 import type { Database as Schema } from '../../src/store/schema.js';
 import { onPostgres } from '../helpers/database.js';
@@ -59,6 +60,22 @@ describe.skipIf(onPostgres)('migration 0011 (SQLite)', () => {
     // Claimed, it has left the index: final and sending messages are in none of the queue's indexes.
     expect(inQueueIndex()).toBe(0);
     expect(raw.prepare(`select name from sqlite_master where name = 'messages_dispatch'`).get()).toBeUndefined();
+  });
+
+  it('makes an index of the simulator\'s reports still to go out, which the report loop reads', async () => {
+    open();
+    await migrate(db, 'sqlite');
+    const now = Date.now();
+    const entry = (id: string, reportedAt: number | null) => ({
+      id, message_id: `msg_${id}`, to_number: '+14155550100', from_number: null, body: 'x', encoding: 'GSM-7', segments: 1,
+      accepted_at: now - 5_000, report_due_at: now - 1_000, report_status: 'delivered', reported_at: reportedAt,
+    });
+    await db.insertInto('simulator_outbox').values([entry('sim_1', now - 500), entry('sim_2', null)]).execute();
+    const outbox = new SimulatorOutboxStore(db, undefined as never, undefined as never);
+    executed = [];
+    expect((await outbox.dueReports(now, 10)).map((r) => r.id)).toEqual(['sim_2']);
+    expect(indexesUsed(executed[0])).toEqual(['simulator_outbox_pending']);
+    expect((raw.prepare(`select count(*) n from simulator_outbox indexed by simulator_outbox_pending where reported_at is null`).get() as { n: number }).n).toBe(1);
   });
 
   it('rebuild the per-message history tables without rowid, keeping their rows and indexes', async () => {
