@@ -1,5 +1,5 @@
 import { Migrator, PostgresAdapter, sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import { messageStatsMigration } from './analytics-summary.js';
+import { messageStatsMigration, summaryTriggersRevision } from './analytics-summary.js';
 import { rebuildWithoutRowid } from './without-rowid.js';
 
 const money = sql`double precision`;
@@ -430,6 +430,7 @@ export const migrations: Record<string, Migration> = {
       for (const table of ['message_events', 'send_attempts', 'batches', 'audit_log']) await rebuildWithoutRowid(db, table);
     },
   },
+  '0012_summary_triggers': summaryTriggersRevision,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
