@@ -2,15 +2,47 @@ import type { Kysely } from 'kysely';
 import type { FieldCipher } from '../domain/field-cipher.js';
 import type { SimulatorOutbox, SimulatorOutboxEntry } from '../providers/simulator.js';
 import type { GroupCommit } from './group-commit.js';
-import type { Database } from './schema.js';
+import { insertRows } from './message-store.js';
+import type { Database, SimulatorOutboxTable } from './schema.js';
+
+/**
+ * Row counts the outbox's inserts use: a few statement shapes (the statement cache keeps one per
+ * shape) however many sends a round has in flight.
+ */
+const CHUNK_SIZES = [200, 50, 10, 1];
 
 /** The simulator's handset network, kept in the gateway's database so it outlives a crash. */
 export class SimulatorOutboxStore implements SimulatorOutbox {
+  /** Entries recorded since the write that will take them was queued; that write inserts them all. */
+  private gathering: SimulatorOutboxTable[] | undefined;
+  private gathered: Promise<void> | undefined;
+
   constructor(private readonly db: Kysely<Database>, private readonly commits: GroupCommit, private readonly cipher: FieldCipher) {}
 
-  /** The text is sealed like the message's own: the outbox holds OTP codes in clear otherwise. */
-  async record(entry: SimulatorOutboxEntry): Promise<void> {
-    await this.commits.run((trx) => trx.insertInto('simulator_outbox').values({ ...entry, body: this.cipher.seal(entry.body), reported_at: null }).execute());
+  /**
+   * Durable when it resolves. A round sends its messages at once, so their entries are written by
+   * one multi-row insert rather than one statement each (a statement per message was about a tenth
+   * of the dispatch thread's time under load). The text is sealed like the message's own: the
+   * outbox holds OTP codes in clear otherwise.
+   */
+  record(entry: SimulatorOutboxEntry): Promise<void> {
+    const row = { ...entry, body: this.cipher.seal(entry.body), reported_at: null };
+    if (this.gathering) {
+      this.gathering.push(row);
+      return this.gathered!;
+    }
+    const rows = [row];
+    this.gathering = rows;
+    this.gathered = this.commits.run(async (trx) => {
+      // Entries recorded from here on go to the next write.
+      if (this.gathering === rows) this.gathering = undefined;
+      for (let at = 0; at < rows.length;) {
+        const size = CHUNK_SIZES.find((s) => s <= rows.length - at)!;
+        await insertRows(trx, 'simulator_outbox', rows.slice(at, at + size));
+        at += size;
+      }
+    });
+    return this.gathered;
   }
 
   async findByMessageId(messageId: string): Promise<{ id: string } | null> {

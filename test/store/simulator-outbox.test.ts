@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { FieldCipher } from '../../src/domain/field-cipher.js';
+import { newId } from '../../src/domain/ids.js';
+import type { SimulatorOutboxEntry } from '../../src/providers/simulator.js';
+import { Kysely, SqliteDialect, type CompiledQuery } from 'kysely';
+import { createStore, openSqlite, type Store } from '../../src/store/database.js';
+import type { Database } from '../../src/store/schema.js';
+import { GroupCommit } from '../../src/store/group-commit.js';
+import { migrate } from '../../src/store/migrations.js';
+import { SimulatorOutboxStore } from '../../src/store/simulator-outbox-store.js';
+import { dropDatabase, freshDatabaseUrl } from '../helpers/database.js';
+
+let url: string;
+let store: Store | undefined;
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+  await dropDatabase(url);
+});
+
+const entry = (i: number): SimulatorOutboxEntry => {
+  const now = Date.now();
+  return {
+    id: newId('sim', now), message_id: `msg_${i}`, to_number: `+1415555${String(i).padStart(4, '0')}`, from_number: null, body: `code ${i}`,
+    encoding: 'GSM-7', segments: 1, accepted_at: now, report_due_at: now + 1000, report_status: 'delivered',
+  };
+};
+
+describe('the simulator outbox', () => {
+  it('stores a round of entries recorded together, each readable once its promise resolves, in as few statements as the sizes allow', async () => {
+    url = await freshDatabaseUrl();
+    store = createStore(url, 'normal');
+    await migrate(store.db, store.dialect);
+    // On SQLite, through a connection that logs every statement it runs.
+    const inserts: CompiledQuery[] = [];
+    const db = store.dialect === 'sqlite'
+      ? new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(url.slice('sqlite:'.length)) }), log: (e) => { if (/insert into "simulator_outbox"/.test(e.query.sql)) inserts.push(e.query); } })
+      : store.db;
+    const outbox = new SimulatorOutboxStore(db, new GroupCommit(db, store.dialect), new FieldCipher({ current: Buffer.alloc(32, 7), previous: [] }));
+
+    const first = Array.from({ length: 263 }, (_, i) => entry(i));
+    await Promise.all(first.map((e) => outbox.record(e)));
+    // A later round is a write of its own, and nothing recorded earlier is written twice.
+    await outbox.record(entry(1000));
+
+    const { items, total } = await outbox.list(undefined, 500, 0);
+    expect(total).toBe(264);
+    expect(new Set(items.map((i) => i.id))).toEqual(new Set([...first.map((e) => e.id), items.find((i) => i.message_id === 'msg_1000')!.id]));
+    expect(items.find((i) => i.message_id === 'msg_7')!.body).toBe('code 7');
+    if (store.dialect === 'sqlite') {
+      // The 263 recorded together: 200 + 50 + 10 + 1 + 1 + 1 rows; then the later one.
+      expect(inserts.map((q) => q.parameters.length / 11)).toEqual([200, 50, 10, 1, 1, 1, 1]);
+      await db.destroy();
+    }
+  });
+});
