@@ -4,7 +4,7 @@ import { canAdvance, HANDED_OVER_STATUSES, isFinal, REPORTABLE_STATUSES, type Me
 import type { GatewayMetrics } from '../metrics.js';
 import { MAX_REPORTS_PER_REQUEST, type StatusReport } from '../providers/provider.js';
 import type { GroupCommit } from '../store/group-commit.js';
-import { recordTransitions, type MessageRow, type Transition } from '../store/message-store.js';
+import { moveEach, recordTransitions, type MessageRow, type Transition } from '../store/message-store.js';
 import { newId } from '../domain/ids.js';
 import { messageStatusFromParts, type PartStatus } from '../domain/part-status.js';
 import type { Database, MessagesTable } from '../store/schema.js';
@@ -83,19 +83,34 @@ export class StatusService {
         .select('message_parts.part_id').where('message_parts.provider', '=', provider).where('message_parts.part_id', 'in', slice).execute();
       for (const { part_id: partId, ...m } of parts) byProviderId.set(partId, m);
     }
-    const outcomes: ReportOutcome[] = [];
-    for (const report of reports) {
+    const partsOf = await this.partsOf(trx, [...byId.values(), ...byProviderId.values()].map((m) => m.id));
+    const outcomes: ReportOutcome[] = new Array(reports.length);
+    // A report about a message of one part, the first about it here, is judged on the message as read and
+    // written with the others like it in one statement; the rest go one by one after them, in order.
+    const together: Array<{ index: number; message: MessageRow; report: StatusReport }> = [];
+    const alone: number[] = [];
+    const seen = new Set<string>();
+    reports.forEach((report, index) => {
+      const message = report.messageId !== undefined ? byId.get(report.messageId) : byProviderId.get(report.providerMessageId) ?? (report.part ? byProviderId.get(report.part.id) : undefined);
+      if (message && !report.part && !partsOf.has(message.id) && !seen.has(message.id)) together.push({ index, message, report });
+      else alone.push(index);
+      if (message) seen.add(message.id);
+    });
+    const applied = await this.applyTogether(trx, together, source, now);
+    together.forEach(({ index }, i) => { outcomes[index] = applied[i]; });
+    for (const index of alone) {
+      const report = reports[index];
       const message = report.messageId !== undefined ? byId.get(report.messageId) : byProviderId.get(report.providerMessageId) ?? (report.part ? byProviderId.get(report.part.id) : undefined);
       const unknown = { message_id: report.messageId ?? null, provider_message_id: report.providerMessageId, status: null, previous_status: null, applied: false };
       if (!message && report.messageId === undefined) {
         await trx.insertInto('early_reports').values({
           id: newId('erp', now), provider, provider_message_id: report.providerMessageId, report: JSON.stringify(report), created_at: now,
         }).execute();
-        outcomes.push({ ...unknown, reason: 'no message has this provider id yet: kept, and applied once the send is stored' });
+        outcomes[index] = { ...unknown, reason: 'no message has this provider id yet: kept, and applied once the send is stored' };
         continue;
       }
       if (!message) {
-        outcomes.push({ ...unknown, reason: 'unknown message' });
+        outcomes[index] = { ...unknown, reason: 'unknown message' };
         continue;
       }
       if (report.part && message.status === 'sending' && message.provider_message_id === null) {
@@ -105,12 +120,46 @@ export class StatusService {
         await trx.insertInto('early_reports').values({
           id: newId('erp', now), provider, provider_message_id: report.part.id, report: JSON.stringify(report), created_at: now,
         }).execute();
-        outcomes.push({ ...unknown, message_id: message.id, reason: 'the send answer (and so the parts) is not stored yet: kept, and applied with it' });
+        outcomes[index] = { ...unknown, message_id: message.id, reason: 'the send answer (and so the parts) is not stored yet: kept, and applied with it' };
         continue;
       }
-      const effective = await this.throughParts(trx, provider, message, report, now);
-      outcomes.push(await this.apply(trx, message, effective, source, now));
+      const effective = await this.throughParts(trx, provider, message, report, now, partsOf);
+      outcomes[index] = await this.apply(trx, message, effective, source, now);
     }
+    return outcomes;
+  }
+
+  /** The parts stored so far of each of these messages (only messages sent as parts have any). */
+  private async partsOf(trx: Kysely<Database>, messageIds: string[]): Promise<Map<string, Array<{ part_id: string; status: string }>>> {
+    const parts = new Map<string, Array<{ part_id: string; status: string }>>();
+    const ids = [...new Set(messageIds)];
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await trx.selectFrom('message_parts').select(['message_id', 'part_id', 'status']).where('message_id', 'in', ids.slice(i, i + 500)).execute();
+      for (const { message_id: id, ...part } of rows) parts.set(id, [...parts.get(id) ?? [], part]);
+    }
+    return parts;
+  }
+
+  /**
+   * Reports about different messages, each judged on its message as read, written together: one
+   * UPDATE for all (each row only if still in the status it was judged in) and one insert of their
+   * events. A message another transaction moved meanwhile is judged again alone, as `apply` does.
+   */
+  private async applyTogether(trx: Kysely<Database>, items: Array<{ message: MessageRow; report: StatusReport }>, source: string, now: number): Promise<ReportOutcome[]> {
+    const judged = items.map(({ message, report }) => this.judge(message, report, now));
+    const writes = judged.flatMap((j) => ('changes' in j ? [{ id: j.message.id, from: j.from, set: j.changes }] : []));
+    const moved = await moveEach(trx, writes);
+    const outcomes: ReportOutcome[] = [];
+    const transitions: Transition[] = [];
+    for (const [i, j] of judged.entries()) {
+      if (!('changes' in j)) outcomes.push(j.outcome);
+      else if (!moved.has(j.message.id)) outcomes.push(await this.apply(trx, j.message, items[i].report, source, now));
+      else {
+        transitions.push(this.transition(j.message, j.from, j.to, items[i].report, source, now));
+        outcomes.push(j.applied);
+      }
+    }
+    await recordTransitions(trx, transitions);
     return outcomes;
   }
 
@@ -118,9 +167,12 @@ export class StatusService {
    * For a message sent as several parts, the report of one part updates that part, and the
    * message takes the status all its parts make together (delivered once every part is).
    */
-  private async throughParts(trx: Kysely<Database>, provider: string, message: MessageRow, report: StatusReport, now: number): Promise<StatusReport> {
-    const known = await trx.selectFrom('message_parts').select(['part_id', 'status']).where('message_id', '=', message.id).execute();
+  private async throughParts(
+    trx: Kysely<Database>, provider: string, message: MessageRow, report: StatusReport, now: number, partsOf: Map<string, Array<{ part_id: string; status: string }>>,
+  ): Promise<StatusReport> {
+    const known = partsOf.get(message.id) ?? [];
     if (!report.part && known.length === 0) return report;
+    partsOf.set(message.id, known);
     const partId = report.part?.id ?? report.providerMessageId;
     const existing = known.find((p) => p.part_id === partId);
     if (!existing) {
@@ -135,25 +187,20 @@ export class StatusService {
     return { ...report, status };
   }
 
-  private async apply(
-    trx: Kysely<Database>,
-    message: MessageRow,
-    report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string },
-    source: string,
-    now: number,
-    retries = 3,
-  ): Promise<ReportOutcome> {
+  /** What a report does to a message as read: nothing (with why), or these changes. */
+  private judge(message: MessageRow, report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string }, now: number):
+    { message: MessageRow; outcome: ReportOutcome } | { message: MessageRow; from: MessageStatus; to: MessageStatus; changes: Partial<MessagesTable>; applied: ReportOutcome } {
     const from = message.status as MessageStatus;
     const to = report.status;
     const base = { message_id: message.id, provider_message_id: message.provider_message_id ?? report.providerMessageId ?? null, previous_status: from };
     if (!HANDED_OVER_STATUSES.includes(from)) {
-      return { ...base, status: from, applied: false, refused: true, reason: 'no provider has been handed this message, so no report can be about it' };
+      return { message, outcome: { ...base, status: from, applied: false, refused: true, reason: 'no provider has been handed this message, so no report can be about it' } };
     }
     if (!(REPORTABLE_STATUSES as readonly string[]).includes(to)) {
-      return { ...base, status: from, applied: false, refused: true, reason: `a report cannot set ${to}` };
+      return { message, outcome: { ...base, status: from, applied: false, refused: true, reason: `a report cannot set ${to}` } };
     }
     if (!canAdvance(from, to)) {
-      return { ...base, status: from, applied: false, reason: isFinal(from) ? `already final (${from})` : `would move back from ${from} to ${to}` };
+      return { message, outcome: { ...base, status: from, applied: false, reason: isFinal(from) ? `already final (${from})` : `would move back from ${from} to ${to}` } };
     }
     const at = report.timestamp ?? now;
     const changes: Partial<MessagesTable> = { status: to, updated_at: now };
@@ -166,6 +213,26 @@ export class StatusService {
       changes.final_at = Math.max(at, message.sent_at ?? at);
       changes.lease_until = null;
     }
+    return { message, from, to, changes, applied: { ...base, status: to, applied: true } };
+  }
+
+  private transition(message: MessageRow, from: MessageStatus, to: MessageStatus, report: { errorCode?: string; errorMessage?: string }, source: string, now: number): Transition {
+    if (to === 'delivered') this.metrics.delivered.inc({ provider: message.provider });
+    else if (isFinal(to)) this.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to });
+    return { message, from, to, source, errorCode: report.errorCode ?? null, detail: report.errorMessage ?? null, at: now };
+  }
+
+  private async apply(
+    trx: Kysely<Database>,
+    message: MessageRow,
+    report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string },
+    source: string,
+    now: number,
+    retries = 3,
+  ): Promise<ReportOutcome> {
+    const judged = this.judge(message, report, now);
+    if (!('changes' in judged)) return judged.outcome;
+    const { from, to, changes } = judged;
     const updated = await trx.updateTable('messages').set(changes).where('id', '=', message.id).where('status', '=', from).executeTakeFirst();
     if (Number(updated.numUpdatedRows) === 0) {
       // Another transaction moved it since we read it: on PostgreSQL, typically the dispatcher storing
@@ -173,12 +240,9 @@ export class StatusService {
       // is now, or a fast provider's report would be lost.
       const fresh = retries > 0 ? await trx.selectFrom('messages').selectAll().where('id', '=', message.id).executeTakeFirst() : undefined;
       if (fresh && fresh.status !== from) return this.apply(trx, fresh, report, source, now, retries - 1);
-      return { ...base, status: from, applied: false, reason: 'changed concurrently' };
+      return { ...judged.applied, status: from, applied: false, reason: 'changed concurrently' };
     }
-    const transition: Transition = { message, from, to, source, errorCode: report.errorCode ?? null, detail: report.errorMessage ?? null, at: now };
-    await recordTransitions(trx, [transition]);
-    if (to === 'delivered') this.metrics.delivered.inc({ provider: message.provider });
-    else if (isFinal(to)) this.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to });
-    return { ...base, status: to, applied: true };
+    await recordTransitions(trx, [this.transition(message, from, to, report, source, now)]);
+    return judged.applied;
   }
 }
