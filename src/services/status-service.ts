@@ -8,6 +8,7 @@ import { moveEach, recordTransitions, type MessageRow, type Transition } from '.
 import { newId } from '../domain/ids.js';
 import { messageStatusFromParts, type PartStatus } from '../domain/part-status.js';
 import type { Database, MessagesTable } from '../store/schema.js';
+import { inList } from '../store/statement-shapes.js';
 
 export interface ReportOutcome {
   message_id: string | null;
@@ -57,7 +58,7 @@ export class StatusService {
   async applyEarlyReports(trx: Kysely<Database>, provider: string, providerMessageIds: string[]): Promise<void> {
     for (let i = 0; i < providerMessageIds.length; i += 500) {
       const early = await trx.selectFrom('early_reports').selectAll().where('provider', '=', provider)
-        .where('provider_message_id', 'in', providerMessageIds.slice(i, i + 500)).orderBy('created_at').execute();
+        .where('provider_message_id', 'in', inList(providerMessageIds.slice(i, i + 500))).orderBy('created_at').execute();
       if (early.length === 0) continue;
       await trx.deleteFrom('early_reports').where('id', 'in', early.map((e) => e.id)).execute();
       await this.applyReports(trx, provider, early.map((e) => JSON.parse(e.report) as StatusReport), `provider:${provider}`, Date.now());
@@ -71,16 +72,16 @@ export class StatusService {
     const byProviderId = new Map<string, MessageRow>();
     // In slices: one statement may bind only so many parameters.
     for (let i = 0; i < ourIds.length; i += 500) {
-      for (const m of await trx.selectFrom('messages').selectAll().where('id', 'in', ourIds.slice(i, i + 500)).where('provider', '=', provider).execute()) byId.set(m.id, m);
+      for (const m of await trx.selectFrom('messages').selectAll().where('id', 'in', inList(ourIds.slice(i, i + 500))).where('provider', '=', provider).execute()) byId.set(m.id, m);
     }
     for (let i = 0; i < theirIds.length; i += 500) {
       const slice = theirIds.slice(i, i + 500);
-      for (const m of await trx.selectFrom('messages').selectAll().where('provider', '=', provider).where('provider_message_id', 'in', slice).execute()) {
+      for (const m of await trx.selectFrom('messages').selectAll().where('provider', '=', provider).where('provider_message_id', 'in', inList(slice)).execute()) {
         byProviderId.set(m.provider_message_id!, m);
       }
       // A report about a later part of a long text names only that part's id.
       const parts = await trx.selectFrom('message_parts').innerJoin('messages', 'messages.id', 'message_parts.message_id').selectAll('messages')
-        .select('message_parts.part_id').where('message_parts.provider', '=', provider).where('message_parts.part_id', 'in', slice).execute();
+        .select('message_parts.part_id').where('message_parts.provider', '=', provider).where('message_parts.part_id', 'in', inList(slice)).execute();
       for (const { part_id: partId, ...m } of parts) byProviderId.set(partId, m);
     }
     const partsOf = await this.partsOf(trx, [...byId.values(), ...byProviderId.values()].map((m) => m.id));
@@ -134,7 +135,7 @@ export class StatusService {
     const parts = new Map<string, Array<{ part_id: string; status: string }>>();
     const ids = [...new Set(messageIds)];
     for (let i = 0; i < ids.length; i += 500) {
-      const rows = await trx.selectFrom('message_parts').select(['message_id', 'part_id', 'status']).where('message_id', 'in', ids.slice(i, i + 500)).execute();
+      const rows = await trx.selectFrom('message_parts').select(['message_id', 'part_id', 'status']).where('message_id', 'in', inList(ids.slice(i, i + 500))).execute();
       for (const { message_id: id, ...part } of rows) parts.set(id, [...parts.get(id) ?? [], part]);
     }
     return parts;

@@ -2,6 +2,7 @@ import { sql, type Insertable, type Kysely } from 'kysely';
 import { newId } from '../domain/ids.js';
 import { statusLiteral, insertRows, type MessageRow } from './message-store.js';
 import type { Database, SendAttemptsTable } from './schema.js';
+import { powerOfTwoChunks } from './statement-shapes.js';
 
 type Db = Kysely<Database>;
 
@@ -44,8 +45,7 @@ export interface AcceptedSend {
  */
 export async function markSent(db: Db, accepted: AcceptedSend[], now: number): Promise<Set<string>> {
   const moved = new Set<string>();
-  for (let i = 0; i < accepted.length; i += 500) {
-    const chunk = accepted.slice(i, i + 500);
+  for (const chunk of powerOfTwoChunks(accepted, 256)) {
     // Explicit casts: PostgreSQL cannot infer the type of a parameter in a CASE branch.
     const providerId = sql.join(chunk.map((a) => sql`when ${a.message.id} then cast(${a.providerMessageId} as text)`), sql` `);
     const sentAt = sql.join(chunk.map((a) => sql`when ${a.message.id} then cast(${a.finishedAt} as bigint)`), sql` `);

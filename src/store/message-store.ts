@@ -4,6 +4,7 @@ import { idBoundary, newId } from '../domain/ids.js';
 import type { MessageStatus } from '../domain/message-status.js';
 import type { DialectName } from './database.js';
 import type { BatchesTable, Database, MessagesTable } from './schema.js';
+import { inList, powerOfTwoChunks } from './statement-shapes.js';
 
 export type MessageRow = Selectable<MessagesTable>;
 export type BatchRow = Selectable<BatchesTable>;
@@ -16,14 +17,13 @@ const compiledInserts = new Map<string, string>();
 /**
  * Multi-row insert. The SQL for a given table, column list and row count is compiled by
  * Kysely once (so it stays right for either dialect) and reused with fresh parameters:
- * building and compiling the query every time cost more than running it.
+ * building and compiling the query every time cost more than running it. Rows go in chunks of
+ * power-of-two counts, so a table has a handful of insert statements (statement-shapes.ts).
  */
 export async function insertRows<T extends keyof Database>(db: Db, table: T, rows: Insertable<Database[T]>[]): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]) as Array<keyof typeof rows[0]>;
-  const chunk = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
-  for (let i = 0; i < rows.length; i += chunk) {
-    const slice = rows.slice(i, i + chunk);
+  for (const slice of powerOfTwoChunks(rows, Math.floor(MAX_PARAMS / columns.length))) {
     const key = `${String(table)}|${columns.join(',')}|${slice.length}`;
     let text = compiledInserts.get(key);
     if (text === undefined) {
@@ -48,8 +48,7 @@ const MOVE_COLUMN_TYPES: Partial<Record<keyof MessagesTable, string>> = {
  */
 export async function moveEach(db: Db, moves: Array<{ id: string; from: MessageStatus; set: Partial<MessagesTable> }>): Promise<Set<string>> {
   const moved = new Set<string>();
-  for (let i = 0; i < moves.length; i += 200) {
-    const chunk = moves.slice(i, i + 200);
+  for (const chunk of powerOfTwoChunks(moves, 256)) {
     const columns = [...new Set(chunk.flatMap((m) => Object.keys(m.set)))] as Array<keyof MessagesTable>;
     const set = Object.fromEntries(columns.map((column) => {
       const type = MOVE_COLUMN_TYPES[column];
@@ -134,7 +133,7 @@ export async function batchMetadata(db: Db, batchIds: string[]): Promise<Map<str
   const ids = [...new Set(batchIds)];
   const found = new Map<string, string | null>();
   for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db.selectFrom('batches').select(['id', 'metadata']).where('id', 'in', ids.slice(i, i + 500)).execute();
+    const rows = await db.selectFrom('batches').select(['id', 'metadata']).where('id', 'in', inList(ids.slice(i, i + 500))).execute();
     for (const r of rows) found.set(r.id, r.metadata);
   }
   return found;

@@ -3,13 +3,8 @@ import type { FieldCipher } from '../domain/field-cipher.js';
 import type { SimulatorOutbox, SimulatorOutboxEntry } from '../providers/simulator.js';
 import type { GroupCommit } from './group-commit.js';
 import { insertRows } from './message-store.js';
+import { inList } from './statement-shapes.js';
 import type { Database, SimulatorOutboxTable } from './schema.js';
-
-/**
- * Row counts the outbox's inserts use: a few statement shapes (the statement cache keeps one per
- * shape) however many sends a round has in flight.
- */
-const CHUNK_SIZES = [200, 50, 10, 1];
 
 /** The simulator's handset network, kept in the gateway's database so it outlives a crash. */
 export class SimulatorOutboxStore implements SimulatorOutbox {
@@ -36,11 +31,7 @@ export class SimulatorOutboxStore implements SimulatorOutbox {
     this.gathered = this.commits.run(async (trx) => {
       // Entries recorded from here on go to the next write.
       if (this.gathering === rows) this.gathering = undefined;
-      for (let at = 0; at < rows.length;) {
-        const size = CHUNK_SIZES.find((s) => s <= rows.length - at)!;
-        await insertRows(trx, 'simulator_outbox', rows.slice(at, at + size));
-        at += size;
-      }
+      await insertRows(trx, 'simulator_outbox', rows);
     });
     return this.gathered;
   }
@@ -66,6 +57,6 @@ export class SimulatorOutboxStore implements SimulatorOutbox {
 
   async markReported(ids: string[], now: number): Promise<void> {
     if (ids.length === 0) return;
-    await this.commits.run((trx) => trx.updateTable('simulator_outbox').set({ reported_at: now }).where('id', 'in', ids).execute());
+    await this.commits.run((trx) => trx.updateTable('simulator_outbox').set({ reported_at: now }).where('id', 'in', inList(ids)).execute());
   }
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { SmsType } from '../../domain/message-status.js';
 import type { Database } from '../../store/schema.js';
+import { inList } from '../../store/statement-shapes.js';
 import type { RecipientCheck, RecipientPolicy, RecipientRejection } from '../recipient-policy.js';
 
 /** What an opt-out stops; transactional, otp and alert traffic is what the recipient still needs. */
@@ -17,7 +18,7 @@ export class OptOutPolicy implements RecipientPolicy {
     const rejected = new Map<string, RecipientRejection>();
     const numbers = [...new Set(recipients.filter((r) => GUARDED.has(r.smsType)).map((r) => r.e164))];
     for (let i = 0; i < numbers.length; i += CHUNK) {
-      const rows = await this.db.selectFrom('opt_outs').select('number').where('number', 'in', numbers.slice(i, i + CHUNK)).execute();
+      const rows = await this.db.selectFrom('opt_outs').select('number').where('number', 'in', inList(numbers.slice(i, i + CHUNK))).execute();
       for (const { number } of rows) {
         rejected.set(number, {
           reason: 'opted_out',
