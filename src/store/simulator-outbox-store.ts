@@ -33,6 +33,10 @@ export class SimulatorOutboxStore implements SimulatorOutbox {
       if (this.gathering === rows) this.gathering = undefined;
       await insertRows(trx, 'simulator_outbox', rows);
     });
+    // A write refused before its job ran (no write lock, no connection) must not keep taking entries.
+    this.gathered.catch(() => {
+      if (this.gathering === rows) this.gathering = undefined;
+    });
     return this.gathered;
   }
 

@@ -53,4 +53,19 @@ describe('the simulator outbox', () => {
       await db.destroy();
     }
   });
+
+  it('takes new entries to a new write after a write was refused before it ran', async () => {
+    url = await freshDatabaseUrl();
+    store = createStore(url, 'normal');
+    await migrate(store.db, store.dialect);
+    const commits = new GroupCommit(store.db, store.dialect);
+    let refuse = true;
+    // As when the write lock or a connection cannot be had: the job never runs.
+    const flaky = { run: (job: Parameters<GroupCommit['run']>[0]) => (refuse ? Promise.reject(new Error('database is locked')) : commits.run(job)) } as GroupCommit;
+    const outbox = new SimulatorOutboxStore(store.db, flaky, new FieldCipher({ current: Buffer.alloc(32, 7), previous: [] }));
+    await expect(Promise.all([outbox.record(entry(1)), outbox.record(entry(2))])).rejects.toThrow(/locked/);
+    refuse = false;
+    await outbox.record(entry(3));
+    expect((await outbox.list(undefined, 10, 0)).items.map((i) => i.message_id)).toEqual(['msg_3']);
+  });
 });

@@ -1,0 +1,45 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { newId } from '../../src/domain/ids.js';
+import { createStore, type Store } from '../../src/store/database.js';
+import { moveEach } from '../../src/store/message-store.js';
+import { migrate } from '../../src/store/migrations.js';
+import { dropDatabase, freshDatabaseUrl } from '../helpers/database.js';
+
+let url: string;
+let store: Store | undefined;
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+  await dropDatabase(url);
+});
+
+describe('moveEach', () => {
+  it('changes each message as given, only while it is still in the status it was judged in, and leaves every other column alone', async () => {
+    url = await freshDatabaseUrl();
+    store = createStore(url, 'normal');
+    await migrate(store.db, store.dialect);
+    const at = Date.UTC(2026, 10, 1);
+    const ids = Array.from({ length: 300 }, (_, i) => newId('msg', at + i));
+    await store.db.insertInto('messages').values(ids.map((id, i) => ({
+      id, batch_id: 'bat_1', to_number: '+14155550100', body: 'x', message_type: 'text', sms_type: 'transactional', encoding: 'GSM-7', segments: 1,
+      priority: 5, provider: 'simulator', status: i % 3 === 0 ? 'sending' : 'sent', provider_message_id: `sim_${i}`, estimated_cost: 0.01, cost: 0.02,
+      currency: 'USD', attempts: 1, error_code: 'OLD', due_at: at, created_at: at, updated_at: at, sent_at: i % 3 === 0 ? null : at + 1, lease_until: at + 9, key_id: null,
+    }))).execute();
+
+    // Judged as `sent`: a third of them are `sending`, so they must not move.
+    const moves = ids.map((id, i) => i % 2 === 0
+      ? { id, from: 'sent' as const, set: { status: 'delivered', updated_at: at + 100, final_at: at + 50 + i, lease_until: null } }
+      : { id, from: 'sent' as const, set: { status: 'undelivered', updated_at: at + 100, final_at: at + 60, error_code: `E${i}`, error_message: 'absent', cost: 0.5 + i } });
+    const moved = await moveEach(store.db, moves);
+
+    const expected = ids.filter((_, i) => i % 3 !== 0);
+    expect([...moved].sort()).toEqual([...expected].sort());
+    const rows = new Map((await store.db.selectFrom('messages').selectAll().execute()).map((r) => [r.id, r]));
+    ids.forEach((id, i) => {
+      const row = rows.get(id)!;
+      if (i % 3 === 0) return expect(row).toMatchObject({ status: 'sending', final_at: null, lease_until: at + 9, error_code: 'OLD', cost: 0.02 });
+      if (i % 2 === 0) return expect(row).toMatchObject({ status: 'delivered', final_at: at + 50 + i, lease_until: null, error_code: 'OLD', error_message: null, cost: 0.02, sent_at: at + 1, provider_message_id: `sim_${i}` });
+      return expect(row).toMatchObject({ status: 'undelivered', final_at: at + 60, lease_until: at + 9, error_code: `E${i}`, error_message: 'absent', cost: 0.5 + i, sent_at: at + 1 });
+    });
+  });
+});
