@@ -1,23 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
-import { createStore, type Store } from '../../src/store/database.js';
 import { moveEach } from '../../src/store/message-store.js';
-import { migrate } from '../../src/store/migrations.js';
-import { dropDatabase, freshDatabaseUrl } from '../helpers/database.js';
+import { freshStores } from '../helpers/fresh-store.js';
 
-let url: string;
-let store: Store | undefined;
-afterEach(async () => {
-  await store?.close();
-  store = undefined;
-  await dropDatabase(url);
-});
+const freshStore = freshStores();
 
 describe('moveEach', () => {
   it('changes each message as given, only while it is still in the status it was judged in, and leaves every other column alone', async () => {
-    url = await freshDatabaseUrl();
-    store = createStore(url, 'normal');
-    await migrate(store.db, store.dialect);
+    const { store } = await freshStore();
     const at = Date.UTC(2026, 10, 1);
     const ids = Array.from({ length: 300 }, (_, i) => newId('msg', at + i));
     await store.db.insertInto('messages').values(ids.map((id, i) => ({

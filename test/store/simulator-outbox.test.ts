@@ -1,22 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FieldCipher } from '../../src/domain/field-cipher.js';
 import { newId } from '../../src/domain/ids.js';
 import type { SimulatorOutboxEntry } from '../../src/providers/simulator.js';
 import { Kysely, SqliteDialect, type CompiledQuery } from 'kysely';
-import { createStore, openSqlite, type Store } from '../../src/store/database.js';
+import { openSqlite } from '../../src/store/database.js';
 import type { Database } from '../../src/store/schema.js';
 import { GroupCommit } from '../../src/store/group-commit.js';
-import { migrate } from '../../src/store/migrations.js';
 import { SimulatorOutboxStore } from '../../src/store/simulator-outbox-store.js';
-import { dropDatabase, freshDatabaseUrl } from '../helpers/database.js';
+import { freshStores } from '../helpers/fresh-store.js';
 
-let url: string;
-let store: Store | undefined;
-afterEach(async () => {
-  await store?.close();
-  store = undefined;
-  await dropDatabase(url);
-});
+const freshStore = freshStores();
 
 const entry = (i: number): SimulatorOutboxEntry => {
   const now = Date.now();
@@ -28,9 +21,7 @@ const entry = (i: number): SimulatorOutboxEntry => {
 
 describe('the simulator outbox', () => {
   it('stores a round of entries recorded together, each readable once its promise resolves, in as few statements as the sizes allow', async () => {
-    url = await freshDatabaseUrl();
-    store = createStore(url, 'normal');
-    await migrate(store.db, store.dialect);
+    const { store, url } = await freshStore();
     // On SQLite, through a connection that logs every statement it runs.
     const inserts: CompiledQuery[] = [];
     const db = store.dialect === 'sqlite'
@@ -55,9 +46,7 @@ describe('the simulator outbox', () => {
   });
 
   it('takes new entries to a new write after a write was refused before it ran', async () => {
-    url = await freshDatabaseUrl();
-    store = createStore(url, 'normal');
-    await migrate(store.db, store.dialect);
+    const { store } = await freshStore();
     const commits = new GroupCommit(store.db, store.dialect);
     let refuse = true;
     // As when the write lock or a connection cannot be had: the job never runs.
