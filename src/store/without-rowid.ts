@@ -5,9 +5,9 @@ import { sql, type Kysely } from 'kysely';
  *
  * A rowid table with a text primary key stores every row twice over: the row under its rowid, and
  * (id, rowid) in the primary key's own index. Without rowid the row is stored under its id, so an
- * insert writes one b-tree fewer and the id's index (about 44 bytes a row for our ids) is gone.
- * Worth it for tables with at most one secondary index, written once per message: their secondary
- * indexes then hold the id instead of the rowid, which costs back part of the gain.
+ * insert writes one b-tree fewer and the id's index (about 44 bytes a row for our ids) is gone. Worth
+ * it only for a table without full secondary indexes: those then hold the id instead of the rowid,
+ * which costs the gain back.
  *
  * SQLite cannot change this in place: the table is made anew from its own CREATE statement (so
  * columns added by later migrations come along), filled, and swapped in. Runs inside the
