@@ -87,6 +87,8 @@ const nextNumber = () => `+1415${2_000_000 + ((seq++ % NUMBERS) * 7919) % 7_999_
 const startedAt = Date.now();
 const samples: Array<{ minute: number; rss: number; messages: number }> = [{ minute: 0, rss: rssMb(), messages: 0 }];
 console.log(`soak: ${MINUTES} min at ${RATE} sends/s over ${NUMBERS.toLocaleString('en-US')} numbers; RSS at start ${samples[0].rss.toFixed(0)} MB`);
+// The per-number hourly cap (default 10) refuses what goes beyond it: from then on nothing new is stored.
+if (RATE * Math.min(MINUTES, 60) * 60 > NUMBERS * 10) console.log(`warning: ${NUMBERS.toLocaleString('en-US')} numbers × 10 an hour is fewer than the sends: the cap will refuse the rest (use --numbers ${Math.ceil((RATE * Math.min(MINUTES, 60) * 6) / 1000) * 1000} or more)`);
 const load = autocannon({
   url: `${base}/api/sms/send`, method: 'POST', headers: { 'content-type': 'application/json' }, connections: 20, overallRate: RATE, duration: MINUTES * 60,
   requests: [{ method: 'POST', setupRequest: (req: Record<string, unknown>) => ({ ...req, body: JSON.stringify({ to: [{ number: nextNumber() }], message: TEXT }) }) }],
