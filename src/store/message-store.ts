@@ -53,7 +53,9 @@ export async function moveEach(db: Db, moves: Array<{ id: string; from: MessageS
     const set = Object.fromEntries(columns.map((column) => {
       const type = MOVE_COLUMN_TYPES[column];
       if (!type) throw new Error(`moveEach cannot set ${String(column)}`);
-      const cases = chunk.filter((m) => column in m.set).map((m) => sql`when ${m.id} then cast(${m.set[column] ?? null} as ${sql.raw(type)})`);
+      // A branch for every row, those that keep the column too: the statement's text then depends only on
+      // the chunk's length and its set of columns, which keeps its shapes few (statement-shapes.ts).
+      const cases = chunk.map((m) => (column in m.set ? sql`when ${m.id} then cast(${m.set[column] ?? null} as ${sql.raw(type)})` : sql`when ${m.id} then ${sql.ref(column)}`));
       return [column, sql`case id ${sql.join(cases, sql` `)} else ${sql.ref(column)} end`];
     }));
     const expected = sql<string>`case id ${sql.join(chunk.map((m) => sql`when ${m.id} then cast(${m.from} as text)`), sql` `)} end`;
