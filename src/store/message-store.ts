@@ -149,10 +149,6 @@ export function parseMetadata(stored: string | null, cipher: FieldCipher): Recor
 const SUBJECT_COLUMNS = ['id', 'batch_id', 'custom_id', 'metadata', 'callback_url'] as const;
 
 /**
- * Moves every message matching `filter` to `to`, one statement per previous status so each
- * recorded change knows where it came from. Call it inside a transaction. Returns the moved messages.
- */
-/**
  * A status written into the SQL rather than bound: messages_queue (migration 0011) holds only queued
  * messages, and SQLite matches a partial index against a bound value only by compiling the statement
  * again for every new binding, which a cached statement then pays on each run.
@@ -161,6 +157,10 @@ export function statusLiteral(status: MessageStatus) {
   return sql.lit(status);
 }
 
+/**
+ * Moves every message matching `filter` to `to`, one statement per previous status so each
+ * recorded change knows where it came from. Call it inside a transaction. Returns the moved messages.
+ */
 export async function moveStatus(
   db: Db,
   filter: { ids?: string[]; batchId?: string; from: MessageStatus[]; dueBefore?: number; expiredBefore?: number },
