@@ -84,7 +84,10 @@ export class StatusService {
         .select('message_parts.part_id').where('message_parts.provider', '=', provider).where('message_parts.part_id', 'in', inList(slice)).execute();
       for (const { part_id: partId, ...m } of parts) byProviderId.set(partId, m);
     }
-    const partsOf = await this.partsOf(trx, [...byId.values(), ...byProviderId.values()].map((m) => m.id));
+    const partsOf = await this.storedParts(trx, [...byId.values(), ...byProviderId.values()].map((m) => m.id));
+    const messageOf = reports.map((report) => (report.messageId !== undefined
+      ? byId.get(report.messageId)
+      : byProviderId.get(report.providerMessageId) ?? (report.part ? byProviderId.get(report.part.id) : undefined)));
     const outcomes: ReportOutcome[] = new Array(reports.length);
     // A report about a message of one part, the first about it here, is judged on the message as read and
     // written with the others like it in one statement; the rest go one by one after them, in order.
@@ -92,7 +95,7 @@ export class StatusService {
     const alone: number[] = [];
     const seen = new Set<string>();
     reports.forEach((report, index) => {
-      const message = report.messageId !== undefined ? byId.get(report.messageId) : byProviderId.get(report.providerMessageId) ?? (report.part ? byProviderId.get(report.part.id) : undefined);
+      const message = messageOf[index];
       if (message && !report.part && !partsOf.has(message.id) && !seen.has(message.id)) together.push({ index, message, report });
       else alone.push(index);
       if (message) seen.add(message.id);
@@ -101,7 +104,7 @@ export class StatusService {
     together.forEach(({ index }, i) => { outcomes[index] = applied[i]; });
     for (const index of alone) {
       const report = reports[index];
-      const message = report.messageId !== undefined ? byId.get(report.messageId) : byProviderId.get(report.providerMessageId) ?? (report.part ? byProviderId.get(report.part.id) : undefined);
+      const message = messageOf[index];
       const unknown = { message_id: report.messageId ?? null, provider_message_id: report.providerMessageId, status: null, previous_status: null, applied: false };
       if (!message && report.messageId === undefined) {
         await trx.insertInto('early_reports').values({
@@ -131,7 +134,7 @@ export class StatusService {
   }
 
   /** The parts stored so far of each of these messages (only messages sent as parts have any). */
-  private async partsOf(trx: Kysely<Database>, messageIds: string[]): Promise<Map<string, Array<{ part_id: string; status: string }>>> {
+  private async storedParts(trx: Kysely<Database>, messageIds: string[]): Promise<Map<string, Array<{ part_id: string; status: string }>>> {
     const parts = new Map<string, Array<{ part_id: string; status: string }>>();
     const ids = [...new Set(messageIds)];
     for (let i = 0; i < ids.length; i += 500) {

@@ -1,8 +1,7 @@
-import { sql, type Insertable, type Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import { newId } from '../domain/ids.js';
-import { statusLiteral, insertRows, type MessageRow } from './message-store.js';
+import { insertRows, moveEach, statusLiteral, type MessageRow } from './message-store.js';
 import type { Database, SendAttemptsTable } from './schema.js';
-import { powerOfTwoChunks } from './statement-shapes.js';
 
 type Db = Kysely<Database>;
 
@@ -44,31 +43,20 @@ export interface AcceptedSend {
  * what that report could not know (the provider's id, the send time).
  */
 export async function markSent(db: Db, accepted: AcceptedSend[], now: number): Promise<Set<string>> {
-  const moved = new Set<string>();
-  for (const chunk of powerOfTwoChunks(accepted, 256)) {
-    // Explicit casts: PostgreSQL cannot infer the type of a parameter in a CASE branch.
-    const providerId = sql.join(chunk.map((a) => sql`when ${a.message.id} then cast(${a.providerMessageId} as text)`), sql` `);
-    const sentAt = sql.join(chunk.map((a) => sql`when ${a.message.id} then cast(${a.finishedAt} as bigint)`), sql` `);
-    // Until the provider reports a price, the price table's is the best figure there is.
-    const priced = chunk.filter((a) => a.cost !== undefined);
-    const cost = priced.length === 0
-      ? sql<number>`estimated_cost`
-      : sql<number>`case id ${sql.join(priced.map((a) => sql`when ${a.message.id} then cast(${a.cost} as double precision)`), sql` `)} else estimated_cost end`;
-    const updated = await db.updateTable('messages')
-      .set({
-        status: 'sent', lease_until: null, updated_at: now, sealed_body: null, error_code: null, error_message: null,
-        provider_message_id: sql<string>`case id ${providerId} end`,
-        sent_at: sql<number>`case id ${sentAt} end`,
-        cost,
-      })
-      .where('id', 'in', chunk.map((a) => a.message.id)).where('status', '=', 'sending')
-      .returning('id').execute();
-    for (const { id } of updated) moved.add(id);
-    for (const a of chunk) {
-      if (moved.has(a.message.id)) continue;
-      await db.updateTable('messages').set({ provider_message_id: a.providerMessageId, sent_at: a.finishedAt, lease_until: null, sealed_body: null })
-        .where('id', '=', a.message.id).where('provider_message_id', 'is', null).execute();
-    }
+  const moved = await moveEach(db, accepted.map((a) => ({
+    id: a.message.id,
+    from: 'sending' as const,
+    set: {
+      status: 'sent', lease_until: null, updated_at: now, sealed_body: null, error_code: null, error_message: null,
+      provider_message_id: a.providerMessageId, sent_at: a.finishedAt,
+      // Until the provider reports a price, the price table's is the best figure there is.
+      cost: a.cost ?? a.message.estimated_cost,
+    },
+  })));
+  for (const a of accepted) {
+    if (moved.has(a.message.id)) continue;
+    await db.updateTable('messages').set({ provider_message_id: a.providerMessageId, sent_at: a.finishedAt, lease_until: null, sealed_body: null })
+      .where('id', '=', a.message.id).where('provider_message_id', 'is', null).execute();
   }
   return moved;
 }

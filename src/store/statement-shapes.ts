@@ -1,8 +1,9 @@
 /**
  * The statement cache (database.ts) compiles each distinct SQL text once. A list whose length is
  * written into the SQL (`IN (?, ?, …)`, CASE branches, multi-row VALUES) made a new text, and a new
- * compile, for every length a round happened to have: hundreds of shapes per statement, and under
- * load a compile on most rounds. Lengths kept to powers of two leave a handful of shapes each.
+ * compile, for every length a round happened to have: hundreds of shapes per statement (compiling
+ * was 4 % of the dispatch thread in a profile under load). Lengths kept to powers of two leave a
+ * handful of shapes each.
  */
 
 /** The list for an `IN (…)`, its length rounded up to a power of two by repeating its last value. */
