@@ -3,7 +3,10 @@
  * same writes on a database with the triggers and on one with them dropped, alternating, in this
  * process (no HTTP), so the difference is the triggers' own cost.
  *
- *   npx tsx bench/stats-trigger-cost.ts [--postgres URL] [--rounds 3] [--messages 20000]
+ *   npx tsx bench/stats-trigger-cost.ts [--postgres URL] [--rounds 3] [--messages 20000] [--drop PREFIX]
+ *
+ * "Without" drops every trigger on `messages` whose name begins with `--drop` (all of them by default;
+ * `--drop message_totals` for the list totals' alone, src/store/message-totals.ts).
  *
  * Each round, per database: N single-row inserts (one statement each, as single sends), N/1000 inserts of
  * 1,000 rows (as batches), then per message: queued → sending, sending → sent, sent → delivered; single
@@ -19,7 +22,7 @@ import { newId } from '../src/domain/ids.js';
 import { createStore, type Store } from '../src/store/database.js';
 import { migrate } from '../src/store/migrations.js';
 
-const { values: args } = parseArgs({ options: { postgres: { type: 'string' }, rounds: { type: 'string', default: '3' }, messages: { type: 'string', default: '20000' } } });
+const { values: args } = parseArgs({ options: { postgres: { type: 'string' }, rounds: { type: 'string', default: '3' }, messages: { type: 'string', default: '20000' }, drop: { type: 'string', default: '' } } });
 const N = Number(args.messages);
 
 async function openDatabase(withTriggers: boolean): Promise<{ store: Store; drop(): Promise<void> }> {
@@ -48,8 +51,11 @@ async function openDatabase(withTriggers: boolean): Promise<{ store: Store; drop
   const store = createStore(url, 'normal');
   await migrate(store.db, store.dialect);
   if (!withTriggers) {
-    for (const t of ['message_stats_insert', 'message_delivery_times_insert', 'message_stats_update', 'message_series_update', 'message_delivery_times_update']) {
-      await sql.raw(store.dialect === 'postgres' ? `drop trigger if exists ${t} on messages` : `drop trigger if exists ${t}`).execute(store.db);
+    const triggers = store.dialect === 'postgres'
+      ? await sql<{ name: string }>`select tgname as name from pg_trigger where tgrelid = 'messages'::regclass and not tgisinternal`.execute(store.db)
+      : await sql<{ name: string }>`select name from sqlite_master where type = 'trigger' and tbl_name = 'messages'`.execute(store.db);
+    for (const { name } of triggers.rows.filter((t) => t.name.startsWith(args.drop))) {
+      await sql.raw(store.dialect === 'postgres' ? `drop trigger ${name} on messages` : `drop trigger ${name}`).execute(store.db);
     }
   }
   return { store, drop: async () => { await store.close(); await drop(); } };
@@ -105,7 +111,7 @@ for (let r = 0; r < Number(args.rounds); r++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`\n${args.postgres ? 'PostgreSQL' : 'SQLite'}, ${N.toLocaleString('en')} messages per round, median of ${args.rounds} rounds, µs per message\n`);
+console.log(`\n${args.postgres ? 'PostgreSQL' : 'SQLite'}, triggers dropped: ${args.drop || 'all'}, ${N.toLocaleString('en')} messages per round, median of ${args.rounds} rounds, µs per message\n`);
 console.log('| write | without triggers | with triggers | added |\n| --- | --- | --- | --- |');
 for (const [key, label, rows] of [['single', 'insert, one row per statement', N], ['batch', 'insert, 1,000 rows per statement', N], ['sending', 'update queued → sending', N], ['sent', 'update sending → sent', N], ['delivered', 'update sent → delivered', N]] as const) {
   const a = median(results.without.map((x) => perRow(x[key], rows)));

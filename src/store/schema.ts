@@ -1,3 +1,4 @@
+import type { MessageStatus } from '../domain/message-status.js';
 import type { SimulatorOutboxEntry } from '../providers/simulator.js';
 
 /** Times are epoch milliseconds in every table: one representation for SQLite and PostgreSQL. */
@@ -415,7 +416,11 @@ export interface MessageDeliveryTimesTable {
 /** The same histogram per UTC day (day_start: created_at rounded down to the day), for long ranges. */
 export type MessageDeliveryDaysTable = Omit<MessageDeliveryTimesTable, 'hour_start'> & { day_start: number };
 
+/** Messages stored now per key ('' for the operator's), provider and type, a column per status (src/store/message-totals.ts). */
+export type MessageTotalsTable = { key_id: string; provider: string; sms_type: string; shard: number } & Record<MessageStatus, number>;
+
 export interface Database {
+  message_totals: MessageTotalsTable;
   message_stats: MessageStatsTable;
   message_series: MessageSeriesTable;
   message_delivery_times: MessageDeliveryTimesTable;

@@ -63,6 +63,8 @@ describe('API keys with API_KEY_REQUIRED=true', () => {
     await call('POST', '/api/sms/send', b.key, { to: [{ number: US2 }], message: 'from b' });
     const mine = await call('GET', '/api/sms', b.key);
     expect(mine.body.items.map((m: any) => m.message)).toEqual(['from b']);
+    expect(mine.body.total).toBe(1);
+    expect((await call('GET', '/api/sms?provider=simulator', b.key)).body.total).toBe(1);
     expect((await call('GET', `/api/sms/${sentA.body.messages[0].id}`, b.key)).status).toBe(404);
     expect((await call('GET', `/api/sms/batches/${sentA.body.batch_id}`, b.key)).status).toBe(404);
     expect((await call('POST', `/api/sms/${sentA.body.messages[0].id}/cancel`, b.key)).status).toBe(404);
