@@ -38,7 +38,8 @@
  * is not the measured processes nor this process (the load generator): other work on the shared machine.
  *
  * Usage: npx tsx bench/user-path.ts [--runs 3] [--duration 8] [--connections 50] [--pairs 10000]
- *        [--only 1,2,4,5] [--modes single,split] [--gateway-env K=V,...] [--no-build]
+ *        [--only 1,2,4,5] [--modes single,split] [--gateway-env K=V,...] [--no-build] [--gateway DIR]
+ * `--gateway DIR`: measure that checkout's dist/ (build it there first), e.g. a worktree of an earlier commit.
  * `--only 1x`: figure 1 for the default against DISPATCH_THREAD=true and against RUN_WORKER=false without a
  * worker (no dispatcher: where the send path's CPU goes).
  * `--modes`: the deployments figures 2, 4 and 5 compare: `single` (npm start), `split` (API + `npm run worker`),
@@ -64,6 +65,7 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'single,split' },
     'gateway-env': { type: 'string', default: '' },
     'no-build': { type: 'boolean', default: false },
+    gateway: { type: 'string' },
   },
 });
 const RUNS = Number(values.runs);
@@ -76,6 +78,8 @@ const MODES = values.modes.split(',') as Mode[];
 /** `--gateway-env K=V,K=V`: added to every gateway's environment (e.g. DISPATCH_BATCH_SIZE=200). */
 const GATEWAY_ENV = Object.fromEntries(values['gateway-env'].split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const ROOT = join(import.meta.dirname, '..');
+/** `--gateway DIR`: another checkout whose dist/ (built by its own `npm run build:server`) is measured instead of this one's. */
+const GATEWAY_ROOT = values.gateway ?? ROOT;
 const RUN_DIR = mkdtempSync(join(tmpdir(), 'smsgw-userpath-'));
 /**
  * The gateway runs from a copy of dist/ taken right after the build (beside links to node_modules and config/,
@@ -601,7 +605,7 @@ async function figure5(mode: Mode, round: number): Promise<OtpResult> {
 
 function git(args: string[]): string {
   try {
-    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+    return execFileSync('git', args, { cwd: GATEWAY_ROOT, encoding: 'utf8' }).trim();
   } catch {
     return '?';
   }
@@ -610,7 +614,7 @@ function git(args: string[]): string {
 console.log(`user-path bench, ${new Date().toISOString()}: ${cpus().length} cores (${cpus()[0]?.model}), node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start`);
 const dirty = git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean);
 console.log(`commit ${git(['log', '-1', '--format=%h %ad', '--date=iso'])}; ${dirty.length} paths under src/ differ from it (measured as they are): ${dirty.map((l) => l.trim()).join(', ')}`);
-if (!values['no-build']) {
+if (!values['no-build'] && values.gateway === undefined) {
   const t = Date.now();
   const build = spawnSync('npm', ['run', 'build:server'], { cwd: ROOT, encoding: 'utf8' });
   if (build.status !== 0) {
@@ -620,8 +624,8 @@ if (!values['no-build']) {
   console.log(`npm run build:server: ${((Date.now() - t) / 1000).toFixed(1)} s`);
 }
 mkdirSync(APP);
-cpSync(join(ROOT, 'dist'), join(APP, 'dist'), { recursive: true });
-cpSync(join(ROOT, 'package.json'), join(APP, 'package.json'));
+cpSync(join(GATEWAY_ROOT, 'dist'), join(APP, 'dist'), { recursive: true });
+cpSync(join(GATEWAY_ROOT, 'package.json'), join(APP, 'package.json'));
 symlinkSync(join(ROOT, 'node_modules'), join(APP, 'node_modules'));
 symlinkSync(join(ROOT, 'config'), join(APP, 'config'));
 if (!HAVE_KANNEL) console.log('Kannel (bearerbox, smsbox, fakesmsc from kannel-extras) not found: the Kannel column is skipped');
