@@ -1,13 +1,13 @@
 import type { SimulatorProvider } from '../providers/simulator.js';
-import type { SimulatorOutboxStore } from '../store/simulator-outbox-store.js';
+import { markReported, type SimulatorOutboxStore } from '../store/simulator-outbox-store.js';
 import { PollingLoop } from './polling-loop.js';
 import type { StatusService } from './status-service.js';
 
 /**
  * The simulated network's side of delivery reports: when an outbox entry's report falls due,
  * its report goes through the simulator's own report mapping and the same StatusService path
- * that POST /api/webhooks/simulator uses. Marked only after it was applied, so a crash in
- * between repeats a report (harmless: statuses never move back) rather than loses one.
+ * that POST /api/webhooks/simulator uses. Marked in the transaction that applies it: a crash
+ * neither loses a report nor repeats one, and a round of reports is one write turn, not two.
  */
 export class SimulatorReports {
   private readonly loop = new PollingLoop('simulator delivery reports', 100, () => this.deliverDue());
@@ -26,8 +26,7 @@ export class SimulatorReports {
     const due = await this.outbox.dueReports(now, 1000);
     if (due.length === 0) return 0;
     const reports = due.map((entry) => this.simulator.toStatusReport(this.simulator.reportFor(entry, now)));
-    await this.status.applyProviderReports('simulator', reports);
-    await this.outbox.markReported(due.map((d) => d.id), now);
+    await this.status.applyProviderReports('simulator', reports, undefined, (trx) => markReported(trx, due.map((d) => d.id), now));
     return due.length;
   }
 }

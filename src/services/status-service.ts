@@ -42,13 +42,20 @@ export class StatusService {
     return outcome;
   }
 
-  /** Reports in a provider's own format, already verified and mapped by that provider. */
-  async applyProviderReports(provider: string, reports: StatusReport[], source = `provider:${provider}`): Promise<ReportOutcome[]> {
+  /**
+   * Reports in a provider's own format, already verified and mapped by that provider.
+   * `alongside` writes in the same transaction (the simulator marks its reports sent there).
+   */
+  async applyProviderReports(provider: string, reports: StatusReport[], source = `provider:${provider}`, alongside?: (trx: Kysely<Database>) => Promise<void>): Promise<ReportOutcome[]> {
     if (reports.length === 0) return [];
     if (reports.length > MAX_REPORTS_PER_REQUEST) {
       throw new ValidationError(`at most ${MAX_REPORTS_PER_REQUEST} reports per request`, [{ field: 'body', message: `has ${reports.length} reports; at most ${MAX_REPORTS_PER_REQUEST}` }]);
     }
-    return this.commits.run((trx) => this.applyReports(trx, provider, reports, source, Date.now()));
+    return this.commits.run(async (trx) => {
+      const outcomes = await this.applyReports(trx, provider, reports, source, Date.now());
+      await alongside?.(trx);
+      return outcomes;
+    });
   }
 
   /**

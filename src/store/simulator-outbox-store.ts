@@ -58,9 +58,10 @@ export class SimulatorOutboxStore implements SimulatorOutbox {
     return this.db.selectFrom('simulator_outbox').select(['id', 'message_id', 'report_status'])
       .where('reported_at', 'is', null).where('report_due_at', '<=', now).orderBy('report_due_at').limit(limit).execute();
   }
+}
 
-  async markReported(ids: string[], now: number): Promise<void> {
-    if (ids.length === 0) return;
-    await this.commits.run((trx) => trx.updateTable('simulator_outbox').set({ reported_at: now }).where('id', 'in', inList(ids)).execute());
-  }
+/** The entries' reports went out: written in the transaction that applied them (SimulatorReports). */
+export async function markReported(trx: Kysely<Database>, ids: string[], now: number): Promise<void> {
+  if (ids.length === 0) return;
+  await trx.updateTable('simulator_outbox').set({ reported_at: now }).where('id', 'in', inList(ids)).execute();
 }
