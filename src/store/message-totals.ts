@@ -6,9 +6,9 @@ import type { Database } from './schema.js';
  * How many messages are stored now, per API key, provider, sms_type and status: what `total` of
  * `GET /api/sms` counts when the page is filtered by those alone (or not at all).
  *
- * Counting the matching rows was a pass over an index: 40–120 ms at 1,000,000 messages for a filter
- * that matches most of them (`status=delivered`, no filter at all), on every page. Here it is a sum over
- * a few rows. Unlike the analytics summaries (analytics-summary.ts), these follow the retention purge
+ * Counting the matching rows was a pass over an index on every page: at 1,000,000 messages 31–60 ms
+ * for a filter that matches most of them (`status=delivered`, no filter at all), 253 ms for a status
+ * and a provider together (bench/RESULTS.md). Here it is a sum over a few rows. Unlike the analytics summaries (analytics-summary.ts), these follow the retention purge
  * down: they count what is stored, so a DELETE trigger takes messages out again.
  *
  * One row per key, provider and type, a column per status: a status change, most of a message's life,
