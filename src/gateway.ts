@@ -7,6 +7,8 @@ import { SmppServer } from './smpp-server/server.js';
 /** The API process: the services, the HTTP app over them, and (with RUN_WORKER) the background loops. */
 export async function createGateway(config: Config) {
   const services = await createServices(config);
+  // This process judges OTP codes: it reads every process's pumping counts (workers do not).
+  services.sharedPumping?.follow();
   const app = await buildApp(services);
   // ESMEs submit over SMPP beside the HTTP API, when SMPP_SERVER_PORT is set.
   const smppServer = config.smppServer ? new SmppServer(services, config.smppServer) : undefined;

@@ -182,7 +182,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   const templates = new TemplateService(db, commits);
   const sharedPumping = sharedCounters.redis ? new SharedPumpingCounts(sharedCounters.redis, config.redisPrefix) : undefined;
   const pumping = new PumpingGuard(config.otp.pumping, sharedPumping?.record);
-  sharedPumping?.follow(pumping);
+  sharedPumping?.attach(pumping);
   // Refusals first, the counting cap last: a recipient refused for another reason uses up no hour.
   metrics.watchSharedCounters(() => sharedCounters.status());
   const policies = new RecipientPolicies([

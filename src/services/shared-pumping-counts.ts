@@ -34,9 +34,18 @@ export class SharedPumpingCounts {
       .exec().catch(() => undefined);
   };
 
-  /** Starts reading everyone's counts into `guard`. */
-  follow(guard: PumpingGuard): void {
+  /** The guard whose codes this passes on, and (once `follow` is called) reads everyone's counts into. */
+  attach(guard: PumpingGuard): void {
     this.guard = guard;
+  }
+
+  /**
+   * Starts reading everyone's counts back, once a second. Only a process that judges codes needs them:
+   * the API process calls this (createGateway); a worker process or the dispatch thread never does,
+   * and so reads nothing from Redis for a guard it never consults.
+   */
+  follow(): void {
+    if (this.timer) return;
     this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
     this.timer.unref();
   }

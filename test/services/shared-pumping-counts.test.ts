@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { loadConfig } from '../../src/config.js';
+import { closeServices, createServices } from '../../src/services/container.js';
+import { dropDatabase } from '../helpers/database.js';
+import { startGateway, testEnv, type TestGateway } from '../helpers/gateway.js';
 import { get, post } from '../helpers/http.js';
 
 const gateways: TestGateway[] = [];
@@ -37,6 +40,24 @@ describe('OTP pumping counts shared through Redis', () => {
     const refused = await post(b.app, '/api/otp/generate', { phone_number: { number: gbNumber(6) } });
     expect(refused.status).toBe(429);
     expect(refused.body.errors[0]).toMatchObject({ reason: 'rate_limited', message: expect.stringMatching(/GB are throttled for suspected SMS pumping \(6 sent, 0 verified/) });
+  });
+
+  it('are read back only by a process that judges codes, not by a worker', async () => {
+    const env = await testEnv({ ...guardEnv, REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PREFIX: `test-${randomUUID()}:` });
+    const worker = await createServices(loadConfig(env));
+    const api = await startGateway({ ...guardEnv, REDIS_URL: env.REDIS_URL, REDIS_PREFIX: env.REDIS_PREFIX });
+    gateways.push(api);
+    try {
+      const readBacks = (redis: object) => vi.spyOn(redis as { pipeline(): unknown }, 'pipeline');
+      const byWorker = readBacks((worker.sharedPumping as unknown as { redis: object }).redis);
+      const byApi = readBacks((api.services.sharedPumping as unknown as { redis: object }).redis);
+      await new Promise((r) => setTimeout(r, 2200));
+      expect(byApi).toHaveBeenCalled();
+      expect(byWorker).not.toHaveBeenCalled();
+    } finally {
+      await closeServices(worker);
+      await dropDatabase(env.DATABASE_URL);
+    }
   });
 
   it('without Redis each process judges its own counts', async () => {
