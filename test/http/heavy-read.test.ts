@@ -29,14 +29,17 @@ let port: number;
 let range = '';
 
 /**
- * Messages of the last whole hour, written straight into the gateway's SQLite file. The summary triggers
- * are dropped meanwhile (4 times faster): the hourly summaries do not count these rows, which the reads
- * below never ask for (a range inside one hour is read from the messages themselves).
+ * Messages of the last whole hour, written straight into the gateway's SQLite file. The analytics summary
+ * triggers are dropped meanwhile (4 times faster): the hourly summaries do not count these rows, which the
+ * reads below never ask for (a range inside one hour is read from the messages themselves). The list
+ * totals' triggers stay: the pages' `total` is read from them.
  */
 function seed(path: string): { hourStart: number } {
   const db = new BetterSqlite3(path);
   db.pragma('synchronous = OFF');
-  const triggers = db.prepare("select name, sql from sqlite_master where type = 'trigger' and tbl_name = 'messages'").all() as Array<{ name: string; sql: string }>;
+  // As the gateway's own connections: the statement journals the remaining triggers need stay in memory.
+  db.pragma('temp_store = memory');
+  const triggers = db.prepare("select name, sql from sqlite_master where type = 'trigger' and tbl_name = 'messages' and name not like 'message_totals_%'").all() as Array<{ name: string; sql: string }>;
   for (const t of triggers) db.exec(`drop trigger ${t.name}`);
   const insert = db.prepare(`insert into messages (id, batch_id, to_number, country, body, message_type, sms_type, encoding, segments, priority, provider,
       status, estimated_cost, cost, currency, attempts, due_at, created_at, updated_at, sent_at, final_at)
@@ -132,9 +135,10 @@ describe.skipIf(onPostgres)('heavy reads run beside the event loop (SQLite read 
     expectResponsive(m);
   }, 120_000);
 
-  it('15 heavy message-log pages at once: /health is answered between them', async () => {
-    const paths = [...LIST_PATHS, ...LIST_PATHS, ...LIST_PATHS];
-    const m = await bestOf('15 deep message-log pages over two or three filters', () => Promise.all(paths.map((p) => get(p))));
+  // Their `total` is a sum over message_totals: the pages' own walks past their offsets are what is heavy.
+  it('25 heavy message-log pages at once: /health is answered between them', async () => {
+    const paths = Array.from({ length: 5 }, () => LIST_PATHS).flat();
+    const m = await bestOf('25 deep message-log pages over two or three filters', () => Promise.all(paths.map((p) => get(p))));
     expectResponsive(m);
   }, 120_000);
 
