@@ -7,7 +7,8 @@ import type { StatusService } from './status-service.js';
  * The simulated network's side of delivery reports: when an outbox entry's report falls due,
  * its report goes through the simulator's own report mapping and the same StatusService path
  * that POST /api/webhooks/simulator uses. Marked in the transaction that applies it: a crash
- * neither loses a report nor repeats one, and a round of reports is one write turn, not two.
+ * between applying and marking can no longer repeat a round, and a round is one write turn, not
+ * two. (Two workers may still read the same due rows; the second apply changes nothing.)
  */
 export class SimulatorReports {
   private readonly loop = new PollingLoop('simulator delivery reports', 100, () => this.deliverDue());

@@ -47,7 +47,10 @@ export class StatusService {
    * `alongside` writes in the same transaction (the simulator marks its reports sent there).
    */
   async applyProviderReports(provider: string, reports: StatusReport[], source = `provider:${provider}`, alongside?: (trx: Kysely<Database>) => Promise<void>): Promise<ReportOutcome[]> {
-    if (reports.length === 0) return [];
+    if (reports.length === 0) {
+      if (alongside) await this.commits.run(alongside);
+      return [];
+    }
     if (reports.length > MAX_REPORTS_PER_REQUEST) {
       throw new ValidationError(`at most ${MAX_REPORTS_PER_REQUEST} reports per request`, [{ field: 'body', message: `has ${reports.length} reports; at most ${MAX_REPORTS_PER_REQUEST}` }]);
     }

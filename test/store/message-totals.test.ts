@@ -53,13 +53,13 @@ const dims = fc.tuple(fc.nat({ max: KEYS.length - 1 }), fc.nat({ max: PROVIDERS.
 type Change =
   | { kind: 'insert'; rows: Array<[number, number, number, number]> }
   | { kind: 'status'; picks: number[]; status: number }
-  | { kind: 'move'; picks: number[]; provider: number | null; key: number | null; status: number | null }
+  | { kind: 'move'; picks: number[]; provider: number | null; key: number | null; type: number | null; status: number | null }
   | { kind: 'lease'; picks: number[] }
   | { kind: 'delete'; picks: number[] };
 const change: fc.Arbitrary<Change> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('insert' as const), rows: fc.array(dims, { minLength: 1, maxLength: 8 }) }), weight: 3 },
   { arbitrary: fc.record({ kind: fc.constant('status' as const), picks: pick, status: fc.nat({ max: MESSAGE_STATUSES.length - 1 }) }), weight: 3 },
-  { arbitrary: fc.record({ kind: fc.constant('move' as const), picks: pick, provider: fc.option(fc.nat({ max: PROVIDERS.length - 1 })), key: fc.option(fc.nat({ max: KEYS.length - 1 })), status: fc.option(fc.nat({ max: MESSAGE_STATUSES.length - 1 })) }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('move' as const), picks: pick, provider: fc.option(fc.nat({ max: PROVIDERS.length - 1 })), key: fc.option(fc.nat({ max: KEYS.length - 1 })), type: fc.option(fc.nat({ max: TYPES.length - 1 })), status: fc.option(fc.nat({ max: MESSAGE_STATUSES.length - 1 })) }), weight: 2 },
   fc.record({ kind: fc.constant('lease' as const), picks: pick }),
   fc.record({ kind: fc.constant('delete' as const), picks: pick }),
 );
@@ -75,6 +75,7 @@ async function apply(db: Kysely<Database>, c: Change) {
   if (c.kind === 'move') await where.set({
     ...(c.provider === null ? {} : { provider: PROVIDERS[c.provider] }),
     ...(c.key === null ? {} : { key_id: KEYS[c.key] }),
+    ...(c.type === null ? {} : { sms_type: TYPES[c.type] }),
     ...(c.status === null ? {} : { status: MESSAGE_STATUSES[c.status] }),
     updated_at: AT,
   }).execute();
