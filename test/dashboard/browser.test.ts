@@ -81,6 +81,8 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
   async function settled(page: Page) {
     await page.locator('main h1').waitFor();
     await page.waitForFunction(() => document.querySelector('p.state[role="status"]') === null);
+    // A page of the message log keeps the rows of the page before until its own arrive (aria-busy meanwhile).
+    await page.waitForFunction(() => document.querySelector('[aria-busy="true"]') === null);
   }
 
   beforeAll(async () => {
@@ -154,9 +156,11 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     // The second page's URL reloads to the same rows.
     await page.reload();
     await page.getByText(/^Page 2 ·/).waitFor();
+    await settled(page);
     expect(await rows()).toEqual(second);
     await page.getByRole('button', { name: 'Previous' }).click();
     await page.getByText(/^Page 1 ·/).waitFor();
+    await settled(page);
     expect(await rows()).toEqual(first);
   }, SLOW);
 

@@ -40,7 +40,8 @@ export default function MessagesPage() {
       <QueryView query={messages} what="messages">
         {(page) => page.items.length === 0 ? <Empty>{cursor ? 'No more messages.' : 'No message matches these filters.'}</Empty> : (
           <>
-            <div className="table-wrap" tabIndex={0}>
+            {/* While the next page loads, the rows shown are the page before's: say so. */}
+            <div className="table-wrap" tabIndex={0} aria-busy={messages.isPlaceholderData || undefined}>
               <table className="messages">
                 <caption className="visually-hidden">Messages, newest first; statuses update live</caption>
                 <thead>
