@@ -1,4 +1,5 @@
 import type { SimulatorProvider } from '../providers/simulator.js';
+import type { GroupCommit } from '../store/group-commit.js';
 import { markReported, type SimulatorOutboxStore } from '../store/simulator-outbox-store.js';
 import { PollingLoop } from './polling-loop.js';
 import type { StatusService } from './status-service.js';
@@ -13,7 +14,9 @@ import type { StatusService } from './status-service.js';
 export class SimulatorReports {
   private readonly loop = new PollingLoop('simulator delivery reports', 100, () => this.deliverDue());
 
-  constructor(private readonly simulator: SimulatorProvider, private readonly outbox: SimulatorOutboxStore, private readonly status: StatusService) {}
+  constructor(
+    private readonly simulator: SimulatorProvider, private readonly outbox: SimulatorOutboxStore, private readonly status: StatusService, private readonly commits: GroupCommit,
+  ) {}
 
   start(): void {
     this.loop.start();
@@ -27,7 +30,10 @@ export class SimulatorReports {
     const due = await this.outbox.dueReports(now, 1000);
     if (due.length === 0) return 0;
     const reports = due.map((entry) => this.simulator.toStatusReport(this.simulator.reportFor(entry, now)));
-    await this.status.applyProviderReports('simulator', reports, undefined, (trx) => markReported(trx, due.map((d) => d.id), now));
+    await this.commits.run(async (trx) => {
+      await this.status.applyProviderReportsIn(trx, 'simulator', reports);
+      await markReported(trx, due.map((d) => d.id), now);
+    });
     return due.length;
   }
 }

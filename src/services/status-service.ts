@@ -42,23 +42,18 @@ export class StatusService {
     return outcome;
   }
 
-  /**
-   * Reports in a provider's own format, already verified and mapped by that provider.
-   * `alongside` writes in the same transaction (the simulator marks its reports sent there).
-   */
-  async applyProviderReports(provider: string, reports: StatusReport[], source = `provider:${provider}`, alongside?: (trx: Kysely<Database>) => Promise<void>): Promise<ReportOutcome[]> {
-    if (reports.length === 0) {
-      if (alongside) await this.commits.run(alongside);
-      return [];
-    }
+  /** Reports in a provider's own format, already verified and mapped by that provider. */
+  async applyProviderReports(provider: string, reports: StatusReport[], source = `provider:${provider}`): Promise<ReportOutcome[]> {
+    if (reports.length === 0) return [];
     if (reports.length > MAX_REPORTS_PER_REQUEST) {
       throw new ValidationError(`at most ${MAX_REPORTS_PER_REQUEST} reports per request`, [{ field: 'body', message: `has ${reports.length} reports; at most ${MAX_REPORTS_PER_REQUEST}` }]);
     }
-    return this.commits.run(async (trx) => {
-      const outcomes = await this.applyReports(trx, provider, reports, source, Date.now());
-      await alongside?.(trx);
-      return outcomes;
-    });
+    return this.commits.run((trx) => this.applyReports(trx, provider, reports, source, Date.now()));
+  }
+
+  /** The same, in the caller's transaction (the simulator marks its reports sent in it). */
+  applyProviderReportsIn(trx: Kysely<Database>, provider: string, reports: StatusReport[]): Promise<ReportOutcome[]> {
+    return this.applyReports(trx, provider, reports, `provider:${provider}`, Date.now());
   }
 
   /**

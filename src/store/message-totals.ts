@@ -42,10 +42,12 @@ async function createTable(db: Kysely<any>, onSqlite: boolean) {
 }
 
 async function createSqliteTriggers(db: Kysely<any>) {
-  const upsert = (m: string, sign: string) =>
+  /** Adds `counts` (one per status) to the row of `m`'s key. */
+  const addRow = (m: string, counts: string[]) =>
     `insert into message_totals (${KEY}, ${STATUSES.join(', ')})
-     values (${keyOf(m)}, 0, ${statusColumns(m, sign).join(', ')})
+     values (${keyOf(m)}, 0, ${counts.join(', ')})
      ${addTo};`;
+  const upsert = (m: string, sign: string) => addRow(m, statusColumns(m, sign));
   const sameKey = 'old.key_id is new.key_id and old.provider is new.provider and old.sms_type is new.sms_type';
   await sql.raw(`create trigger message_totals_insert after insert on messages begin
     ${upsert('new.', '')}
@@ -54,9 +56,7 @@ async function createSqliteTriggers(db: Kysely<any>) {
   await sql.raw(`create trigger message_totals_status after update of status on messages
     when old.status is not new.status and ${sameKey}
     begin
-      insert into message_totals (${KEY}, ${STATUSES.join(', ')})
-      values (${keyOf('new.')}, 0, ${STATUSES.map((s) => `(case when new.status = '${s}' then 1 else 0 end) - (case when old.status = '${s}' then 1 else 0 end)`).join(', ')})
-      ${addTo};
+      ${addRow('new.', statusColumns('new.', '').map((plus, i) => `${plus} - ${statusColumns('old.', '')[i]}`))}
     end`).execute(db);
   // Failover moves a message to another provider: out of one row, into another.
   await sql.raw(`create trigger message_totals_move after update of key_id, provider, sms_type on messages
