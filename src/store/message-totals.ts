@@ -53,10 +53,11 @@ async function createSqliteTriggers(db: Kysely<any>) {
     ${upsert('new.', '')}
   end`).execute(db);
   // The common change: one row, the old status's column down by one and the new one's up.
+  const leaving = statusColumns('old.', '');
   await sql.raw(`create trigger message_totals_status after update of status on messages
     when old.status is not new.status and ${sameKey}
     begin
-      ${addRow('new.', statusColumns('new.', '').map((plus, i) => `${plus} - ${statusColumns('old.', '')[i]}`))}
+      ${addRow('new.', statusColumns('new.', '').map((plus, i) => `${plus} - ${leaving[i]}`))}
     end`).execute(db);
   // Failover moves a message to another provider: out of one row, into another.
   await sql.raw(`create trigger message_totals_move after update of key_id, provider, sms_type on messages
