@@ -4,10 +4,9 @@ import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { FINAL_STATUSES, PENDING_STATUSES, type MessageStatus } from '../domain/message-status.js';
 import { roundCost } from '../domain/pricing.js';
 import type { GroupCommit } from '../store/group-commit.js';
-import { batchCounts, findBatch, moveStatus } from '../store/message-store.js';
+import { campaignFigures, countedFigures } from '../store/batch-totals.js';
+import { findBatch, moveStatus } from '../store/message-store.js';
 import type { Database } from '../store/schema.js';
-
-const HANDED_OVER: readonly string[] = ['sending', 'sent', 'delivered', 'undelivered'];
 
 export class BatchService {
   /**
@@ -19,19 +18,14 @@ export class BatchService {
   async get(id: string, caller: Caller = OPERATOR) {
     const batch = await findBatch(this.reads, id);
     if (!batch || !owns(caller, batch.key_id)) throw new NotFoundError('batch', id);
-    const rows = await batchCounts(this.reads, id);
-    const counts: Record<string, number> = {};
+    const { counts, segments, billedCost } = batch.kind === 'batch'
+      ? await campaignFigures(this.reads, id)
+      : await countedFigures(this.reads, id);
     let messages = 0;
     let final = 0;
-    let costSoFar = 0;
-    let segments = 0;
-    for (const r of rows) {
-      const n = Number(r.count);
-      counts[r.status] = n;
+    for (const [status, n] of Object.entries(counts)) {
       messages += n;
-      segments += Number(r.segments ?? 0);
-      if (FINAL_STATUSES.includes(r.status as MessageStatus)) final += n;
-      if (HANDED_OVER.includes(r.status)) costSoFar += Number(r.cost ?? 0);
+      if (FINAL_STATUSES.includes(status as MessageStatus)) final += n;
     }
     // Stored status says what was asked (draft, scheduled, queued, canceled); progress comes from the messages.
     let status: string = batch.status;
@@ -50,7 +44,7 @@ export class BatchService {
       duplicates: batch.duplicates,
       total_segments: segments,
       estimated_cost: batch.estimated_cost,
-      cost_so_far: roundCost(costSoFar),
+      cost_so_far: roundCost(billedCost),
       currency: batch.currency,
       counts,
       scheduled_at: batch.schedule_at === null ? null : new Date(batch.schedule_at).toISOString(),

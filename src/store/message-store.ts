@@ -251,20 +251,6 @@ export async function findBatch(db: Db, id: string): Promise<BatchRow | undefine
   return db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function batchCounts(db: Db, batchId: string) {
-  return db
-    .selectFrom('messages')
-    .select((eb) => [
-      'status',
-      eb.fn.countAll<number>().as('count'),
-      eb.fn.sum<number>('segments').as('segments'),
-      eb.fn.sum<number>(eb.fn.coalesce('cost', 'estimated_cost')).as('cost'),
-    ])
-    .where('batch_id', '=', batchId)
-    .groupBy('status')
-    .execute();
-}
-
 /**
  * Claims up to `limit` due messages of one provider for sending, most urgent first. The
  * claim is one UPDATE, so two workers never take the same message; the lease says how

@@ -1,6 +1,7 @@
 import { Migrator, PostgresAdapter, sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { messageStatsMigration, summaryTriggersRevision } from './analytics-summary.js';
 import { messageTotalsMigration } from './message-totals.js';
+import { batchTotalsMigration } from './batch-totals.js';
 import { rebuildWithoutRowid } from './without-rowid.js';
 
 const money = sql`double precision`;
@@ -435,6 +436,7 @@ export const migrations: Record<string, Migration> = {
   },
   '0012_summary_triggers': summaryTriggersRevision,
   '0013_message_totals': messageTotalsMigration,
+  '0014_batch_totals': batchTotalsMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -419,8 +419,12 @@ export type MessageDeliveryDaysTable = Omit<MessageDeliveryTimesTable, 'hour_sta
 /** Messages stored now per key ('' for the operator's), provider and type, a column per status (src/store/message-totals.ts). */
 export type MessageTotalsTable = { key_id: string; provider: string; sms_type: string; shard: number } & Record<MessageStatus, number>;
 
+/** A campaign's messages per status, their segments and billed cost, per shard (src/store/batch-totals.ts). */
+export type BatchTotalsTable = { batch_id: string; shard: number; segments: number; billed_cost: number } & Record<MessageStatus, number>;
+
 export interface Database {
   message_totals: MessageTotalsTable;
+  batch_totals: BatchTotalsTable;
   message_stats: MessageStatsTable;
   message_series: MessageSeriesTable;
   message_delivery_times: MessageDeliveryTimesTable;
