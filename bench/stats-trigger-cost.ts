@@ -3,10 +3,12 @@
  * same writes on a database with the triggers and on one with them dropped, alternating, in this
  * process (no HTTP), so the difference is the triggers' own cost.
  *
- *   npx tsx bench/stats-trigger-cost.ts [--postgres URL] [--rounds 3] [--messages 20000] [--drop PREFIX]
+ *   npx tsx bench/stats-trigger-cost.ts [--postgres URL] [--rounds 3] [--messages 20000] [--drop PREFIX] [--campaigns]
  *
  * "Without" drops every trigger on `messages` whose name begins with `--drop` (all of them by default;
- * `--drop message_totals` for the list totals' alone, src/store/message-totals.ts).
+ * `--drop message_totals` for the list totals' alone, src/store/message-totals.ts). `--campaigns`: every
+ * message belongs to a campaign (a `batches` row of kind 'batch' per 1,000), so the campaign figures'
+ * triggers (src/store/batch-totals.ts) do their work; without it their batches have no row, as single sends'.
  *
  * Each round, per database: N single-row inserts (one statement each, as single sends), N/1000 inserts of
  * 1,000 rows (as batches), then per message: queued → sending, sending → sent, sent → delivered; single
@@ -22,7 +24,7 @@ import { newId } from '../src/domain/ids.js';
 import { createStore, type Store } from '../src/store/database.js';
 import { migrate } from '../src/store/migrations.js';
 
-const { values: args } = parseArgs({ options: { postgres: { type: 'string' }, rounds: { type: 'string', default: '3' }, messages: { type: 'string', default: '20000' }, drop: { type: 'string', default: '' } } });
+const { values: args } = parseArgs({ options: { postgres: { type: 'string' }, rounds: { type: 'string', default: '3' }, messages: { type: 'string', default: '20000' }, drop: { type: 'string', default: '' }, campaigns: { type: 'boolean', default: false } } });
 const N = Number(args.messages);
 
 async function openDatabase(withTriggers: boolean): Promise<{ store: Store; drop(): Promise<void> }> {
@@ -87,6 +89,12 @@ async function inTransactions(db: Kysely<any>, count: number, statement: (tx: Ky
 
 async function round(db: Kysely<any>) {
   const now = Date.now();
+  if (args.campaigns) {
+    await db.insertInto('batches').values(Array.from({ length: (2 * N) / 1000 }, (_, b) => ({
+      id: `bat_${b}`, name: `campaign ${b}`, kind: 'batch', status: 'queued', sms_type: 'transactional', message_type: 'text', provider: 'simulator',
+      total_recipients: 1000, accepted: 1000, rejected: 0, duplicates: 0, total_segments: 1000, estimated_cost: 7.9, currency: 'USD', created_at: now, updated_at: now,
+    }))).execute();
+  }
   const single = await timeIt(() => inTransactions(db, N, (tx, i) => tx.insertInto('messages').values(message(i, now)).execute()));
   const batch = await timeIt(async () => {
     for (let b = 0; b < N / 1000; b++) {

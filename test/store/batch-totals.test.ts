@@ -23,7 +23,7 @@ const COSTS = [null, 0, 0.0079, 0.05];
 let serial = 0;
 
 const batchRow = (b: (typeof BATCHES)[number]) => ({
-  id: b.id, name: b.kind === 'batch' ? b.id : null, kind: b.kind, status: 'queued', sms_type: 'promotional', message_type: 'text', provider: 'simulator',
+  id: b.id, name: b.kind === 'batch' ? b.id : null, kind: b.kind, status: 'queued' as const, sms_type: 'promotional', message_type: 'text', provider: 'simulator',
   total_recipients: 0, accepted: 0, rejected: 0, duplicates: 0, total_segments: 0, estimated_cost: 0, currency: 'USD', created_at: AT, updated_at: AT,
 });
 
