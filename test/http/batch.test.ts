@@ -24,6 +24,26 @@ describe('POST /api/sms/send-batch', () => {
     expect(list.items.map((m: any) => m.message).sort()).toEqual(['Hi User 1! Special offer: 50% off today.', 'Hi User 2! Special offer: 50% off today.']);
   });
 
+  it('gives each recipient its own text when texts repeat and alternate, sealing a repeated text once per request', async () => {
+    const numbers = ['+14155552673', '+14155552674', '+14155552675', '+14155552676'];
+    const names = ['Ann', 'Ann', 'Bob', 'Ann'];
+    const send = () => post(gw.app, '/api/sms/send-batch', { recipients: numbers.map((number, i) => ({ number, name: names[i] })), message: 'Hi {{name}}' });
+    const first = await send();
+    expect(first.body.accepted).toBe(4);
+    const items = (await get(gw.app, `/api/sms?batch_id=${first.body.batch_id}`)).body.items;
+    expect(Object.fromEntries(items.map((m: any) => [m.to, m.message]))).toEqual(Object.fromEntries(numbers.map((n, i) => [n, `Hi ${names[i]}`])));
+
+    const stored = async (batchId: string) => new Map((await gw.services.store.db.selectFrom('messages').select(['to_number', 'body'])
+      .where('batch_id', '=', batchId).execute()).map((r) => [r.to_number, r.body]));
+    const firstBodies = await stored(first.body.batch_id);
+    expect(firstBodies.get(numbers[1])).toBe(firstBodies.get(numbers[0]));
+    expect(firstBodies.get(numbers[2])).not.toBe(firstBodies.get(numbers[0]));
+    // Sealed anew after another text came between, and in another request: equal ciphertexts stay within one run of one request.
+    expect(firstBodies.get(numbers[3])).not.toBe(firstBodies.get(numbers[0]));
+    const second = await send();
+    expect((await stored(second.body.batch_id)).get(numbers[0])).not.toBe(firstBodies.get(numbers[0]));
+  });
+
   it('422 when no recipient is valid', async () => {
     const res = await post(gw.app, '/api/sms/send-batch', { recipients: [{ number: '123' }], message: 'x' });
     expect(res.status).toBe(422);
