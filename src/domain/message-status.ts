@@ -10,7 +10,7 @@ export const PENDING_STATUSES: readonly MessageStatus[] = ['draft', 'scheduled',
 
 /** Handed to a provider: the only messages a delivery report may move. */
 export const HANDED_OVER_STATUSES: readonly MessageStatus[] = ['sending', 'sent', 'delivered', 'undelivered', 'failed'];
-/** What a campaign's cost so far adds up: messages a provider took and has not refused. */
+/** What a campaign's cost so far adds up: messages handed to a provider that it has not refused (`failed`). */
 export const BILLED_STATUSES: readonly MessageStatus[] = ['sending', 'sent', 'delivered', 'undelivered'];
 /** What a delivery report may say: that the provider took the message, and what became of it. */
 export const REPORTABLE_STATUSES = ['sent', 'delivered', 'undelivered', 'failed'] as const;
