@@ -1,5 +1,6 @@
 import { PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
 import { MESSAGE_STATUSES } from '../domain/message-status.js';
+import { addGrouped, addTo, createStatementTrigger, type CountingTable } from './counting-triggers.js';
 import type { Database } from './schema.js';
 
 /**
@@ -21,11 +22,10 @@ import type { Database } from './schema.js';
 
 const KEY = 'key_id, provider, sms_type, shard';
 const STATUSES = MESSAGE_STATUSES as readonly string[];
+const TOTALS: CountingTable = { table: 'message_totals', keys: ['key_id', 'provider', 'sms_type'], values: [...STATUSES] };
 
 /** A message as this table's key (the operator's messages, key_id null, under ''), `m` a row prefix. */
 const keyOf = (m: string) => `coalesce(${m}key_id, ''), ${m}provider, ${m}sms_type`;
-const addTo = `on conflict (${KEY}) do update set
-    ${STATUSES.map((s) => `${s} = message_totals.${s} + excluded.${s}`).join(',\n    ')}`;
 
 /** `sign` 1 for the status column of `m`'s status, 0 for the others. */
 const statusColumns = (m: string, sign: string) => STATUSES.map((s) => `${sign}(case when ${m}status = '${s}' then 1 else 0 end)`);
@@ -46,7 +46,7 @@ async function createSqliteTriggers(db: Kysely<any>) {
   const addRow = (m: string, counts: string[]) =>
     `insert into message_totals (${KEY}, ${STATUSES.join(', ')})
      values (${keyOf(m)}, 0, ${counts.join(', ')})
-     ${addTo};`;
+     ${addTo(TOTALS)};`;
   const upsert = (m: string, sign: string) => addRow(m, statusColumns(m, sign));
   const sameKey = 'old.key_id is new.key_id and old.provider is new.provider and old.sms_type is new.sms_type';
   await sql.raw(`create trigger message_totals_insert after insert on messages begin
@@ -74,39 +74,14 @@ async function createSqliteTriggers(db: Kysely<any>) {
 async function createPostgresTriggers(db: Kysely<any>) {
   const signed = (table: string, sign: string) =>
     `select ${keyOf('')}, ${statusColumns('', sign).map((c, i) => `${c} as ${STATUSES[i]}`).join(', ')} from ${table}`;
-  const upsert = (rows: string) =>
-    `insert into message_totals (${KEY}, ${STATUSES.join(', ')})
-     select key_id, provider, sms_type, slot, ${STATUSES.map((s) => `sum(${s})`).join(', ')}
-     from (${rows}) d (key_id, provider, sms_type, ${STATUSES.join(', ')})
-     group by key_id, provider, sms_type
-     having ${STATUSES.map((s) => `sum(${s}) <> 0`).join(' or ')}
-     order by key_id, provider, sms_type
-     ${addTo};`;
-  const fn = (name: string, guard: string, rows: string) => sql.raw(`create function ${name}() returns trigger language plpgsql as $$
-    declare
-      slot integer;
-    begin
-      if not exists (${guard}) then
-        return null;
-      end if;
-      slot := message_stats_shard();
-      ${upsert(rows)}
-      return null;
-    end $$`).execute(db);
-  await fn('message_totals_after_insert', 'select 1 from new_rows', signed('new_rows', ''));
+  await createStatementTrigger(db, 'message_totals', 'insert', 'select 1 from new_rows', addGrouped(TOTALS, signed('new_rows', '')));
   // Leases, provider ids, sent times: most updates move no count, and leave without taking a shard.
-  await fn('message_totals_after_update',
+  await createStatementTrigger(db, 'message_totals', 'update',
     `select 1 from old_rows o join new_rows n on n.id = o.id
      where o.status is distinct from n.status or o.key_id is distinct from n.key_id
        or o.provider is distinct from n.provider or o.sms_type is distinct from n.sms_type`,
-    `${signed('new_rows', '')} union all ${signed('old_rows', '-')}`);
-  await fn('message_totals_after_delete', 'select 1 from old_rows', signed('old_rows', '-'));
-  await sql.raw(`create trigger message_totals_insert after insert on messages
-    referencing new table as new_rows for each statement execute function message_totals_after_insert()`).execute(db);
-  await sql.raw(`create trigger message_totals_update after update on messages
-    referencing old table as old_rows new table as new_rows for each statement execute function message_totals_after_update()`).execute(db);
-  await sql.raw(`create trigger message_totals_delete after delete on messages
-    referencing old table as old_rows for each statement execute function message_totals_after_delete()`).execute(db);
+    addGrouped(TOTALS, `${signed('new_rows', '')} union all ${signed('old_rows', '-')}`));
+  await createStatementTrigger(db, 'message_totals', 'delete', 'select 1 from old_rows', addGrouped(TOTALS, signed('old_rows', '-')));
 }
 
 /** Migration 0013: the table, its triggers, and every message already stored counted into shard 0. */

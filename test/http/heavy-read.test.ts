@@ -31,8 +31,9 @@ let range = '';
 /**
  * Messages of the last whole hour, written straight into the gateway's SQLite file. The analytics summary
  * triggers are dropped meanwhile (4 times faster): the hourly summaries do not count these rows, which the
- * reads below never ask for (a range inside one hour is read from the messages themselves). The list
- * totals' triggers stay: the pages' `total` is read from them.
+ * reads below never ask for (a range inside one hour is read from the messages themselves), and so are
+ * the campaign figures' (these messages' batches have no campaign row). The list totals' triggers stay:
+ * the pages' `total` is read from them.
  */
 function seed(path: string): { hourStart: number } {
   const db = new BetterSqlite3(path);

@@ -7,7 +7,7 @@ import { campaignFigures, countedFigures, type BatchFigures } from '../../src/st
 import { migrate, migrations } from '../../src/store/migrations.js';
 import type { Database } from '../../src/store/schema.js';
 import { createStore } from '../../src/store/database.js';
-import { dropDatabase, freshDatabaseUrl } from '../helpers/database.js';
+import { dropDatabase, freshDatabaseUrl, onPostgres } from '../helpers/database.js';
 import { freshStores } from '../helpers/fresh-store.js';
 
 const freshStore = freshStores();
@@ -97,6 +97,34 @@ describe('batch totals', () => {
       else for (const c of changes) await apply(db, c);
       await expectFiguresMatch(db);
     }), { numRuns: 50, endOnFailure: true });
+  });
+
+  it.skipIf(!onPostgres)('add up every shard: two transactions changing one campaign at once each write a row of their own', async () => {
+    const { store } = await freshStore();
+    const db = store.db;
+    await db.insertInto('batches').values(BATCHES.map(batchRow)).execute();
+    await db.insertInto('messages').values([messageRow(0, 2, 1, 0), messageRow(0, 2, 1, 2)]).execute();
+    const [a, b] = (await db.selectFrom('messages').select('id').orderBy('id').execute()).map((r) => r.id);
+    let wrote!: () => void;
+    let release!: () => void;
+    const firstWrote = new Promise<void>((r) => (wrote = r));
+    const released = new Promise<void>((r) => (release = r));
+    // The first holds its shard until it commits, so the second, meanwhile, must take another.
+    const first = db.transaction().execute(async (trx) => {
+      await trx.updateTable('messages').set({ status: 'sending' }).where('id', '=', a).execute();
+      wrote();
+      await released;
+    });
+    await firstWrote;
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('messages').set({ status: 'sent', cost: 0.05 }).where('id', '=', b).execute();
+    });
+    release();
+    await first;
+    const shards = await db.selectFrom('batch_totals').select('shard').where('batch_id', '=', BATCHES[0].id).execute();
+    expect(new Set(shards.map((r) => r.shard)).size).toBeGreaterThan(1);
+    await expectFiguresMatch(db);
+    expect(await campaignFigures(db, BATCHES[0].id)).toMatchObject({ counts: { sending: 1, sent: 1 }, segments: 2 });
   });
 
   it('go with the campaign when the purge deletes it', async () => {
