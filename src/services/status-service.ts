@@ -226,8 +226,9 @@ export class StatusService {
   }
 
   private transition(message: MessageRow, from: MessageStatus, to: MessageStatus, report: { errorCode?: string; errorMessage?: string }, source: string, now: number): Transition {
-    if (to === 'delivered') this.metrics.delivered.inc({ provider: message.provider });
-    else if (isFinal(to)) this.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to });
+    // Counted once committed: a rolled-back attempt that runs again would otherwise count twice.
+    if (to === 'delivered') this.commits.afterCommit(() => this.metrics.delivered.inc({ provider: message.provider }));
+    else if (isFinal(to)) this.commits.afterCommit(() => this.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to }));
     return { message, from, to, source, errorCode: report.errorCode ?? null, detail: report.errorMessage ?? null, at: now };
   }
 

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import { whenWriteLockFree, type DialectName } from './database.js';
@@ -26,6 +27,8 @@ export class GroupCommit {
   private pending: Pending[] = [];
   private scheduled = false;
   private flushing = false;
+  /** What the running job asked to do once its writes are committed (see `afterCommit`). */
+  private readonly effects = new AsyncLocalStorage<Array<() => void>>();
 
   constructor(private readonly db: Kysely<Database>, private readonly dialect: DialectName, private readonly walSync?: WalSync, private readonly turn?: WriteTurn) {}
 
@@ -38,8 +41,30 @@ export class GroupCommit {
     return this.enqueue(job, true);
   }
 
+  /**
+   * Runs `effect` once the job calling this is committed (and, on SQLite, on disk), and never if its
+   * writes are rolled back. For counters of what was written: a group that fails runs its jobs again,
+   * each alone, and a count made inside the first attempt would be made twice. Outside a job, at once.
+   */
+  afterCommit(effect: () => void): void {
+    const effects = this.effects.getStore();
+    if (effects) effects.push(effect);
+    else effect();
+  }
+
+  /** Runs one attempt of `job`, collecting its effects into `effects`. */
+  private attempt<T>(job: Job<T>, trx: Transaction<Database>, effects: Array<() => void>): Promise<T> {
+    return this.effects.run(effects, () => job(trx));
+  }
+
   private enqueue<T>(job: Job<T>, contained: boolean): Promise<T> {
-    if (this.dialect !== 'sqlite') return this.db.transaction().execute(job);
+    if (this.dialect !== 'sqlite') {
+      const effects: Array<() => void> = [];
+      return this.db.transaction().execute((trx) => this.attempt(job, trx, effects)).then((value) => {
+        for (const effect of effects) effect();
+        return value;
+      });
+    }
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ job, contained, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();
@@ -60,17 +85,18 @@ export class GroupCommit {
     const settled: Array<() => void> = [];
     try {
       const values: unknown[] = [];
+      const effects = jobs.map((): Array<() => void> => []);
       try {
         const failures = new Map<number, unknown>();
         await whenWriteLockFree(() => this.db.transaction().execute(async (trx) => {
           for (const [i, { job, contained }] of jobs.entries()) {
             if (!contained) {
-              values.push(await job(trx));
+              values.push(await this.attempt(job, trx, effects[i]));
               continue;
             }
             await sql`savepoint job`.execute(trx);
             try {
-              values.push(await job(trx));
+              values.push(await this.attempt(job, trx, effects[i]));
               await sql`release savepoint job`.execute(trx);
             } catch (err) {
               await sql`rollback to savepoint job`.execute(trx);
@@ -80,7 +106,10 @@ export class GroupCommit {
             }
           }
         }), this.turn);
-        jobs.forEach((p, i) => settled.push(failures.has(i) ? () => p.reject(failures.get(i)) : () => p.resolve(values[i])));
+        jobs.forEach((p, i) => settled.push(failures.has(i) ? () => p.reject(failures.get(i)) : () => {
+          for (const effect of effects[i]) effect();
+          p.resolve(values[i]);
+        }));
       } catch (err) {
         if (jobs.length === 1) settled.push(() => jobs[0].reject(err));
         else await this.runAlone(jobs, settled);
@@ -106,9 +135,14 @@ export class GroupCommit {
 
   private async runAlone(jobs: Pending[], settled: Array<() => void>): Promise<void> {
     for (const { job, resolve, reject } of jobs) {
+      // A fresh attempt: what the failed group's attempt collected is dropped with its writes.
+      const effects: Array<() => void> = [];
       try {
-        const value = await whenWriteLockFree(() => this.db.transaction().execute(job), this.turn);
-        settled.push(() => resolve(value));
+        const value = await whenWriteLockFree(() => this.db.transaction().execute((trx) => this.attempt(job, trx, effects)), this.turn);
+        settled.push(() => {
+          for (const effect of effects) effect();
+          resolve(value);
+        });
       } catch (err) {
         settled.push(() => reject(err));
       }

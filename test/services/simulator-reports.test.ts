@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { drain, startGateway, US, US2, type TestGateway } from '../helpers/gateway.js';
-import { post } from '../helpers/http.js';
+import { get, post } from '../helpers/http.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -12,7 +12,7 @@ afterEach(async () => {
 const HOUR = 3_600_000;
 
 describe('the simulator\'s delivery reports', () => {
-  it('are applied and marked sent in one transaction: a failed mark leaves the reports to go out again, unapplied', async () => {
+  it('are applied and marked sent in one transaction: a failed mark leaves the reports to go out again, unapplied and uncounted', async () => {
     gw = await startGateway({ SIMULATOR_DELIVERY_DELAY_MS: '60000' });
     const { services } = gw;
     const db = services.store.db;
@@ -38,6 +38,9 @@ describe('the simulator\'s delivery reports', () => {
     expect((await db.selectFrom('simulator_outbox').select('reported_at').execute()).every((e) => e.reported_at !== null)).toBe(true);
     // Nothing left to report.
     expect(await services.simulatorReports!.deliverDue(Date.now() + HOUR)).toBe(0);
+    // Counted once, by the attempt that committed: the refused one counted nothing.
+    const metrics = (await get(gw.app, '/metrics')).body as string;
+    expect(metrics).toMatch(/^sms_messages_delivered_total\{provider="simulator"\} 2$/m);
     await drain(services);
   });
 });

@@ -57,6 +57,38 @@ describe('GroupCommit', () => {
     expect(await store.db.selectFrom('secrets').selectAll().execute()).toEqual([]);
   });
 
+  it('runs a job\'s after-commit effects once its writes are committed, once, and never a rolled-back job\'s', async () => {
+    await insertRows(store.db, 'secrets', [secret('taken')]);
+    const counted: string[] = [];
+    const results = await Promise.allSettled([
+      // Written, then run again alone when the group fails on the next job: counted once.
+      commits.run(async (trx) => {
+        await insertRows(trx, 'secrets', [secret('a')]);
+        commits.afterCommit(() => counted.push('a'));
+      }),
+      commits.run(async (trx) => {
+        commits.afterCommit(() => counted.push('taken'));
+        await insertRows(trx, 'secrets', [secret('taken')]);
+      }),
+      commits.mayFail(async (trx) => {
+        await insertRows(trx, 'secrets', [secret('half')]);
+        commits.afterCommit(() => counted.push('half'));
+        throw new Error('not found');
+      }),
+      commits.run(async (trx) => {
+        await insertRows(trx, 'secrets', [secret('b')]);
+        commits.afterCommit(() => counted.push('b'));
+        return counted.length;
+      }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect(counted.sort()).toEqual(['a', 'b']);
+    // Not before the commit: the job's own value was taken while its effect was still waiting.
+    expect((results[3] as PromiseFulfilledResult<number>).value).toBeLessThan(2);
+    commits.afterCommit(() => counted.push('outside a job'));
+    expect(counted).toContain('outside a job');
+  });
+
   it('returns each job\'s own value', async () => {
     const values = await Promise.all([1, 2, 3].map((n) => commits.run(async () => n * 10)));
     expect(values).toEqual([10, 20, 30]);
