@@ -134,7 +134,7 @@ export class Dispatcher {
         const to = routeOf(message).find((p) => p !== provider && !unavailable.has(p) && router.get(p) !== undefined);
         if (to && await moveToProvider(trx, message.id, provider, to, now)) {
           moved++;
-          commits.afterCommit(() => metrics.failovers.inc({ from: provider, to }));
+          commits.afterCommit(trx, () => metrics.failovers.inc({ from: provider, to }));
         }
       }
       return moved;
@@ -233,7 +233,7 @@ export class Dispatcher {
       const moved = await markSent(trx, accepted, now);
       for (const a of accepted) {
         if (moved.has(a.message.id)) transitions.push({ message: a.message, from: 'sending', to: 'sent', source: 'dispatcher', at: now });
-        commits.afterCommit(() => metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type }));
+        commits.afterCommit(trx, () => metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type }));
       }
       await recordSendAttempts(trx, attempts);
       // One multi-row insert for the round's events and callbacks.
@@ -259,7 +259,7 @@ export class Dispatcher {
       error_message: outcome.kind === 'accepted' ? null : outcome.message,
     });
     // Counters count what is stored, once (GroupCommit.afterCommit): a failed group runs this again.
-    this.deps.commits.afterCommit(() => metrics.sendAttempts.inc({ provider: providerName, outcome: outcome.kind }));
+    this.deps.commits.afterCommit(trx, () => metrics.sendAttempts.inc({ provider: providerName, outcome: outcome.kind }));
     this.observeHealth(router.breaker(providerName), router.recent(providerName), outcome, finishedAt - startedAt, now);
 
     const decision = decideSendOutcome({
@@ -282,8 +282,8 @@ export class Dispatcher {
           ? `failover to ${decision.to}: ${decision.message}`
           : `retry ${message.attempts + 1} on ${decision.to} in ${dueAt - now} ms: ${decision.message}`;
         transitions.push({ message, from: 'sending', to: 'queued', source: 'dispatcher', detail, errorCode: decision.code, at: now });
-        if (decision.action === 'failover') this.deps.commits.afterCommit(() => metrics.failovers.inc({ from: providerName, to: decision.to }));
-        else this.deps.commits.afterCommit(() => metrics.sendRetries.inc({ provider: providerName }));
+        if (decision.action === 'failover') this.deps.commits.afterCommit(trx, () => metrics.failovers.inc({ from: providerName, to: decision.to }));
+        else this.deps.commits.afterCommit(trx, () => metrics.sendRetries.inc({ provider: providerName }));
         break;
       }
       case 'unknown':
@@ -305,7 +305,7 @@ export class Dispatcher {
 
   private async finish(trx: Kysely<Database>, message: MessageRow, to: MessageStatus, code: string, text: string, now: number): Promise<void> {
     await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
-    this.deps.commits.afterCommit(() => this.deps.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to }));
+    this.deps.commits.afterCommit(trx, () => this.deps.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to }));
   }
 
   /** Scheduled messages come due, unsent ones expire, and dead sends are recovered. */

@@ -164,7 +164,7 @@ export class StatusService {
       if (!('changes' in j)) outcomes.push(j.outcome);
       else if (!moved.has(j.message.id)) outcomes.push(await this.apply(trx, j.message, items[i].report, source, now));
       else {
-        transitions.push(this.transition(j.message, j.from, j.to, items[i].report, source, now));
+        transitions.push(this.transition(trx, j.message, j.from, j.to, items[i].report, source, now));
         outcomes.push(j.applied);
       }
     }
@@ -225,10 +225,10 @@ export class StatusService {
     return { message, from, to, changes, applied: { ...base, status: to, applied: true } };
   }
 
-  private transition(message: MessageRow, from: MessageStatus, to: MessageStatus, report: { errorCode?: string; errorMessage?: string }, source: string, now: number): Transition {
+  private transition(trx: Kysely<Database>, message: MessageRow, from: MessageStatus, to: MessageStatus, report: { errorCode?: string; errorMessage?: string }, source: string, now: number): Transition {
     // Counted once committed: a rolled-back attempt that runs again would otherwise count twice.
-    if (to === 'delivered') this.commits.afterCommit(() => this.metrics.delivered.inc({ provider: message.provider }));
-    else if (isFinal(to)) this.commits.afterCommit(() => this.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to }));
+    if (to === 'delivered') this.commits.afterCommit(trx, () => this.metrics.delivered.inc({ provider: message.provider }));
+    else if (isFinal(to)) this.commits.afterCommit(trx, () => this.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to }));
     return { message, from, to, source, errorCode: report.errorCode ?? null, detail: report.errorMessage ?? null, at: now };
   }
 
@@ -252,7 +252,7 @@ export class StatusService {
       if (fresh && fresh.status !== from) return this.apply(trx, fresh, report, source, now, retries - 1);
       return { ...judged.applied, status: from, applied: false, reason: 'changed concurrently' };
     }
-    await recordTransitions(trx, [this.transition(message, from, to, report, source, now)]);
+    await recordTransitions(trx, [this.transition(trx, message, from, to, report, source, now)]);
     return judged.applied;
   }
 }

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import { whenWriteLockFree, type DialectName } from './database.js';
@@ -27,8 +26,12 @@ export class GroupCommit {
   private pending: Pending[] = [];
   private scheduled = false;
   private flushing = false;
-  /** What the running job asked to do once its writes are committed (see `afterCommit`). */
-  private readonly effects = new AsyncLocalStorage<Array<() => void>>();
+  /**
+   * What the job running in a transaction asked to do once its writes are committed (see `afterCommit`).
+   * Jobs sharing a group's transaction run one after another, so the transaction names the job.
+   * (Not AsyncLocalStorage: on Node 20 it puts a hook on every promise of the process.)
+   */
+  private readonly effectsOf = new WeakMap<Kysely<Database>, Array<() => void>>();
 
   constructor(private readonly db: Kysely<Database>, private readonly dialect: DialectName, private readonly walSync?: WalSync, private readonly turn?: WriteTurn) {}
 
@@ -42,19 +45,26 @@ export class GroupCommit {
   }
 
   /**
-   * Runs `effect` once the job calling this is committed (and, on SQLite, on disk), and never if its
+   * Runs `effect` once the job writing in `trx` is committed (and, on SQLite, on disk), and never if its
    * writes are rolled back. For counters of what was written: a group that fails runs its jobs again,
-   * each alone, and a count made inside the first attempt would be made twice. Outside a job, at once.
+   * each alone, and a count made inside the first attempt would be made twice. Given a transaction
+   * that is not one of this GroupCommit's jobs, it runs at once.
    */
-  afterCommit(effect: () => void): void {
-    const effects = this.effects.getStore();
+  afterCommit(trx: Kysely<Database>, effect: () => void): void {
+    const effects = this.effectsOf.get(trx);
     if (effects) effects.push(effect);
     else effect();
   }
 
-  /** Runs one attempt of `job`, collecting its effects into `effects`. */
-  private attempt<T>(job: Job<T>, trx: Transaction<Database>, effects: Array<() => void>): Promise<T> {
-    return this.effects.run(effects, () => job(trx));
+  /** Runs one attempt of `job`, collecting its effects into `effects` (emptied first: a new attempt). */
+  private async attempt<T>(job: Job<T>, trx: Transaction<Database>, effects: Array<() => void>): Promise<T> {
+    effects.length = 0;
+    this.effectsOf.set(trx, effects);
+    try {
+      return await job(trx);
+    } finally {
+      this.effectsOf.delete(trx);
+    }
   }
 
   private enqueue<T>(job: Job<T>, contained: boolean): Promise<T> {
