@@ -19,7 +19,8 @@ import type { Database } from './schema.js';
 
 const STATUSES = MESSAGE_STATUSES as readonly string[];
 const COLUMNS = [...STATUSES, 'segments', 'billed_cost'];
-const KEY = 'batch_id, shard';
+const TOTALS: CountingTable = { table: 'batch_totals', keys: ['batch_id'], values: COLUMNS };
+const KEY = [...TOTALS.keys, 'shard'].join(', ');
 
 /** `m`'s contribution to each column, in COLUMNS order, with `sign` ('' or '-') before each. */
 const contribution = (m: string, sign: string) => [
@@ -27,8 +28,6 @@ const contribution = (m: string, sign: string) => [
   `${sign}${m}segments`,
   `${sign}(case when ${m}status in (${BILLED_STATUSES.map((s) => `'${s}'`).join(', ')}) then coalesce(${m}cost, ${m}estimated_cost) else 0 end)`,
 ];
-
-const TOTALS: CountingTable = { table: 'batch_totals', keys: ['batch_id'], values: COLUMNS };
 
 /** Whether `m`'s batch is a campaign. A probe of the batches primary key. */
 const inCampaign = (m: string) => `exists (select 1 from batches where id = ${m}batch_id and kind = 'batch')`;

@@ -71,7 +71,7 @@ export class GroupCommit {
     if (this.dialect !== 'sqlite') {
       const effects: Array<() => void> = [];
       return this.db.transaction().execute((trx) => this.attempt(job, trx, effects)).then((value) => {
-        for (const effect of effects) effect();
+        runEffects(effects);
         return value;
       });
     }
@@ -117,7 +117,7 @@ export class GroupCommit {
           }
         }), this.turn);
         jobs.forEach((p, i) => settled.push(failures.has(i) ? () => p.reject(failures.get(i)) : () => {
-          for (const effect of effects[i]) effect();
+          runEffects(effects[i]);
           p.resolve(values[i]);
         }));
       } catch (err) {
@@ -150,7 +150,7 @@ export class GroupCommit {
       try {
         const value = await whenWriteLockFree(() => this.db.transaction().execute((trx) => this.attempt(job, trx, effects)), this.turn);
         settled.push(() => {
-          for (const effect of effects) effect();
+          runEffects(effects);
           resolve(value);
         });
       } catch (err) {
@@ -158,4 +158,9 @@ export class GroupCommit {
       }
     }
   }
+}
+
+/** A committed attempt's effects (`GroupCommit.afterCommit`), in the order the job asked for them. */
+function runEffects(effects: Array<() => void>): void {
+  for (const effect of effects) effect();
 }

@@ -20,9 +20,9 @@ import type { Database } from './schema.js';
  * index, and a batch or a number matches few rows; a wide date range still costs a pass over its rows.
  */
 
-const KEY = 'key_id, provider, sms_type, shard';
 const STATUSES = MESSAGE_STATUSES as readonly string[];
 const TOTALS: CountingTable = { table: 'message_totals', keys: ['key_id', 'provider', 'sms_type'], values: [...STATUSES] };
+const KEY = [...TOTALS.keys, 'shard'].join(', ');
 
 /** A message as this table's key (the operator's messages, key_id null, under ''), `m` a row prefix. */
 const keyOf = (m: string) => `coalesce(${m}key_id, ''), ${m}provider, ${m}sms_type`;
