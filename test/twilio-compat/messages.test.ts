@@ -79,7 +79,11 @@ describe('Twilio Messages API through the official SDK', () => {
     expect((await t.client.messages.list({ from: 'Acme' })).map((m) => m.sid)).toEqual([sids[0]]);
     expect((await t.client.messages.list({ to: US2, from: FROM })).map((m) => m.sid)).toEqual([sids[3], sids[1]]);
 
-    const today = new Date();
+    // The day the five were sent, from their own records: the clock read here would already say
+    // tomorrow in a run that crossed midnight UTC since the sends.
+    const sentDays = new Set(all.map((m) => m.dateSent.toISOString().slice(0, 10)));
+    expect(sentDays.size).toBe(1);
+    const today = all[0]!.dateSent;
     const day = (offset: number) => new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + offset));
     expect(await t.client.messages.list({ dateSent: day(0) })).toHaveLength(5);
     expect(await t.client.messages.list({ dateSent: day(-1) })).toHaveLength(0);
