@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { GatewaySqliteDialect } from './sqlite-dialect.js';
 import { WalCheckpoints } from './wal-checkpoints.js';
 import { WalSync } from './wal-sync.js';
 import { WriteTurn } from './write-turn.js';
@@ -119,7 +120,7 @@ export function createStore(databaseUrl: string, durability: SqliteDurability = 
     if (onDisk) raw.pragma('wal_autocheckpoint = 0');
     // A dispatch thread's connection leaves them to the main thread's store.
     const checkpoints = onDisk && !sharedTurn ? new WalCheckpoints(path) : undefined;
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(raw) }) });
+    const db = new Kysely<Database>({ dialect: new GatewaySqliteDialect({ database: cachingDatabase(raw) }) });
     const walSync = durability === 'full' && onDisk ? new WalSync(`${path}-wal`) : undefined;
     const writeTurn = !onDisk ? undefined : sharedTurn ? new WriteTurn(sharedTurn.buffer, sharedTurn.party) : WriteTurn.create();
     return {
