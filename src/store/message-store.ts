@@ -236,17 +236,27 @@ export async function listMessages(db: Db, filter: MessageFilter, limit: number,
   if (filter.date_to !== undefined) q = q.where('id', '<=', idBoundary('msg', filter.date_to, 'last'));
   // Every filter has an index ending in the id (migration 0007): a page is a seek. The count is a sum over
   // message_totals when that can answer it, an index scan otherwise (message-totals.ts).
-  const page = 'after' in start
-    ? q.selectAll().where('id', '<', start.after).orderBy('id', 'desc').limit(limit)
-    : q.selectAll().orderBy('id', 'desc').limit(limit).offset(start.offset);
   const countedByTotals = filter.batch_id === undefined && filter.to === undefined && filter.date_from === undefined && filter.date_to === undefined;
-  const [items, total] = await Promise.all([
-    page.execute(),
-    countedByTotals
-      ? storedTotal(db, filter)
-      : q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow().then((r) => Number(r.n)),
-  ]);
-  return { items, total };
+  const count = () => countedByTotals
+    ? storedTotal(db, filter)
+    : q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow().then((r) => Number(r.n));
+  if ('after' in start || start.offset === 0) {
+    const page = 'after' in start ? q.selectAll().where('id', '<', start.after) : q.selectAll();
+    const [items, total] = await Promise.all([page.orderBy('id', 'desc').limit(limit).execute(), count()]);
+    return { items, total };
+  }
+  // An offset is a walk along the index, one entry per row skipped (45-67 ms for 900,000 rows). Past
+  // the middle, the page is found by walking from the oldest end instead, the shorter way, which needs
+  // the total first. Rows that arrive between the two reads are not in that total, so the page is the
+  // one the total describes, as if asked a moment earlier: the shift any offset page has when rows
+  // are added between requests.
+  const total = await count();
+  if (start.offset >= total) return { items: [], total };
+  if (start.offset * 2 <= total) return { items: await q.selectAll().orderBy('id', 'desc').limit(limit).offset(start.offset).execute(), total };
+  // Newest-first positions offset .. offset + limit - 1 are oldest-first positions total - offset - limit .. total - offset - 1.
+  const olderRows = Math.max(0, total - start.offset - limit);
+  const items = await q.selectAll().orderBy('id', 'asc').limit(total - start.offset - olderRows).offset(olderRows).execute();
+  return { items: items.reverse(), total };
 }
 
 export async function findBatch(db: Db, id: string): Promise<BatchRow | undefined> {

@@ -32,6 +32,26 @@ async function readAll(query: string, limit: number): Promise<{ ids: string[]; s
   return { ids, sizes, totals };
 }
 
+describe('GET /api/sms with offset', () => {
+  it('gives the same page whichever end it is read from: past the middle the page is found from the oldest end', async () => {
+    await sendTo(37);
+    await sendTo(24, 100, { sms_type: 'promotional' });
+    for (const query of ['', '&sms_type=promotional', '&sms_type=transactional', `&to=${encodeURIComponent(number(3))}`]) {
+      const all = (await get(gw.app, `/api/sms?limit=100${query}`)).body;
+      const newestFirst: string[] = all.items.map((m: { id: string }) => m.id);
+      expect([...newestFirst].sort().reverse()).toEqual(newestFirst);
+      for (const limit of [1, 5, 24, 100]) {
+        for (let offset = 0; offset <= newestFirst.length + 1; offset++) {
+          const page = (await get(gw.app, `/api/sms?limit=${limit}&offset=${offset}${query}`)).body;
+          expect(page.items.map((m: { id: string }) => m.id), `${query} limit ${limit} offset ${offset}`).toEqual(newestFirst.slice(offset, offset + limit));
+          expect(page.total).toBe(newestFirst.length);
+          expect(page.next_cursor).toBe(page.items.length === limit ? page.items[limit - 1].id : null);
+        }
+      }
+    }
+  });
+});
+
 describe('GET /api/sms with cursor (keyset pagination)', () => {
   it('walks every message newest first, page by page, the same rows offset gives', async () => {
     await sendTo(120);
