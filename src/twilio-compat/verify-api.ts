@@ -125,7 +125,7 @@ export class TwilioVerifyApi {
 
     const existing = await this.owned(this.db.selectFrom('verifications').selectAll(), account)
       .where('service_sid', '=', service.sid).where('to_number', '=', to).where('status', '=', 'pending')
-      .orderBy('created_at', 'desc').limit(1).executeTakeFirst();
+      .orderBy('created_at', 'desc').orderBy('session_id', 'desc').limit(1).executeTakeFirst();
     if (existing && (await this.sessionState(existing)) === 'pending') {
       try {
         await this.otp.resend(existing.session_id);
@@ -172,7 +172,8 @@ export class TwilioVerifyApi {
     if (!verificationSid && !toParam) throw invalid('To', 'give To or VerificationSid');
     let query = this.owned(this.db.selectFrom('verifications').selectAll(), account).where('service_sid', '=', service.sid);
     query = verificationSid ? query.where('sid', '=', verificationSid) : query.where('to_number', '=', this.phone(toParam));
-    const row = await query.orderBy('created_at', 'desc').limit(1).executeTakeFirst();
+    // Newest first; within one millisecond the later OTP session (ids grow with creation) decides.
+    const row = await query.orderBy('created_at', 'desc').orderBy('session_id', 'desc').limit(1).executeTakeFirst();
     const path = `/v2/Services/${serviceSid}/VerificationCheck`;
     if (!row || row.status !== 'pending') throw notFound(path);
     const state = await this.sessionState(row);
