@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { isAdmin, OPERATOR, owns, type Caller } from '../domain/api-keys.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { FieldCipher } from '../domain/field-cipher.js';
-import { PENDING_STATUSES } from '../domain/message-status.js';
+import { PENDING_STATUSES, type MessageStatus } from '../domain/message-status.js';
 import { normalisePhone } from '../domain/phone.js';
 import type { Config } from '../config.js';
 import type { GroupCommit } from '../store/group-commit.js';
@@ -12,7 +12,7 @@ import { eventView, messageView, sendAttemptView } from './message-views.js';
 import { findSendAttempts } from '../store/dispatch-store.js';
 
 export interface ListQuery {
-  status?: string;
+  status?: MessageStatus;
   sms_type?: string;
   provider?: string;
   batch_id?: string;

@@ -11,7 +11,7 @@ import { type LimitNode, SqliteDialect, SqliteQueryCompiler, ValueNode, type Que
  * (a no-op) the parameter is only read when the statement runs. A literal would do the same, at
  * the cost of a cached statement (~128 KiB for the claim) per limit value.
  */
-class BoundLimitCompiler extends SqliteQueryCompiler {
+export class BoundLimitCompiler extends SqliteQueryCompiler {
   protected override visitLimit(node: LimitNode): void {
     if (!ValueNode.is(node.limit)) return super.visitLimit(node);
     this.append('limit +');

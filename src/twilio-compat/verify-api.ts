@@ -172,7 +172,8 @@ export class TwilioVerifyApi {
     if (!verificationSid && !toParam) throw invalid('To', 'give To or VerificationSid');
     let query = this.owned(this.db.selectFrom('verifications').selectAll(), account).where('service_sid', '=', service.sid);
     query = verificationSid ? query.where('sid', '=', verificationSid) : query.where('to_number', '=', this.phone(toParam));
-    // Newest first; within one millisecond the later OTP session (ids grow with creation) decides.
+    // Newest first; within one millisecond the later OTP session decides (ids grow with creation within a
+    // process), not whichever row an index scan meets first.
     const row = await query.orderBy('created_at', 'desc').orderBy('session_id', 'desc').limit(1).executeTakeFirst();
     const path = `/v2/Services/${serviceSid}/VerificationCheck`;
     if (!row || row.status !== 'pending') throw notFound(path);

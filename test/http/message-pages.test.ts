@@ -36,9 +36,16 @@ describe('GET /api/sms with offset', () => {
   it('gives the same page whichever end it is read from: past the middle the page is found from the oldest end', async () => {
     await sendTo(37);
     await sendTo(24, 100, { sms_type: 'promotional' });
-    for (const query of ['', '&sms_type=promotional', '&sms_type=transactional', `&to=${encodeURIComponent(number(3))}`]) {
+    const batchId = (await get(gw.app, '/api/sms?limit=1')).body.items[0].batch_id;
+    // Totals-backed filters (found from the oldest end past the middle), and ones counted from their
+    // index (always read newest first, beside the count).
+    const queries: Array<[string, number]> = [
+      ['', 61], ['&status=queued', 61], ['&sms_type=promotional', 24], ['&sms_type=transactional', 37], [`&batch_id=${batchId}`, 24], [`&to=${encodeURIComponent(number(3))}`, 1],
+    ];
+    for (const [query, rows] of queries) {
       const all = (await get(gw.app, `/api/sms?limit=100${query}`)).body;
       const newestFirst: string[] = all.items.map((m: { id: string }) => m.id);
+      expect(newestFirst, query).toHaveLength(rows);
       expect([...newestFirst].sort().reverse()).toEqual(newestFirst);
       for (const limit of [1, 5, 24, 100]) {
         for (let offset = 0; offset <= newestFirst.length + 1; offset++) {

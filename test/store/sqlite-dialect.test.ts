@@ -1,6 +1,9 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createStore, type Store } from '../../src/store/database.js';
 import { migrate } from '../../src/store/migrations.js';
+import { readThreadDb } from '../../src/store/read-thread/dialect.js';
 
 let store: Store;
 
@@ -12,10 +15,15 @@ beforeEach(async () => {
 afterEach(() => store.close());
 
 describe('the SQLite dialect', () => {
-  it('binds a LIMIT behind a unary plus, so SQLite does not compile the statement again at each run', () => {
-    const query = store.db.selectFrom('secrets').select('name').orderBy('name').limit(2).offset(1).compile();
-    expect(query.sql).toBe('select "name" from "secrets" order by "name" limit +? offset ?');
-    expect(query.parameters).toEqual([2, 1]);
+  it('binds a LIMIT behind a unary plus, so SQLite does not compile the statement again at each run', async () => {
+    // The store's connection, and the read threads' (the message log and analytics read there).
+    const reads = readThreadDb(join(tmpdir(), 'never-opened.db')).db;
+    for (const db of [store.db, reads]) {
+      const query = db.selectFrom('secrets').select('name').orderBy('name').limit(2).offset(1).compile();
+      expect(query.sql).toBe('select "name" from "secrets" order by "name" limit +? offset ?');
+      expect(query.parameters).toEqual([2, 1]);
+    }
+    await reads.destroy();
   });
 
   it('still limits: in a page, as 0, and in an UPDATE of the rows a limited subquery picks', async () => {

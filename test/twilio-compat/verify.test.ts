@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { drain, GB, US, US2 } from '../helpers/gateway.js';
 import { restError, sdkFor, startTwilioGateway, type TwilioSetup } from './setup.js';
 
@@ -93,22 +93,6 @@ describe('Twilio Verify through the official SDK', () => {
     const approved = await t.client.verify.v2.services(service.sid).verifications(two.sid).update({ status: 'approved' });
     expect(approved).toMatchObject({ status: 'approved', valid: true });
     expect(await restError(t.client.verify.v2.services(service.sid).verifications(two.sid).update({ status: 'canceled' }))).toMatchObject({ code: 20404 });
-  });
-
-  it('checks by To against the newer of two verifications started in the same millisecond', async () => {
-    const service = await t.client.verify.v2.services.create({ friendlyName: 'Acme' });
-    const at = Date.now();
-    const clock = vi.spyOn(Date, 'now').mockReturnValue(at);
-    try {
-      const one = await t.client.verify.v2.services(service.sid).verifications.create({ to: US, channel: 'sms' });
-      await t.client.verify.v2.services(service.sid).verifications(one.sid).update({ status: 'canceled' });
-      const two = await t.client.verify.v2.services(service.sid).verifications.create({ to: US, channel: 'sms' });
-      expect(two.sid).not.toBe(one.sid);
-      const { code } = await codeSentTo(US);
-      expect(await t.client.verify.v2.services(service.sid).verificationChecks.create({ to: US, code })).toMatchObject({ status: 'approved', valid: true, sid: two.sid });
-    } finally {
-      clock.mockRestore();
-    }
   });
 
   it('answers Twilio\'s codes for bad parameters, unknown resources and other accounts', async () => {

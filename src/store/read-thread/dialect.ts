@@ -1,9 +1,10 @@
 import {
-  Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler,
+  Kysely, SqliteAdapter, SqliteIntrospector,
   type CompiledQuery, type DatabaseConnection, type Dialect, type Driver, type QueryResult,
 } from 'kysely';
 import type { Store } from '../database.js';
 import type { Database } from '../schema.js';
+import { BoundLimitCompiler } from '../sqlite-dialect.js';
 import { ReadThreads, type ReadThreadOptions } from './host.js';
 
 /** Transactions stay on the main connection: a read thread runs single statements. */
@@ -72,7 +73,7 @@ export class ReadThreadDialect implements Dialect {
   }
 
   createQueryCompiler() {
-    return new SqliteQueryCompiler();
+    return new BoundLimitCompiler();
   }
 
   createAdapter() {
