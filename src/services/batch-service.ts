@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { isAdmin, OPERATOR, owns, type Caller } from '../domain/api-keys.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { FINAL_STATUSES, PENDING_STATUSES, type MessageStatus } from '../domain/message-status.js';
@@ -58,7 +58,9 @@ export class BatchService {
    */
   async list(limit: number, offset: number, caller: Caller = OPERATOR) {
     const keyId = isAdmin(caller) ? undefined : caller.keyId;
-    let filtered = this.reads.selectFrom('batches').where('kind', '=', 'batch');
+    // A literal: bound, SQLite would check it against the partial indexes' `kind = 'batch'` while
+    // compiling and compile the statements again at every run (see statusLiteral in message-store.ts).
+    let filtered = this.reads.selectFrom('batches').where('kind', '=', sql.lit('batch'));
     if (keyId !== undefined) filtered = filtered.where('key_id', keyId === null ? 'is' : '=', keyId);
     const [rows, counted] = await Promise.all([
       filtered.select('id').orderBy('id', 'desc').limit(limit).offset(offset).execute(),
