@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import type { Kysely } from 'kysely';
+import { MESSAGE_STATUSES } from '../../src/domain/message-status.js';
 import type { Database } from '../../src/store/schema.js';
 
 /**
@@ -17,17 +18,27 @@ export async function pickMessages(db: Kysely<Database>, picks: number[]): Promi
 
 export const picks = fc.array(fc.nat(), { minLength: 1, maxLength: 6 });
 
-/** The changes every totals table must follow besides its own: leases (which move no total) and deletes. */
-export type CommonChange = { kind: 'lease'; picks: number[] } | { kind: 'delete'; picks: number[] };
-export const commonChanges: Array<fc.Arbitrary<CommonChange>> = [
-  fc.record({ kind: fc.constant('lease' as const), picks }),
-  fc.record({ kind: fc.constant('delete' as const), picks }),
+/** An index into MESSAGE_STATUSES. */
+export const statusIndex = fc.nat({ max: MESSAGE_STATUSES.length - 1 });
+
+/**
+ * The changes every totals table must follow besides its own: several messages' status (the common
+ * change, weighted so), leases (which move no total) and deletes.
+ */
+export type CommonChange = { kind: 'status'; picks: number[]; status: number } | { kind: 'lease'; picks: number[] } | { kind: 'delete'; picks: number[] };
+export const commonChanges: Array<fc.WeightedArbitrary<CommonChange>> = [
+  { arbitrary: fc.record({ kind: fc.constant('status' as const), picks, status: statusIndex }), weight: 3 },
+  { arbitrary: fc.record({ kind: fc.constant('lease' as const), picks }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('delete' as const), picks }), weight: 1 },
 ];
+const COMMON_KINDS: ReadonlySet<string> = new Set(['status', 'lease', 'delete']);
+export const isCommonChange = <C extends { kind: string }>(c: C | CommonChange): c is CommonChange => COMMON_KINDS.has(c.kind);
 
 export async function applyCommon(db: Kysely<Database>, c: CommonChange, at: number) {
   const chosen = await pickMessages(db, c.picks);
   if (chosen.length === 0) return;
-  if (c.kind === 'lease') await db.updateTable('messages').set({ lease_until: at }).where('id', 'in', chosen).execute();
+  if (c.kind === 'status') await db.updateTable('messages').set({ status: MESSAGE_STATUSES[c.status] }).where('id', 'in', chosen).execute();
+  else if (c.kind === 'lease') await db.updateTable('messages').set({ lease_until: at }).where('id', 'in', chosen).execute();
   else await db.deleteFrom('messages').where('id', 'in', chosen).execute();
 }
 

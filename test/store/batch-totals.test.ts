@@ -9,7 +9,7 @@ import type { Database } from '../../src/store/schema.js';
 import { createStore } from '../../src/store/database.js';
 import { dropDatabase, freshDatabaseUrl, onPostgres } from '../helpers/database.js';
 import { freshStores } from '../helpers/fresh-store.js';
-import { applyCommon, checkAfterChanges, commonChanges, pickMessages, picks, type CommonChange } from '../helpers/message-changes.js';
+import { applyCommon, checkAfterChanges, commonChanges, isCommonChange, pickMessages, picks, statusIndex, type CommonChange } from '../helpers/message-changes.js';
 
 const freshStore = freshStores();
 
@@ -49,19 +49,16 @@ async function expectFiguresMatch(db: Kysely<Database>) {
   expect(singles).toEqual([]);
 }
 
-const status = fc.nat({ max: MESSAGE_STATUSES.length - 1 });
-const dims = fc.tuple(fc.nat({ max: BATCHES.length - 1 }), status, fc.integer({ min: 1, max: 4 }), fc.nat({ max: COSTS.length - 1 }));
+const dims = fc.tuple(fc.nat({ max: BATCHES.length - 1 }), statusIndex, fc.integer({ min: 1, max: 4 }), fc.nat({ max: COSTS.length - 1 }));
 type Change =
   | { kind: 'insert'; rows: Array<[number, number, number, number]> }
-  | { kind: 'status'; picks: number[]; status: number }
   | { kind: 'cost'; picks: number[]; cost: number; status: number | null }
   | { kind: 'segments'; picks: number[]; segments: number }
   | { kind: 'rebatch'; picks: number[]; batch: number }
   | CommonChange;
 const change: fc.Arbitrary<Change> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('insert' as const), rows: fc.array(dims, { minLength: 1, maxLength: 8 }) }), weight: 3 },
-  { arbitrary: fc.record({ kind: fc.constant('status' as const), picks, status }), weight: 3 },
-  { arbitrary: fc.record({ kind: fc.constant('cost' as const), picks, cost: fc.nat({ max: COSTS.length - 1 }), status: fc.option(status) }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('cost' as const), picks, cost: fc.nat({ max: COSTS.length - 1 }), status: fc.option(statusIndex) }), weight: 2 },
   fc.record({ kind: fc.constant('segments' as const), picks, segments: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ kind: fc.constant('rebatch' as const), picks, batch: fc.nat({ max: BATCHES.length - 1 }) }),
   ...commonChanges,
@@ -69,11 +66,10 @@ const change: fc.Arbitrary<Change> = fc.oneof(
 
 async function apply(db: Kysely<Database>, c: Change) {
   if (c.kind === 'insert') return void await db.insertInto('messages').values(c.rows.map((d) => messageRow(...d))).execute();
-  if (c.kind === 'lease' || c.kind === 'delete') return applyCommon(db, c, AT);
+  if (isCommonChange(c)) return applyCommon(db, c, AT);
   const chosen = await pickMessages(db, c.picks);
   if (chosen.length === 0) return;
   const where = db.updateTable('messages').where('id', 'in', chosen);
-  if (c.kind === 'status') await where.set({ status: MESSAGE_STATUSES[c.status] }).execute();
   // A provider's reported price, often with the status that came with it.
   if (c.kind === 'cost') await where.set({ cost: COSTS[c.cost], ...(c.status === null ? {} : { status: MESSAGE_STATUSES[c.status] }) }).execute();
   if (c.kind === 'segments') await where.set({ segments: c.segments }).execute();

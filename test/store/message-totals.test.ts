@@ -9,7 +9,7 @@ import type { Database } from '../../src/store/schema.js';
 import { createStore } from '../../src/store/database.js';
 import { dropDatabase, freshDatabaseUrl } from '../helpers/database.js';
 import { freshStores } from '../helpers/fresh-store.js';
-import { applyCommon, checkAfterChanges, commonChanges, pickMessages, picks, type CommonChange } from '../helpers/message-changes.js';
+import { applyCommon, checkAfterChanges, commonChanges, isCommonChange, pickMessages, picks, statusIndex, type CommonChange } from '../helpers/message-changes.js';
 
 const freshStore = freshStores();
 
@@ -49,26 +49,23 @@ async function expectTotalsMatch(db: Kysely<Database>) {
   }
 }
 
-const dims = fc.tuple(fc.nat({ max: KEYS.length - 1 }), fc.nat({ max: PROVIDERS.length - 1 }), fc.nat({ max: TYPES.length - 1 }), fc.nat({ max: MESSAGE_STATUSES.length - 1 }));
+const dims = fc.tuple(fc.nat({ max: KEYS.length - 1 }), fc.nat({ max: PROVIDERS.length - 1 }), fc.nat({ max: TYPES.length - 1 }), statusIndex);
 type Change =
   | { kind: 'insert'; rows: Array<[number, number, number, number]> }
-  | { kind: 'status'; picks: number[]; status: number }
   | { kind: 'move'; picks: number[]; provider: number | null; key: number | null; type: number | null; status: number | null }
   | CommonChange;
 const change: fc.Arbitrary<Change> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('insert' as const), rows: fc.array(dims, { minLength: 1, maxLength: 8 }) }), weight: 3 },
-  { arbitrary: fc.record({ kind: fc.constant('status' as const), picks, status: fc.nat({ max: MESSAGE_STATUSES.length - 1 }) }), weight: 3 },
-  { arbitrary: fc.record({ kind: fc.constant('move' as const), picks, provider: fc.option(fc.nat({ max: PROVIDERS.length - 1 })), key: fc.option(fc.nat({ max: KEYS.length - 1 })), type: fc.option(fc.nat({ max: TYPES.length - 1 })), status: fc.option(fc.nat({ max: MESSAGE_STATUSES.length - 1 })) }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('move' as const), picks, provider: fc.option(fc.nat({ max: PROVIDERS.length - 1 })), key: fc.option(fc.nat({ max: KEYS.length - 1 })), type: fc.option(fc.nat({ max: TYPES.length - 1 })), status: fc.option(statusIndex) }), weight: 2 },
   ...commonChanges,
 );
 
 async function apply(db: Kysely<Database>, c: Change) {
   if (c.kind === 'insert') return void await db.insertInto('messages').values(c.rows.map((d) => row(...d))).execute();
-  if (c.kind === 'lease' || c.kind === 'delete') return applyCommon(db, c, AT);
+  if (isCommonChange(c)) return applyCommon(db, c, AT);
   const chosen = await pickMessages(db, c.picks);
   if (chosen.length === 0) return;
   const where = db.updateTable('messages').where('id', 'in', chosen);
-  if (c.kind === 'status') await where.set({ status: MESSAGE_STATUSES[c.status] }).execute();
   if (c.kind === 'move') await where.set({
     ...(c.provider === null ? {} : { provider: PROVIDERS[c.provider] }),
     ...(c.key === null ? {} : { key_id: KEYS[c.key] }),
