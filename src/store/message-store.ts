@@ -246,10 +246,11 @@ export async function listMessages(db: Db, filter: MessageFilter, limit: number,
   // middle the page is found by walking from the oldest end instead, which needs the total first: worth
   // it when the total is a sum over message_totals. A count from the index walks every matching row
   // anyway, so there the page is read beside it, as before.
+  const newestFirst = 'after' in start
+    ? () => q.selectAll().where('id', '<', start.after).orderBy('id', 'desc').limit(limit).execute()
+    : () => q.selectAll().orderBy('id', 'desc').limit(limit).offset(start.offset).execute();
   if ('after' in start || start.offset === 0 || !countedByTotals) {
-    const newestFirst = ('after' in start ? q.selectAll().where('id', '<', start.after) : q.selectAll()).orderBy('id', 'desc').limit(limit);
-    const page = 'after' in start ? newestFirst : newestFirst.offset(start.offset);
-    const [items, total] = await Promise.all([page.execute(), count()]);
+    const [items, total] = await Promise.all([newestFirst(), count()]);
     return { items, total };
   }
   // Rows that join or leave the list between the two reads (newer ones, purged old ones, ones whose
@@ -257,7 +258,7 @@ export async function listMessages(db: Db, filter: MessageFilter, limit: number,
   // between two requests.
   const total = await count();
   if (start.offset >= total) return { items: [], total };
-  if (start.offset * 2 <= total) return { items: await q.selectAll().orderBy('id', 'desc').limit(limit).offset(start.offset).execute(), total };
+  if (start.offset * 2 <= total) return { items: await newestFirst(), total };
   // Newest-first positions offset .. offset + limit - 1 are oldest-first positions total - offset - limit .. total - offset - 1.
   const olderRows = Math.max(0, total - start.offset - limit);
   const items = await q.selectAll().orderBy('id', 'asc').limit(total - start.offset - olderRows).offset(olderRows).execute();
