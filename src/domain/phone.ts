@@ -1,4 +1,5 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+import { recogniseE164 } from './e164-recogniser.js';
 
 export type PhoneValidationMode = 'strict' | 'format';
 
@@ -44,6 +45,10 @@ function parsePhone(input: string, countryCode: string | undefined, mode: PhoneV
   const raw = input.trim();
   if (raw.length === 0) return { ok: false, reason: 'phone number is empty' };
   if (!isDiallable(raw)) return { ok: false, reason: NOT_A_NUMBER };
+  if (mode === 'strict') {
+    const recognised = recogniseE164(raw);
+    if (recognised !== undefined) return { ok: true, phone: recognised };
+  }
   const country = countryCode?.toUpperCase() as CountryCode | undefined;
   const parsed = parsePhoneNumberFromString(raw, country ? { defaultCountry: country } : undefined);
   if (mode === 'format') {
