@@ -38,7 +38,7 @@
  * is not the measured processes nor this process (the load generator): other work on the shared machine.
  *
  * Usage: npx tsx bench/user-path.ts [--runs 3] [--duration 8] [--connections 50] [--pairs 10000]
- *        [--only 1,2,4,5] [--modes single,split] [--gateway-env K=V,...] [--no-build] [--gateway DIR]
+ *        [--only 1,2,4,5] [--modes single,split] [--gateway-env K=V,...] [--gateway-node-args='...'] [--no-build] [--gateway DIR]
  * `--gateway DIR`: measure that checkout's dist/ (build it there first), e.g. a worktree of an earlier commit.
  * `--only 1x`: figure 1 for the default against DISPATCH_THREAD=true and against RUN_WORKER=false without a
  * worker (no dispatcher: where the send path's CPU goes).
@@ -64,6 +64,7 @@ const { values } = parseArgs({
     only: { type: 'string', default: '1,2,4,5' },
     modes: { type: 'string', default: 'single,split' },
     'gateway-env': { type: 'string', default: '' },
+    'gateway-node-args': { type: 'string', default: '' },
     'no-build': { type: 'boolean', default: false },
     gateway: { type: 'string' },
   },
@@ -76,6 +77,8 @@ const ONLY = new Set(values.only.split(','));
 /** Deployments compared in figures 2, 4 and 5 (figure 1 always compares single and split). */
 const MODES = values.modes.split(',') as Mode[];
 /** `--gateway-env K=V,K=V`: added to every gateway's environment (e.g. DISPATCH_BATCH_SIZE=200). */
+/** `--gateway-node-args='--cpu-prof --cpu-prof-dir=/tmp/p'`: node options NODE_OPTIONS refuses, for profiling. */
+const GATEWAY_NODE_ARGS = values['gateway-node-args'].split(' ').filter(Boolean);
 const GATEWAY_ENV = Object.fromEntries(values['gateway-env'].split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const ROOT = join(import.meta.dirname, '..');
 /** `--gateway DIR`: another checkout whose dist/ (built by its own `npm run build:server`) is measured instead of this one's. */
@@ -236,7 +239,7 @@ async function startGateway(mode: Mode, extra: Record<string, string> = {}): Pro
     ...LIMITS, ...GATEWAY_ENV, ...extra, ...(mode === 'split' ? { RUN_WORKER: 'false' } : {}), ...(mode === 'thread' ? { DISPATCH_THREAD: 'true' } : {}),
   };
   const apiLog = join(dir, 'api.log');
-  const api = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], { cwd: APP, env, stdio: ['ignore', openSync(apiLog, 'a'), openSync(apiLog, 'a')] });
+  const api = spawn(process.execPath, ['--enable-source-maps', ...GATEWAY_NODE_ARGS, 'dist/main.js'], { cwd: APP, env, stdio: ['ignore', openSync(apiLog, 'a'), openSync(apiLog, 'a')] });
   const base = `http://127.0.0.1:${port}`;
   const children = [api];
   const logs = [apiLog];
@@ -245,7 +248,7 @@ async function startGateway(mode: Mode, extra: Record<string, string> = {}): Pro
     if (mode === 'split') {
       // Started after the API, so it finds the key file the API generated next to the database.
       const workerLog = join(dir, 'worker.log');
-      const worker = spawn(process.execPath, ['--enable-source-maps', 'dist/worker-main.js'], { cwd: APP, env, stdio: ['ignore', openSync(workerLog, 'a'), openSync(workerLog, 'a')] });
+      const worker = spawn(process.execPath, ['--enable-source-maps', ...GATEWAY_NODE_ARGS, 'dist/worker-main.js'], { cwd: APP, env, stdio: ['ignore', openSync(workerLog, 'a'), openSync(workerLog, 'a')] });
       children.push(worker);
       logs.push(workerLog);
       await sleep(1500);
