@@ -70,6 +70,8 @@ describe('logs (#8)', () => {
       app.log[level](new Error(`provider refused ${US} for key ${key}`));
       app.log[level]({ err: Object.assign(new Error(`duplicate key (number)=(${US})`), { detail: `Key (number)=(${US}) already exists`, code, body: text }) }, 'insert failed');
       app.log[level]('to %s, key %s', US, key);
+      // Headers below the top level, as a provider client might log its request.
+      app.log[level]({ provider: { request: { headers: { cookie: 'session=2', authorization: `Basic ${key}` } } } }, 'provider call');
     }
 
     const output = gw.lines.join('');
@@ -82,6 +84,7 @@ describe('logs (#8)', () => {
     for (const secret of [US, US.slice(1), `%2B${US.slice(1)}`, code, key, key.slice(4), text, 'a private body']) expectAbsent(output, secret);
     expect(output).not.toMatch(/4155552671/);
     expect(output.toLowerCase()).not.toContain('session=1');
+    expect(output.toLowerCase()).not.toContain('session=2');
     // Every line is still JSON.
     for (const line of gw.lines) expect(() => JSON.parse(line)).not.toThrow();
   });
