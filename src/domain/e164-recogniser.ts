@@ -3,17 +3,19 @@ import type { ParsedPhone } from './phone.js';
 
 /**
  * libphonenumber's answer for a valid E.164 number, from its own metadata with the patterns compiled
- * once. libphonenumber builds a `RegExp` from the pattern text at every test (`matchesEntirely`), a dozen
+ * once. libphonenumber builds a `RegExp` from the pattern text at every test (`matchesEntirely`), several
  * times for one NANP number; at a thousand new numbers per send-batch that was the largest part of
  * phone parsing. This follows the library's steps for `+<digits>` (calling code, the country among
  * those sharing it, then `isValid`) and gives up — `undefined`, so the caller asks libphonenumber —
  * wherever the library would do anything more: a national prefix to strip, a non-geographic calling
  * code, no country found, or an invalid number (whose reason the library words).
- * `test/domain/e164-recogniser.test.ts` compares it with libphonenumber across every calling code.
+ * `test/domain/e164-recogniser.test.ts` compares it with libphonenumber across every calling code: it
+ * leans on the library's untyped internals, and those tests are what would catch a library update
+ * that changed them.
  */
 export function recogniseE164(text: string): ParsedPhone | undefined {
-  if (!E164.test(text)) return undefined;
-  for (let end = 2; end <= 4 && end <= text.length; end++) {
+  if (!E164_SHAPE.test(text)) return undefined;
+  for (let end = 2; end <= 4; end++) {
     const callingCode = text.slice(1, end);
     if (!metadata.hasCallingCode(callingCode)) continue;
     // The library stops at the first calling code it knows, geographic or not.
@@ -24,9 +26,10 @@ export function recogniseE164(text: string): ParsedPhone | undefined {
   return undefined;
 }
 
-const E164 = /^\+[1-9]\d{6,14}$/;
+/** `+` and 7 to 15 digits, the first not 0. */
+export const E164_SHAPE = /^\+[1-9]\d{6,14}$/;
 
-/** The order of libphonenumber's `getNumberType`; for validity only whether one matches counts. */
+/** The types libphonenumber's `getNumberType` tries; a number is valid when any one matches. */
 const NUMBER_TYPES = ['FIXED_LINE', 'MOBILE', 'PREMIUM_RATE', 'TOLL_FREE', 'SHARED_COST', 'VOIP', 'PERSONAL_NUMBER', 'PAGER', 'UAN', 'VOICEMAIL'] as const;
 
 /** The parts of libphonenumber's `Metadata` it uses itself to parse; its typings show only a few. */
@@ -89,8 +92,11 @@ function entirely(pattern: string): RegExp {
 
 function recogniseNational(e164: string, national: string, countries: string[]): ParsedPhone | undefined {
   // A national prefix the library might strip (and keep stripped if the rest still fits) changes the
-  // number; the library decides those. Countries sharing a calling code share the main one's prefix.
-  if (planOf(countries[0]).nationalPrefix?.test(national)) return undefined;
+  // number: +375 8 10… is read as +375 10…. The library decides those. It looks for the prefix in the
+  // plan it selects by calling code, the first country's. A prefix pattern that matches nothing
+  // (Argentina's is all optional) strips nothing.
+  const prefix = planOf(countries[0]).nationalPrefix?.exec(national);
+  if (prefix && prefix[0] !== '') return undefined;
   const country = countries.length === 1 ? countries[0] : countryAmong(countries, national);
   if (country === undefined || !isValidIn(planOf(country), national)) return undefined;
   return { e164, country };

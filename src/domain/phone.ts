@@ -1,5 +1,5 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
-import { recogniseE164 } from './e164-recogniser.js';
+import { E164_SHAPE, recogniseE164 } from './e164-recogniser.js';
 
 export type PhoneValidationMode = 'strict' | 'format';
 
@@ -10,7 +10,6 @@ export interface ParsedPhone {
 
 export type PhoneResult = { ok: true; phone: ParsedPhone } | { ok: false; reason: string };
 
-const E164_SHAPE = /^\+[1-9]\d{6,14}$/;
 /**
  * A number field holds a number: digits, a leading `+`, and the punctuation people type
  * between digit groups. libphonenumber would otherwise pull a number out of free text

@@ -81,6 +81,12 @@ describe('recogniseE164', () => {
     expect(recogniseE164('14155552671')).toBeUndefined();
     expect(recogniseE164('+1415555267')).toBeUndefined(); // too short for the US
     expect(recogniseE164('+80012345678')).toBeUndefined(); // non-geographic (international freephone)
+    // Belarus's national prefix 8 is stripped by the library (+375 10 247 77 47, not valid): not ours to decide.
+    expect(library('+3758102477747')).toBeUndefined();
+    expect(recogniseE164('+3758102477747')).toBeUndefined();
+    // Argentina's prefix pattern is all optional: where it matches nothing, the number is answered here.
+    expect(recogniseE164('+5491123456789')).toEqual(library('+5491123456789'));
+    expect(recogniseE164('+5491123456789')).toBeDefined();
     expect(recogniseE164('+14155552671')).toEqual({ e164: '+14155552671', country: 'US' });
     expect(recogniseE164('+447400123456')).toEqual({ e164: '+447400123456', country: 'GB' });
   });
