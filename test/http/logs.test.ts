@@ -70,8 +70,9 @@ describe('logs (#8)', () => {
       app.log[level](new Error(`provider refused ${US} for key ${key}`));
       app.log[level]({ err: Object.assign(new Error(`duplicate key (number)=(${US})`), { detail: `Key (number)=(${US}) already exists`, code, body: text }) }, 'insert failed');
       app.log[level]('to %s, key %s', US, key);
-      // Headers below the top level, as a provider client might log its request.
+      // Headers below the top level, as a provider client might log its request, in a call and in a child's bindings.
       app.log[level]({ provider: { request: { headers: { cookie: 'session=2', authorization: `Basic ${key}` } } } }, 'provider call');
+      app.log.child({ upstream: { headers: { cookie: 'session=3', 'x-api-key': 'opaque-provider-key' } }, to: US })[level]('child line');
     }
 
     const output = gw.lines.join('');
@@ -85,6 +86,9 @@ describe('logs (#8)', () => {
     expect(output).not.toMatch(/4155552671/);
     expect(output.toLowerCase()).not.toContain('session=1');
     expect(output.toLowerCase()).not.toContain('session=2');
+    expect(gw.lines.filter((l) => l.includes('child line')).length).toBeGreaterThan(0);
+    expect(output.toLowerCase()).not.toContain('session=3');
+    expect(output).not.toContain('opaque-provider-key');
     // Every line is still JSON.
     for (const line of gw.lines) expect(() => JSON.parse(line)).not.toThrow();
   });
