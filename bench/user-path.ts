@@ -76,9 +76,9 @@ const PAIRS = Number(values.pairs);
 const ONLY = new Set(values.only.split(','));
 /** Deployments compared in figures 2, 4 and 5 (figure 1 always compares single and split). */
 const MODES = values.modes.split(',') as Mode[];
-/** `--gateway-env K=V,K=V`: added to every gateway's environment (e.g. DISPATCH_BATCH_SIZE=200). */
 /** `--gateway-node-args='--cpu-prof --cpu-prof-dir=/tmp/p'`: node options NODE_OPTIONS refuses, for profiling. */
 const GATEWAY_NODE_ARGS = values['gateway-node-args'].split(' ').filter(Boolean);
+/** `--gateway-env K=V,K=V`: added to every gateway's environment (e.g. DISPATCH_BATCH_SIZE=200). */
 const GATEWAY_ENV = Object.fromEntries(values['gateway-env'].split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const ROOT = join(import.meta.dirname, '..');
 /** `--gateway DIR`: another checkout whose dist/ (built by its own `npm run build:server`) is measured instead of this one's. */
