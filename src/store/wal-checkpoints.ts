@@ -15,7 +15,7 @@ const RESTART_AFTER_FRAMES = 16_384;
  *
  * Copying frames does not shorten the WAL. A writer starts it over only if it begins while every
  * frame is copied and no other connection reads from it; with two writing threads and this one,
- * that instant rarely comes under load, and the WAL grew to 941 MB in 65 s of figure 1's load
+ * that instant rarely comes under load, and the WAL grew to 941 MB in 73 s of figure 1's load
  * (bench/RESULTS.md). So once it holds more than RESTART_AFTER_FRAMES, all copied, the thread
  * restarts it itself (RESTART). Without a wait (busy_timeout 0) that succeeds only at an instant
  * with no writer and no reader; otherwise the next turn tries again. Once it succeeds, writers hold
