@@ -238,8 +238,10 @@ export class OtpService {
       const state = this.state(current, now);
       if (state !== 'pending') return new ConflictError(`session ${sessionId} is ${state}: request a new code with /api/otp/generate`);
       if (current.resends >= this.config.otp.maxResends) return new ConflictError(`session ${sessionId} has had its ${this.config.otp.maxResends} resends`);
-      const wait = current.last_sent_at + this.config.otp.resendCooldownSeconds * 1000 - now;
-      if (wait > 0) return new RateLimitedError(`a code was sent less than ${this.config.otp.resendCooldownSeconds} s ago`, wait / 1000);
+      // Without a cooldown nothing is refused here: a concurrent resend may have stored a last_sent_at later than this request's `now`.
+      const cooldownMs = this.config.otp.resendCooldownSeconds * 1000;
+      const wait = current.last_sent_at + cooldownMs - now;
+      if (cooldownMs > 0 && wait > 0) return new RateLimitedError(`a code was sent less than ${this.config.otp.resendCooldownSeconds} s ago`, wait / 1000);
       const limited = await this.hourlyLimit(trx, current.phone_number, now);
       if (limited) return limited;
       await this.store(trx, message, template, now);

@@ -203,6 +203,14 @@ describe('OTP', () => {
     expect((await generate(g, { phone_number: { number: US2 } })).status).toBe(200);
   });
 
+  it('refuses no resend for its cooldown when the cooldown is 0, though a concurrent resend stored a later send time', async () => {
+    const g = await gateway({ OTP_RESEND_COOLDOWN: '0' });
+    const res = await generate(g);
+    // As a resend that took the lock first leaves it for one whose clock was read before that resend's.
+    await g.services.store.db.updateTable('otp_sessions').set({ last_sent_at: Date.now() + 1_000 }).execute();
+    expect((await post(g.app, `/api/otp/resend/${res.body.session_id}`)).status).toBe(200);
+  });
+
   it('counts codes sent by send with sms_type otp and by resends against the hourly cap', async () => {
     const g = await gateway({ OTP_MAX_PER_NUMBER_PER_HOUR: '3' });
     expect((await post(g.app, '/api/sms/send', { to: [{ number: US }], message: 'code 1234', sms_type: 'otp' })).status).toBe(200);
