@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
 import type { CircuitBreaker } from './domain/circuit-breaker.js';
 import type { MessageType } from './domain/encoding.js';
-import type { MessageStatus, SmsType } from './domain/message-status.js';
+import type { SmsType } from './domain/message-status.js';
 import type { ProviderBudget } from './domain/rate-limit.js';
 import type { FieldCipher } from './domain/field-cipher.js';
 import { decideSendOutcome } from './domain/send-decision.js';
@@ -15,7 +15,7 @@ import type { WakeUps } from './services/wake-ups.js';
 import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, type AcceptedSend } from './store/dispatch-store.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
-import { claimDue, claimStale, moveStatus, recordTransitions, type MessageRow, type Transition } from './store/message-store.js';
+import { claimDue, claimStale, moveStatus, recordTransitions, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
 import type { Database } from './store/schema.js';
 import { PollingLoop } from './services/polling-loop.js';
 
@@ -303,9 +303,14 @@ export class Dispatcher {
     else if (outcome.kind === 'retry' && outcome.code !== 'PROVIDER_THROTTLED') breaker.failure(now);
   }
 
-  private async finish(trx: Kysely<Database>, message: MessageRow, to: MessageStatus, code: string, text: string, now: number): Promise<void> {
-    await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
-    this.deps.commits.afterCommit(trx, () => this.deps.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to }));
+  private async finish(trx: Kysely<Database>, message: MessageRow, to: 'failed' | 'expired', code: string, text: string, now: number): Promise<void> {
+    this.countFinal(trx, await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text), to);
+  }
+
+  /** Counts the messages a move ended (failed, expired), once it is committed. */
+  private countFinal(trx: Kysely<Database>, moved: MovedMessage[], status: 'failed' | 'expired'): void {
+    const { commits, metrics } = this.deps;
+    for (const m of moved) commits.afterCommit(trx, () => metrics.failed.inc({ provider: m.provider, sms_type: m.sms_type, status }));
   }
 
   /** Scheduled messages come due, unsent ones expire, and dead sends are recovered. */
@@ -313,8 +318,9 @@ export class Dispatcher {
     const now = Date.now();
     await this.deps.commits.run(async (trx) => {
       await moveStatus(trx, { from: ['scheduled'], dueBefore: now }, 'queued', 'scheduler', now);
-      await moveStatus(trx, { from: ['scheduled', 'queued'], expiredBefore: now }, 'expired', 'scheduler', now,
+      const expired = await moveStatus(trx, { from: ['scheduled', 'queued'], expiredBefore: now }, 'expired', 'scheduler', now,
         { final_at: now, error_code: 'EXPIRED', error_message: 'expire_at passed before it could be sent', sealed_body: null });
+      this.countFinal(trx, expired, 'expired');
       // A report whose message never showed up (not ours, or its send failed) is kept a day, not forever.
       await trx.deleteFrom('early_reports').where('created_at', '<', now - 86_400_000).execute();
     });
@@ -328,7 +334,7 @@ export class Dispatcher {
    * OUTCOME_UNKNOWN rather than risk a second copy on the recipient's phone.
    */
   async recover(now = Date.now()): Promise<number> {
-    const { config, commits, dialect, router } = this.deps;
+    const { config, commits, dialect, metrics, router } = this.deps;
     const stale = await commits.run((trx) => claimStale(trx, dialect, 500, now, now + config.dispatch.leaseSeconds * 1000));
     if (stale.length === 0) return 0;
     const verdicts: Array<{ message: MessageRow; found: { providerMessageId: string } | null | 'unknown' }> = [];
@@ -360,12 +366,13 @@ export class Dispatcher {
       })));
       for (const { message, found } of verdicts) {
         if (found === 'unknown') {
-          await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
+          this.countFinal(trx, await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
             { error_code: 'OUTCOME_UNKNOWN', error_message: 'the send was interrupted and the provider cannot say whether it took the message; not resent to avoid a duplicate', final_at: at, lease_until: null, sealed_body: null },
-            'interrupted send, outcome unknown');
+            'interrupted send, outcome unknown'), 'failed');
         } else if (found) {
-          await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'sent', 'recovery', at,
+          const sent = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'sent', 'recovery', at,
             { provider_message_id: found.providerMessageId, sent_at: at, lease_until: null, error_code: null, error_message: null, sealed_body: null }, 'provider confirms it took the message');
+          for (const m of sent) commits.afterCommit(trx, () => metrics.sent.inc({ provider: m.provider, sms_type: m.sms_type }));
         } else {
           // Certainly not taken: the same decision as any surely-not-taken send (next provider, backoff, attempt limit).
           const decision = decideSendOutcome({
@@ -374,14 +381,15 @@ export class Dispatcher {
             retryBaseMs: config.dispatch.retryBaseMs, retryMaxMs: config.dispatch.retryMaxMs, now: at, unavailable: router.unavailable(at),
           });
           if (decision.action === 'failover' || decision.action === 'retry') {
-            await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'queued', 'recovery', at,
+            const requeued = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'queued', 'recovery', at,
               // Due at once: an interruption, not the provider, stopped this send.
               { provider: decision.to, due_at: at, lease_until: null },
               `provider never received it: queued again for ${decision.to}`);
+            if (decision.action === 'failover' && requeued.length > 0) commits.afterCommit(trx, () => metrics.failovers.inc({ from: message.provider, to: decision.to }));
           } else {
-            await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
+            this.countFinal(trx, await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
               { error_code: 'PROVIDER_NOT_RECEIVED', error_message: `the provider never received it and the ${config.dispatch.maxAttempts} attempts are spent`, final_at: at, lease_until: null, sealed_body: null },
-              'provider never received it; attempts spent');
+              'provider never received it; attempts spent'), 'failed');
           }
         }
       }

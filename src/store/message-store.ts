@@ -159,7 +159,13 @@ export function parseMetadata(stored: string | null, cipher: FieldCipher): Recor
   return stored ? JSON.parse(cipher.open(stored)) as Record<string, unknown> : {};
 }
 
-const SUBJECT_COLUMNS = ['id', 'batch_id', 'custom_id', 'metadata', 'callback_url'] as const;
+/** What moveStatus returns of each message it moved: its transition's subject, and what the counters are kept by. */
+export interface MovedMessage extends TransitionSubject {
+  provider: string;
+  sms_type: MessagesTable['sms_type'];
+}
+
+const MOVED_COLUMNS = ['id', 'batch_id', 'custom_id', 'metadata', 'callback_url', 'provider', 'sms_type'] as const;
 
 /**
  * A status written into the SQL rather than bound, for statements on `messages` that filter by status.
@@ -187,15 +193,15 @@ export async function moveStatus(
   now: number,
   extra: Partial<MessagesTable> = {},
   detail: string | null = null,
-): Promise<TransitionSubject[]> {
-  const moved: TransitionSubject[] = [];
+): Promise<MovedMessage[]> {
+  const moved: MovedMessage[] = [];
   for (const from of filter.from) {
     let query = db.updateTable('messages').set({ ...extra, status: to, updated_at: now }).where('status', '=', statusLiteral(from));
     if (filter.ids) query = query.where('id', 'in', filter.ids);
     if (filter.batchId) query = query.where('batch_id', '=', filter.batchId);
     if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', filter.dueBefore);
     if (filter.expiredBefore !== undefined) query = query.where('expire_at', '<=', filter.expiredBefore);
-    const changed = await query.returning(SUBJECT_COLUMNS).execute();
+    const changed = await query.returning(MOVED_COLUMNS).execute();
     await recordTransitions(db, changed.map((m) => ({ message: m, from, to, source, detail, errorCode: extra.error_code ?? null, at: now })));
     moved.push(...changed);
   }

@@ -94,6 +94,7 @@ describe('dispatcher', () => {
     await gw.services.dispatcher.recover();
     const m = (await get(gw.app, `/api/sms/${id}`)).body;
     expect(m).toMatchObject({ status: 'sent', provider_message_id: outcome.kind === 'accepted' ? outcome.providerMessageId : 'x' });
+    expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m);
     await drain(gw.services);
     expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
     expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
@@ -110,6 +111,7 @@ describe('dispatcher', () => {
       await gw.services.store.db.updateTable('messages').set({ status: 'sending', lease_until: Date.now() - 1 }).where('id', '=', id).execute();
       await gw.services.dispatcher.recover();
       expect((await get(gw.app, `/api/sms/${id}`)).body).toMatchObject({ status: 'failed', error_code: 'OUTCOME_UNKNOWN' });
+      expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_failed_total\{provider="simulator",sms_type="transactional",status="failed"\} 1$/m);
     } finally {
       simulator.lookup = lookup;
     }

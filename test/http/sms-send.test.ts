@@ -148,6 +148,7 @@ describe('POST /api/sms/send', () => {
     const m = (await get(gw.app, `/api/sms/${res.body.messages[0].id}`)).body;
     expect(m.status).toBe('expired');
     expect(m.attempts).toBe(0);
+    expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_failed_total\{provider="simulator",sms_type="transactional",status="expired"\} 1$/m);
   });
 
   it('replays the first response for the same Idempotency-Key and refuses another body', async () => {

@@ -254,6 +254,25 @@ describe('timeouts', () => {
   });
 });
 
+describe('recovery', () => {
+  it('queues a send twilio never received for the next provider of its route, and counts the failover', async () => {
+    const twilio = later(await twilioDriver({ answerCreate: () => 'hang' }));
+    const plivo = await driver('plivo');
+    const { gw } = await gateway({
+      ...twilio.env, ...plivo.env, PROVIDER_TIMEOUT: '1', SEND_MAX_ATTEMPTS: '2', ROUTING_FILE: jsonFile('routes.json', ROUTE_TWILIO_THEN_PLIVO),
+    });
+    const id = await sendOne(gw);
+    const { dispatcher, router } = gw.services;
+    await dispatcher.dispatchOnce(router.get('twilio')!);
+    expect(await dispatcher.recover(Date.now() + gw.services.config.dispatch.leaseSeconds * 1000)).toBe(1);
+    expect(await message(gw, id)).toMatchObject({ status: 'queued', provider: 'plivo' });
+    expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_failovers_total\{from="twilio",to="plivo"\} 1$/m);
+    await dispatcher.dispatchOnce(router.get('plivo')!);
+    expect(await message(gw, id)).toMatchObject({ status: 'sent', provider: 'plivo' });
+    expect(twilio.sendRequests()).toBe(1);
+  });
+});
+
 describe('circuit breaker', () => {
   it('opens after 2 failures, lets exactly one probe through after the cool-down, and closes on its success', async () => {
     let down = true;
