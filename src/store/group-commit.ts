@@ -92,7 +92,7 @@ export class GroupCommit {
     this.flushing = true;
     const jobs = this.pending;
     this.pending = [];
-    const settled: Array<() => void> = [];
+    const settled: Settled[] = [];
     try {
       const values: unknown[] = [];
       const effects = jobs.map((): Array<() => void> => []);
@@ -116,12 +116,9 @@ export class GroupCommit {
             }
           }
         }), this.turn);
-        jobs.forEach((p, i) => settled.push(failures.has(i) ? () => p.reject(failures.get(i)) : () => {
-          runEffects(effects[i]);
-          p.resolve(values[i]);
-        }));
+        jobs.forEach((p, i) => settled.push(failures.has(i) ? { job: p, error: failures.get(i) } : { job: p, effects: effects[i], value: values[i] }));
       } catch (err) {
-        if (jobs.length === 1) settled.push(() => jobs[0].reject(err));
+        if (jobs.length === 1) settled.push({ job: jobs[0], error: err });
         else await this.runAlone(jobs, settled);
       }
     } finally {
@@ -129,36 +126,46 @@ export class GroupCommit {
       this.flushing = false;
       if (this.pending.length > 0) this.schedule();
     }
-    await this.durable(jobs, settled);
+    await this.durable(settled);
   }
 
-  /** Answers only once the group's commit is on disk; a failed sync fails every job of it. */
-  private async durable(jobs: Pending[], settled: Array<() => void>): Promise<void> {
+  /**
+   * Answers only once the group's commit is on disk; a failed sync fails every job of it. The
+   * committed jobs' effects still run: their rows are in the database, and the counters follow the rows.
+   */
+  private async durable(settled: Settled[]): Promise<void> {
+    let syncError: { error: unknown } | undefined;
     try {
       await this.walSync?.sync();
-    } catch (err) {
-      for (const p of jobs) p.reject(err);
-      return;
+    } catch (error) {
+      syncError = { error };
     }
-    for (const settle of settled) settle();
+    for (const s of settled) {
+      if (!s.effects) s.job.reject(s.error);
+      else {
+        runEffects(s.effects);
+        if (syncError) s.job.reject(syncError.error);
+        else s.job.resolve(s.value);
+      }
+    }
   }
 
-  private async runAlone(jobs: Pending[], settled: Array<() => void>): Promise<void> {
-    for (const { job, resolve, reject } of jobs) {
+  private async runAlone(jobs: Pending[], settled: Settled[]): Promise<void> {
+    for (const p of jobs) {
       // A fresh attempt: what the failed group's attempt collected is dropped with its writes.
       const effects: Array<() => void> = [];
       try {
-        const value = await whenWriteLockFree(() => this.db.transaction().execute((trx) => this.attempt(job, trx, effects)), this.turn);
-        settled.push(() => {
-          runEffects(effects);
-          resolve(value);
-        });
-      } catch (err) {
-        settled.push(() => reject(err));
+        const value = await whenWriteLockFree(() => this.db.transaction().execute((trx) => this.attempt(p.job, trx, effects)), this.turn);
+        settled.push({ job: p, effects, value });
+      } catch (error) {
+        settled.push({ job: p, error });
       }
     }
   }
 }
+
+/** How a job of a group ended: committed (its effects and value), or failed (its error). */
+type Settled = { job: Pending; effects: Array<() => void>; value: unknown; error?: undefined } | { job: Pending; effects?: undefined; error: unknown };
 
 /** A committed attempt's effects (`GroupCommit.afterCommit`), in the order the job asked for them. */
 function runEffects(effects: Array<() => void>): void {

@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createStore, openSqlite, type Store } from '../../src/store/database.js';
 import { GroupCommit } from '../../src/store/group-commit.js';
+import type { WalSync } from '../../src/store/wal-sync.js';
 import { migrate } from '../../src/store/migrations.js';
 import { insertRows } from '../../src/store/message-store.js';
-import { dropDatabase, freshDatabaseUrl } from '../helpers/database.js';
+import { dropDatabase, freshDatabaseUrl, onPostgres } from '../helpers/database.js';
 
 let url: string;
 let store: Store;
@@ -104,6 +105,26 @@ describe('GroupCommit', () => {
     // Given a transaction that is not one of its jobs', it runs the effect at once.
     await store.db.transaction().execute(async (trx) => commits.afterCommit(trx, () => counted.push('elsewhere')));
     expect(counted).toContain('elsewhere');
+  });
+
+  it.skipIf(onPostgres)('on SQLite, a failed WAL sync fails the group\'s jobs, yet counts what they committed and keeps a failed job\'s own error', async () => {
+    const failingSync = { sync: () => Promise.reject(new Error('EIO: fdatasync')) } as unknown as WalSync;
+    const unsynced = new GroupCommit(store.db, store.dialect, failingSync);
+    const counted: string[] = [];
+    const results = await Promise.allSettled([
+      unsynced.run(async (trx) => {
+        await insertRows(trx, 'secrets', [secret('a')]);
+        unsynced.afterCommit(trx, () => counted.push('a'));
+      }),
+      unsynced.mayFail(async (trx) => {
+        unsynced.afterCommit(trx, () => counted.push('refused'));
+        throw new Error('not found');
+      }),
+    ]);
+    expect(results.map((r) => r.status === 'rejected' && (r.reason as Error).message)).toEqual(['EIO: fdatasync', 'not found']);
+    // The row is in the database, and the counters follow the rows.
+    expect((await store.db.selectFrom('secrets').select('name').execute()).map((r) => r.name)).toEqual(['a']);
+    expect(counted).toEqual(['a']);
   });
 
   it('returns each job\'s own value', async () => {
