@@ -5,7 +5,7 @@ import { LocalBudget, pacedBudget, type ProviderBudget } from '../../domain/rate
 import type { SmsProvider } from '../provider.js';
 import { RecentOutcomes } from '../recent-outcomes.js';
 import type { ProviderSetup } from '../registry.js';
-import { planRoute, type Destination, type RoutingFile } from './route-plan.js';
+import { planRoute, type Destination, type PriceOf, type ProviderDescription, type RoutingFile } from './route-plan.js';
 
 export interface RouterSettings {
   defaultProvider: ProviderName | undefined;
@@ -37,8 +37,14 @@ interface ProviderState {
  */
 export class ProviderRouter {
   private readonly states = new Map<string, ProviderState>();
+  /** What planRoute needs to know of each provider; the setups do not change once started. */
+  private readonly descriptions: ProviderDescription[];
+  private readonly priceOf: PriceOf;
+  private readonly plans = new Map<string, readonly string[]>();
 
   constructor(readonly setups: readonly ProviderSetup[], private readonly settings: RouterSettings) {
+    this.descriptions = setups.map((s) => ({ name: s.name, enabled: s.enabled, messageTypes: s.enabled ? s.provider.capabilities.messageTypes : [] }));
+    this.priceOf = (provider, country) => (settings.prices.providers[provider] ? pricePerSegment(settings.prices, provider, country) : undefined);
     const makeBudget = settings.budgetFactory ?? localBudgets;
     for (const setup of setups) {
       if (!setup.enabled) continue;
@@ -90,22 +96,35 @@ export class ProviderRouter {
 
   /** Providers whose circuit is open now: failover and routing go around them while another is available. */
   unavailable(now: number): Set<string> {
-    return new Set([...this.states].filter(([, s]) => s.breaker.state(now) === 'open').map(([name]) => name));
+    const down = new Set<string>();
+    for (const [name, s] of this.states) if (s.breaker.state(now) === 'open') down.add(name);
+    return down;
   }
 
   /**
    * The ordered providers a message may go to. Providers with an open circuit go last rather
    * than out: a message must still have somewhere to wait when every provider is down.
    */
-  route(dest: Destination, requested: ProviderName | undefined, now = Date.now()): string[] {
-    const descriptions = this.setups.map((s) => ({
-      name: s.name, enabled: s.enabled, messageTypes: s.enabled ? s.provider.capabilities.messageTypes : [],
-    }));
-    const priceOf = (provider: string, country: string | undefined) =>
-      this.settings.prices.providers[provider] ? pricePerSegment(this.settings.prices, provider, country) : undefined;
-    const { providers } = planRoute(dest, requested, this.settings.routing, descriptions, this.settings.defaultProvider, priceOf);
+  route(dest: Destination, requested: ProviderName | undefined, now = Date.now()): readonly string[] {
+    const providers = this.plan(dest, requested);
+    if (providers.length === 1) return providers;
     const down = this.unavailable(now);
+    if (down.size === 0) return providers;
     return [...providers.filter((p) => !down.has(p)), ...providers.filter((p) => down.has(p))];
+  }
+
+  /**
+   * planRoute's answer. Without routing rules it depends only on the requested provider and the
+   * message type, so it is worked out once per pair rather than for every recipient of every request.
+   */
+  private plan(dest: Destination, requested: ProviderName | undefined): readonly string[] {
+    const key = this.settings.routing?.routes.length ? undefined : `${requested ?? ''} ${dest.messageType}`;
+    const known = key === undefined ? undefined : this.plans.get(key);
+    if (known) return known;
+    // Throws for a provider or message type nothing can take: such answers are not kept.
+    const { providers } = planRoute(dest, requested, this.settings.routing, this.descriptions, this.settings.defaultProvider, this.priceOf);
+    if (key !== undefined) this.plans.set(key, providers);
+    return providers;
   }
 
   private state(name: string): ProviderState {
