@@ -230,10 +230,11 @@ export class Dispatcher {
         }
         await this.storeAttempt(trx, providerName, result as Result & { outcome: SendOutcome }, { transitions, accepted, attempts }, unavailable, now);
       }
-      const moved = await markSent(trx, accepted, now);
+      const { moved, stored } = await markSent(trx, accepted, now);
       for (const a of accepted) {
         if (moved.has(a.message.id)) transitions.push({ message: a.message, from: 'sending', to: 'sent', source: 'dispatcher', at: now });
-        commits.afterCommit(trx, () => metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type }));
+        // Not a send recovery has already counted (its lease ran out before this round was stored).
+        if (stored.has(a.message.id)) commits.afterCommit(trx, () => metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type }));
       }
       await recordSendAttempts(trx, attempts);
       // One multi-row insert for the round's events and callbacks.
@@ -277,7 +278,8 @@ export class Dispatcher {
       case 'failover':
       case 'retry': {
         const dueAt = decision.action === 'retry' ? decision.dueAt : now;
-        await requeue(trx, message.id, { provider: decision.to, dueAt, code: decision.code, message: decision.message }, now);
+        // Recovery had it first (this round outlived its lease): it decided, and counted, already.
+        if (!await requeue(trx, message.id, { provider: decision.to, dueAt, code: decision.code, message: decision.message }, now)) break;
         const detail = decision.action === 'failover'
           ? `failover to ${decision.to}: ${decision.message}`
           : `retry ${message.attempts + 1} on ${decision.to} in ${dueAt - now} ms: ${decision.message}`;

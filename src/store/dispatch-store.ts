@@ -15,11 +15,12 @@ export async function releaseUnsent(db: Db, id: string, now: number): Promise<vo
   await claimed(db, id).set((eb) => ({ status: 'queued', lease_until: null, attempts: eb('attempts', '-', 1), updated_at: now })).execute();
 }
 
-/** Surely not taken: queued again for `provider` (the same, or the next of its route) at `dueAt`. */
-export async function requeue(db: Db, id: string, to: { provider: string; dueAt: number; code: string; message: string }, now: number): Promise<void> {
-  await claimed(db, id).set({
+/** Surely not taken: queued again for `provider` (the same, or the next of its route) at `dueAt`. False if recovery had it first. */
+export async function requeue(db: Db, id: string, to: { provider: string; dueAt: number; code: string; message: string }, now: number): Promise<boolean> {
+  const result = await claimed(db, id).set({
     status: 'queued', provider: to.provider, due_at: to.dueAt, lease_until: null, error_code: to.code, error_message: to.message, updated_at: now,
-  }).execute();
+  }).executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }
 
 /** Maybe taken: left `sending` with its lease run out, for recovery to ask the provider. */
@@ -38,11 +39,12 @@ export interface AcceptedSend {
 
 /**
  * Everything a provider took, in one UPDATE per few hundred messages (CASE per id) rather than
- * one statement each: at thousands of messages a second the statements were the cost. Returns the
- * ids it moved to `sent`; the others had been overtaken by their delivery report, and only get
- * what that report could not know (the provider's id, the send time).
+ * one statement each: at thousands of messages a second the statements were the cost. The ids it
+ * moved to `sent` are `moved`. The others were overtaken by their delivery report, and only get what
+ * that report could not know (the provider's id, the send time), or by recovery, which already
+ * stored the provider's id and gets nothing. `stored`: the sends this call stored, moved or overtaken.
  */
-export async function markSent(db: Db, accepted: AcceptedSend[], now: number): Promise<Set<string>> {
+export async function markSent(db: Db, accepted: AcceptedSend[], now: number): Promise<{ moved: Set<string>; stored: Set<string> }> {
   const moved = await moveEach(db, accepted.map((a) => ({
     id: a.message.id,
     from: 'sending' as const,
@@ -53,12 +55,14 @@ export async function markSent(db: Db, accepted: AcceptedSend[], now: number): P
       cost: a.cost ?? a.message.estimated_cost,
     },
   })));
+  const stored = new Set(moved);
   for (const a of accepted) {
     if (moved.has(a.message.id)) continue;
-    await db.updateTable('messages').set({ provider_message_id: a.providerMessageId, sent_at: a.finishedAt, lease_until: null, sealed_body: null })
-      .where('id', '=', a.message.id).where('provider_message_id', 'is', null).execute();
+    const filled = await db.updateTable('messages').set({ provider_message_id: a.providerMessageId, sent_at: a.finishedAt, lease_until: null, sealed_body: null })
+      .where('id', '=', a.message.id).where('provider_message_id', 'is', null).executeTakeFirst();
+    if (Number(filled.numUpdatedRows) > 0) stored.add(a.message.id);
   }
-  return moved;
+  return { moved, stored };
 }
 
 /** Every send attempt, whatever came of it: shown as `send_attempts` on the message. */

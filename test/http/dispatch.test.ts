@@ -100,6 +100,37 @@ describe('dispatcher', () => {
     expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
   });
 
+  it('counts a send once when recovery confirms it before the round that sent it is stored', async () => {
+    gw = await startGateway();
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
+    const id = res.body.messages[0].id;
+    const simulator = gw.services.router.get('simulator')!;
+    const send = simulator.send;
+    let taken!: () => void;
+    const sendTaken = new Promise<void>((resolve) => { taken = resolve; });
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => { answer = resolve; });
+    // The provider takes the message, then its answer is held past the claim's lease.
+    simulator.send = async (...args) => {
+      const outcome = await send.apply(simulator, args);
+      taken();
+      await answered;
+      return outcome;
+    };
+    try {
+      const round = gw.services.dispatcher.dispatchOnce(simulator);
+      await sendTaken;
+      expect(await gw.services.dispatcher.recover(Date.now() + gw.services.config.dispatch.leaseSeconds * 1000)).toBe(1);
+      expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('sent');
+      answer();
+      await round;
+    } finally {
+      simulator.send = send;
+    }
+    expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m);
+    expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
+  });
+
   it('fails an interrupted send as OUTCOME_UNKNOWN when the provider cannot be asked', async () => {
     gw = await startGateway();
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });

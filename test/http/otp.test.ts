@@ -207,7 +207,7 @@ describe('OTP', () => {
     const g = await gateway({ OTP_RESEND_COOLDOWN: '0' });
     const res = await generate(g);
     // As a resend that took the lock first leaves it for one whose clock was read before that resend's.
-    await g.services.store.db.updateTable('otp_sessions').set({ last_sent_at: Date.now() + 1_000 }).execute();
+    await g.services.store.db.updateTable('otp_sessions').set({ last_sent_at: Date.now() + 1_000 }).where('id', '=', res.body.session_id).execute();
     expect((await post(g.app, `/api/otp/resend/${res.body.session_id}`)).status).toBe(200);
   });
 
