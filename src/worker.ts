@@ -217,24 +217,28 @@ export class Dispatcher {
       const transitions: Transition[] = [];
       const accepted: AcceptedSend[] = [];
       const attempts: Parameters<typeof recordSendAttempts>[1] = [];
+      // The claim's event, written with the outcome, and only where the outcome was stored: a round that
+      // outlived its lease finds its messages decided by recovery, which wrote that event itself.
+      const claimed = (message: MessageRow): Transition => ({ message, from: 'queued', to: 'sending', source: 'dispatcher', at: claimedAt });
       for (const result of results) {
         const { message, outcome } = result;
         if (outcome.kind === 'released') {
           await releaseUnsent(trx, message.id, now);
           continue;
         }
-        transitions.push({ message, from: 'queued', to: 'sending', source: 'dispatcher', at: claimedAt });
         if (outcome.kind === 'expired') {
-          await this.finish(trx, message, 'expired', 'EXPIRED', 'expire_at passed before it could be sent', now);
+          if (await this.finish(trx, message, 'expired', 'EXPIRED', 'expire_at passed before it could be sent', now)) transitions.push(claimed(message));
           continue;
         }
-        await this.storeAttempt(trx, providerName, result as Result & { outcome: SendOutcome }, { transitions, accepted, attempts }, unavailable, now);
+        await this.storeAttempt(trx, providerName, result as Result & { outcome: SendOutcome }, { transitions, accepted, attempts, claimed }, unavailable, now);
       }
       const { moved, stored } = await markSent(trx, accepted, now);
       for (const a of accepted) {
+        // Not a send recovery has already handled (its lease ran out before this round was stored).
+        if (!stored.has(a.message.id)) continue;
+        transitions.push(claimed(a.message));
         if (moved.has(a.message.id)) transitions.push({ message: a.message, from: 'sending', to: 'sent', source: 'dispatcher', at: now });
-        // Not a send recovery has already counted (its lease ran out before this round was stored).
-        if (stored.has(a.message.id)) commits.afterCommit(trx, () => metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type }));
+        commits.afterCommit(trx, () => metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type }));
       }
       await recordSendAttempts(trx, attempts);
       // One multi-row insert for the round's events and callbacks.
@@ -248,10 +252,11 @@ export class Dispatcher {
   /** What one tried send does: its attempt row, the provider's health, and the message's next step. */
   private async storeAttempt(
     trx: Kysely<Database>, providerName: string, { message, outcome, startedAt, finishedAt }: { message: MessageRow; outcome: SendOutcome; startedAt: number; finishedAt: number },
-    round: { transitions: Transition[]; accepted: AcceptedSend[]; attempts: Parameters<typeof recordSendAttempts>[1] }, unavailable: Set<string>, now: number,
+    round: { transitions: Transition[]; accepted: AcceptedSend[]; attempts: Parameters<typeof recordSendAttempts>[1]; claimed: (message: MessageRow) => Transition },
+    unavailable: Set<string>, now: number,
   ): Promise<void> {
     const { config, metrics, router } = this.deps;
-    const { transitions, accepted, attempts } = round;
+    const { transitions, accepted, attempts, claimed } = round;
     attempts.push({
       message_id: message.id, provider: providerName, outcome: outcome.kind, created_at: finishedAt, duration_ms: finishedAt - startedAt,
       provider_message_id: outcome.kind === 'accepted' ? outcome.providerMessageId : null,
@@ -273,7 +278,7 @@ export class Dispatcher {
         if (decision.partIds && decision.partIds.length > 1) await recordParts(trx, providerName, message.id, decision.partIds, now);
         break;
       case 'fail':
-        await this.finish(trx, message, 'failed', decision.code, decision.message, now);
+        if (await this.finish(trx, message, 'failed', decision.code, decision.message, now)) transitions.push(claimed(message));
         break;
       case 'failover':
       case 'retry': {
@@ -283,13 +288,13 @@ export class Dispatcher {
         const detail = decision.action === 'failover'
           ? `failover to ${decision.to}: ${decision.message}`
           : `retry ${message.attempts + 1} on ${decision.to} in ${dueAt - now} ms: ${decision.message}`;
-        transitions.push({ message, from: 'sending', to: 'queued', source: 'dispatcher', detail, errorCode: decision.code, at: now });
+        transitions.push(claimed(message), { message, from: 'sending', to: 'queued', source: 'dispatcher', detail, errorCode: decision.code, at: now });
         if (decision.action === 'failover') this.deps.commits.afterCommit(trx, () => metrics.failovers.inc({ from: providerName, to: decision.to }));
         else this.deps.commits.afterCommit(trx, () => metrics.sendRetries.inc({ provider: providerName }));
         break;
       }
       case 'unknown':
-        await leaveForRecovery(trx, message.id, decision.code, decision.message, now);
+        if (await leaveForRecovery(trx, message.id, decision.code, decision.message, now)) transitions.push(claimed(message));
         break;
     }
   }
@@ -305,8 +310,11 @@ export class Dispatcher {
     else if (outcome.kind === 'retry' && outcome.code !== 'PROVIDER_THROTTLED') breaker.failure(now);
   }
 
-  private async finish(trx: Kysely<Database>, message: MessageRow, to: 'failed' | 'expired', code: string, text: string, now: number): Promise<void> {
-    this.countFinal(trx, await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text), to);
+  /** False when the message was no longer this round's to end (recovery had it first). */
+  private async finish(trx: Kysely<Database>, message: MessageRow, to: 'failed' | 'expired', code: string, text: string, now: number): Promise<boolean> {
+    const moved = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
+    this.countFinal(trx, moved, to);
+    return moved.length > 0;
   }
 
   /** Counts the messages a move ended (failed, expired), once it is committed. */

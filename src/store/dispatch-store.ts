@@ -23,9 +23,10 @@ export async function requeue(db: Db, id: string, to: { provider: string; dueAt:
   return Number(result.numUpdatedRows) > 0;
 }
 
-/** Maybe taken: left `sending` with its lease run out, for recovery to ask the provider. */
-export async function leaveForRecovery(db: Db, id: string, code: string, message: string, now: number): Promise<void> {
-  await claimed(db, id).set({ lease_until: now, error_code: code, error_message: message, updated_at: now }).execute();
+/** Maybe taken: left `sending` with its lease run out, for recovery to ask the provider. False if recovery had it first. */
+export async function leaveForRecovery(db: Db, id: string, code: string, message: string, now: number): Promise<boolean> {
+  const result = await claimed(db, id).set({ lease_until: now, error_code: code, error_message: message, updated_at: now }).executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }
 
 export interface AcceptedSend {

@@ -128,6 +128,9 @@ describe('dispatcher', () => {
       simulator.send = send;
     }
     expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m);
+    // Recovery wrote the claim's event; the late round writes none of its own.
+    const m = (await get(gw.app, `/api/sms/${id}`)).body;
+    expect(m.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['sent', 'recovery']]);
     expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
   });
 
