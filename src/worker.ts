@@ -232,7 +232,7 @@ export class Dispatcher {
         }
         await this.storeAttempt(trx, providerName, result as Result & { outcome: SendOutcome }, { transitions, accepted, attempts, claimed }, unavailable, now);
       }
-      const { moved, stored } = await markSent(trx, accepted, now);
+      const { moved, stored } = await markSent(trx, accepted, claimedAt, now);
       for (const a of accepted) {
         // Not a send recovery has already handled (its lease ran out before this round was stored).
         if (!stored.has(a.message.id)) continue;

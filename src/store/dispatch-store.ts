@@ -41,11 +41,12 @@ export interface AcceptedSend {
 /**
  * Everything a provider took, in one UPDATE per few hundred messages (CASE per id) rather than
  * one statement each: at thousands of messages a second the statements were the cost. The ids it
- * moved to `sent` are `moved`. The others were overtaken by their delivery report, and only get what
- * that report could not know (the provider's id, the send time), or by recovery, which already
- * stored the provider's id and gets nothing. `stored`: the sends this call stored, moved or overtaken.
+ * moved to `sent` are `moved`. The others were overtaken, rarely, either by their delivery report,
+ * and get what that report could not know (the provider's id, the send time), or by recovery after
+ * the claim's lease ran out (its events since `claimedAt` say so), which decided and recorded them
+ * already and gets nothing. `stored`: the sends this call stored, moved or overtaken by a report.
  */
-export async function markSent(db: Db, accepted: AcceptedSend[], now: number): Promise<{ moved: Set<string>; stored: Set<string> }> {
+export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: number, now: number): Promise<{ moved: Set<string>; stored: Set<string> }> {
   const moved = await moveEach(db, accepted.map((a) => ({
     id: a.message.id,
     from: 'sending' as const,
@@ -57,11 +58,16 @@ export async function markSent(db: Db, accepted: AcceptedSend[], now: number): P
     },
   })));
   const stored = new Set(moved);
-  for (const a of accepted) {
-    if (moved.has(a.message.id)) continue;
-    const filled = await db.updateTable('messages').set({ provider_message_id: a.providerMessageId, sent_at: a.finishedAt, lease_until: null, sealed_body: null })
-      .where('id', '=', a.message.id).where('provider_message_id', 'is', null).executeTakeFirst();
-    if (Number(filled.numUpdatedRows) > 0) stored.add(a.message.id);
+  const overtaken = accepted.filter((a) => !moved.has(a.message.id));
+  if (overtaken.length === 0) return { moved, stored };
+  const recovered = new Set((await db.selectFrom('message_events').select('message_id')
+    .where('message_id', 'in', overtaken.map((a) => a.message.id)).where('source', '=', 'recovery').where('created_at', '>=', claimedAt).execute())
+    .map((e) => e.message_id));
+  for (const a of overtaken) {
+    if (recovered.has(a.message.id)) continue;
+    stored.add(a.message.id);
+    await db.updateTable('messages').set({ provider_message_id: a.providerMessageId, sent_at: a.finishedAt, lease_until: null, sealed_body: null })
+      .where('id', '=', a.message.id).where('provider_message_id', 'is', null).execute();
   }
   return { moved, stored };
 }
