@@ -134,6 +134,38 @@ describe('dispatcher', () => {
     expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
   });
 
+  it('counts a send, and writes its claim\'s event, when its delivery report is applied before the round that sent it is stored', async () => {
+    gw = await startGateway({ SIMULATOR_DELIVERY_DELAY_MS: '0' });
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
+    const id = res.body.messages[0].id;
+    const simulator = gw.services.router.get('simulator')!;
+    const send = simulator.send;
+    let taken!: () => void;
+    const sendTaken = new Promise<void>((resolve) => { taken = resolve; });
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => { answer = resolve; });
+    simulator.send = async (...args) => {
+      const outcome = await send.apply(simulator, args);
+      taken();
+      await answered;
+      return outcome;
+    };
+    try {
+      const round = gw.services.dispatcher.dispatchOnce(simulator);
+      await sendTaken;
+      expect(await gw.services.simulatorReports!.deliverDue(Date.now() + 1000)).toBe(1);
+      expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
+      answer();
+      await round;
+    } finally {
+      simulator.send = send;
+    }
+    expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m);
+    const m = (await get(gw.app, `/api/sms/${id}`)).body;
+    expect(m.status).toBe('delivered');
+    expect(m.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'delivered']);
+  });
+
   it('fails an interrupted send as OUTCOME_UNKNOWN when the provider cannot be asked', async () => {
     gw = await startGateway();
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
