@@ -362,8 +362,6 @@ export class Dispatcher {
     }
     const at = Date.now();
     await commits.run(async (trx) => {
-      // A crash between claim and outcome left no `sending` event (it is written with the outcome): add it,
-      // stamped with the claim time, which the claim left in updated_at.
       const ids = verdicts.map((v) => v.message.id);
       const latest = new Map<string, string>();
       if (ids.length > 0) {
@@ -371,18 +369,19 @@ export class Dispatcher {
           .orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
         for (const e of events) if (!latest.has(e.message_id)) latest.set(e.message_id, e.status);
       }
-      await recordTransitions(trx, verdicts.filter((v) => latest.get(v.message.id) !== 'sending').map(({ message }) => ({
-        message, from: 'queued', to: 'sending', source: 'dispatcher', detail: 'claimed before an interruption', at: Math.min(message.updated_at, at - 1),
-      })));
+      const moved: MessageRow[] = [];
       for (const { message, found } of verdicts) {
         if (found === 'unknown') {
-          this.countFinal(trx, await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
+          const failed = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
             { error_code: 'OUTCOME_UNKNOWN', error_message: 'the send was interrupted and the provider cannot say whether it took the message; not resent to avoid a duplicate', final_at: at, lease_until: null, sealed_body: null },
-            'interrupted send, outcome unknown'), 'failed');
+            'interrupted send, outcome unknown');
+          this.countFinal(trx, failed, 'failed');
+          if (failed.length > 0) moved.push(message);
         } else if (found) {
           const sent = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'sent', 'recovery', at,
             { provider_message_id: found.providerMessageId, sent_at: at, lease_until: null, error_code: null, error_message: null, sealed_body: null }, 'provider confirms it took the message');
           for (const m of sent) commits.afterCommit(trx, () => metrics.sent.inc({ provider: m.provider, sms_type: m.sms_type }));
+          if (sent.length > 0) moved.push(message);
         } else {
           // Certainly not taken: the same decision as any surely-not-taken send (next provider, backoff, attempt limit).
           const decision = decideSendOutcome({
@@ -396,13 +395,22 @@ export class Dispatcher {
               { provider: decision.to, due_at: at, lease_until: null },
               `provider never received it: queued again for ${decision.to}`);
             if (decision.action === 'failover' && requeued.length > 0) commits.afterCommit(trx, () => metrics.failovers.inc({ from: message.provider, to: decision.to }));
+            if (requeued.length > 0) moved.push(message);
           } else {
-            this.countFinal(trx, await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
+            const failed = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
               { error_code: 'PROVIDER_NOT_RECEIVED', error_message: `the provider never received it and the ${config.dispatch.maxAttempts} attempts are spent`, final_at: at, lease_until: null, sealed_body: null },
-              'provider never received it; attempts spent'), 'failed');
+              'provider never received it; attempts spent');
+            this.countFinal(trx, failed, 'failed');
+            if (failed.length > 0) moved.push(message);
           }
         }
       }
+      // A crash between claim and outcome left no `sending` event (it is written with the outcome): add it for
+      // what recovery moved, stamped with the claim time, which the claim left in updated_at. A round stored
+      // meanwhile moved the rest and wrote its own.
+      await recordTransitions(trx, moved.filter((message) => latest.get(message.id) !== 'sending').map((message) => ({
+        message, from: 'queued', to: 'sending', source: 'dispatcher', detail: 'claimed before an interruption', at: Math.min(message.updated_at, at - 1),
+      })));
     });
     return verdicts.length;
   }

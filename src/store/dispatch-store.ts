@@ -1,5 +1,6 @@
 import type { Insertable, Kysely } from 'kysely';
 import { newId } from '../domain/ids.js';
+import { REPORTABLE_STATUSES } from '../domain/message-status.js';
 import { insertRows, moveEach, statusLiteral, type MessageRow } from './message-store.js';
 import type { Database, SendAttemptsTable } from './schema.js';
 
@@ -41,10 +42,11 @@ export interface AcceptedSend {
 /**
  * Everything a provider took, in one UPDATE per few hundred messages (CASE per id) rather than
  * one statement each: at thousands of messages a second the statements were the cost. The ids it
- * moved to `sent` are `moved`. The others were overtaken, rarely, either by their delivery report,
- * and get what that report could not know (the provider's id, the send time), or by recovery after
- * the claim's lease ran out (its events since `claimedAt` say so), which decided and recorded them
- * already and gets nothing. `stored`: the sends this call stored, moved or overtaken by a report.
+ * moved to `sent` are `moved`. The others were overtaken, rarely: by recovery once the claim's lease
+ * ran out, which decided and recorded them, and they get nothing; or by their delivery report, and get
+ * what that report could not know (the provider's id, the send time). Recovery's events tell the two
+ * apart: after `claimedAt` only recovery of this claim writes them (an earlier claim's recovery queued
+ * the message again at or before this claim). `stored`: the sends this call stored, moved or overtaken by a report.
  */
 export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: number, now: number): Promise<{ moved: Set<string>; stored: Set<string> }> {
   const moved = await moveEach(db, accepted.map((a) => ({
@@ -60,14 +62,19 @@ export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: numb
   const stored = new Set(moved);
   const overtaken = accepted.filter((a) => !moved.has(a.message.id));
   if (overtaken.length === 0) return { moved, stored };
+  const ids = overtaken.map((a) => a.message.id);
   const recovered = new Set((await db.selectFrom('message_events').select('message_id')
-    .where('message_id', 'in', overtaken.map((a) => a.message.id)).where('source', '=', 'recovery').where('created_at', '>=', claimedAt).execute())
-    .map((e) => e.message_id));
+    .where('message_id', 'in', ids).where('source', '=', 'recovery').where('created_at', '>', claimedAt).execute()).map((e) => e.message_id));
+  // Only a status a report sets: a message queued or claimed again is no longer this send's.
+  const reported = new Set((await db.selectFrom('messages').select('id')
+    .where('id', 'in', ids).where('status', 'in', [...REPORTABLE_STATUSES]).execute()).map((m) => m.id));
   for (const a of overtaken) {
-    if (recovered.has(a.message.id)) continue;
+    if (recovered.has(a.message.id) || !reported.has(a.message.id)) continue;
     stored.add(a.message.id);
-    await db.updateTable('messages').set({ provider_message_id: a.providerMessageId, sent_at: a.finishedAt, lease_until: null, sealed_body: null })
-      .where('id', '=', a.message.id).where('provider_message_id', 'is', null).execute();
+    // The report may have carried the provider's id already; the send time is ours to tell.
+    await db.updateTable('messages')
+      .set((eb) => ({ provider_message_id: eb.fn.coalesce('provider_message_id', eb.val(a.providerMessageId)), sent_at: a.finishedAt, lease_until: null, sealed_body: null }))
+      .where('id', '=', a.message.id).execute();
   }
   return { moved, stored };
 }

@@ -11,6 +11,51 @@ afterEach(async () => {
 
 const numbers = (n: number, start = 1000) => Array.from({ length: n }, (_, i) => ({ number: `+1415555${String(start + i).padStart(4, '0')}` }));
 
+/**
+ * Holds a provider's answers: the send is taken at once and answered when the test says, and so is a
+ * lookup. `taken`/`asked` fail fast if the round or the recovery ends without getting there.
+ */
+function holdAnswers(provider: SmsProvider) {
+  const { send, lookup } = provider;
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => { open = resolve; });
+    return { open, opened };
+  };
+  const sent = gate();
+  const answered = gate();
+  const looked = gate();
+  const lookupAnswered = gate();
+  provider.send = async (...args) => {
+    const outcome = await send.apply(provider, args);
+    sent.open();
+    await answered.opened;
+    return outcome;
+  };
+  if (lookup) {
+    provider.lookup = async (...args) => {
+      looked.open();
+      await lookupAnswered.opened;
+      return lookup.apply(provider, args);
+    };
+  }
+  const before = (reached: Promise<void>, ended: Promise<unknown>, what: string) =>
+    Promise.race([reached, ended.then(() => { throw new Error(`ended before ${what}`); })]);
+  return {
+    provider,
+    taken: (round: Promise<unknown>) => before(sent.opened, round, 'the provider took the message'),
+    asked: (recovery: Promise<unknown>) => before(looked.opened, recovery, 'the provider was asked'),
+    answer: answered.open,
+    answerLookup: lookupAnswered.open,
+    restore() {
+      answered.open();
+      lookupAnswered.open();
+      provider.send = send;
+      provider.lookup = lookup;
+    },
+  };
+}
+
 describe('dispatcher', () => {
   it('sends the most urgent first: an OTP overtakes a promotional backlog', async () => {
     gw = await startGateway({ DISPATCH_BATCH_SIZE: '10' });
@@ -102,30 +147,20 @@ describe('dispatcher', () => {
 
   it('counts a send once when recovery confirms it before the round that sent it is stored', async () => {
     gw = await startGateway();
-    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
-    const id = res.body.messages[0].id;
-    const simulator = gw.services.router.get('simulator')!;
-    const send = simulator.send;
-    let taken!: () => void;
-    const sendTaken = new Promise<void>((resolve) => { taken = resolve; });
-    let answer!: () => void;
-    const answered = new Promise<void>((resolve) => { answer = resolve; });
-    // The provider takes the message, then its answer is held past the claim's lease.
-    simulator.send = async (...args) => {
-      const outcome = await send.apply(simulator, args);
-      taken();
-      await answered;
-      return outcome;
-    };
+    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+    const held = holdAnswers(gw.services.router.get('simulator')!);
     try {
-      const round = gw.services.dispatcher.dispatchOnce(simulator);
-      await sendTaken;
+      const round = gw.services.dispatcher.dispatchOnce(held.provider);
+      await held.taken(round);
+      held.answerLookup();
+      // Recovery's events come after the claim's millisecond, as after any lease.
+      await new Promise((r) => setTimeout(r, 5));
       expect(await gw.services.dispatcher.recover(Date.now() + gw.services.config.dispatch.leaseSeconds * 1000)).toBe(1);
       expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('sent');
-      answer();
+      held.answer();
       await round;
     } finally {
-      simulator.send = send;
+      held.restore();
     }
     expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m);
     // Recovery wrote the claim's event; the late round writes none of its own.
@@ -134,35 +169,47 @@ describe('dispatcher', () => {
     expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
   });
 
-  it('counts a send, and writes its claim\'s event, when its delivery report is applied before the round that sent it is stored', async () => {
-    gw = await startGateway({ SIMULATOR_DELIVERY_DELAY_MS: '0' });
-    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
-    const id = res.body.messages[0].id;
-    const simulator = gw.services.router.get('simulator')!;
-    const send = simulator.send;
-    let taken!: () => void;
-    const sendTaken = new Promise<void>((resolve) => { taken = resolve; });
-    let answer!: () => void;
-    const answered = new Promise<void>((resolve) => { answer = resolve; });
-    simulator.send = async (...args) => {
-      const outcome = await send.apply(simulator, args);
-      taken();
-      await answered;
-      return outcome;
-    };
+  it('writes one claim event when the round is stored while recovery is still asking the provider', async () => {
+    gw = await startGateway();
+    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+    const held = holdAnswers(gw.services.router.get('simulator')!);
     try {
-      const round = gw.services.dispatcher.dispatchOnce(simulator);
-      await sendTaken;
-      expect(await gw.services.simulatorReports!.deliverDue(Date.now() + 1000)).toBe(1);
-      expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
-      answer();
+      const round = gw.services.dispatcher.dispatchOnce(held.provider);
+      await held.taken(round);
+      await new Promise((r) => setTimeout(r, 5));
+      const recovery = gw.services.dispatcher.recover(Date.now() + gw.services.config.dispatch.leaseSeconds * 1000);
+      await held.asked(recovery);
+      held.answer();
       await round;
+      held.answerLookup();
+      expect(await recovery).toBe(1);
     } finally {
-      simulator.send = send;
+      held.restore();
     }
     expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m);
     const m = (await get(gw.app, `/api/sms/${id}`)).body;
-    expect(m.status).toBe('delivered');
+    expect(m.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['sent', 'dispatcher']]);
+  });
+
+  it('counts a send, and writes its claim\'s event, when its delivery report is applied before the round that sent it is stored', async () => {
+    gw = await startGateway({ SIMULATOR_DELIVERY_DELAY_MS: '0' });
+    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+    const held = holdAnswers(gw.services.router.get('simulator')!);
+    try {
+      const round = gw.services.dispatcher.dispatchOnce(held.provider);
+      await held.taken(round);
+      // Past the claim's millisecond, so the claim's event sorts before the report's.
+      await new Promise((r) => setTimeout(r, 5));
+      expect(await gw.services.simulatorReports!.deliverDue(Date.now() + 1000)).toBe(1);
+      expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
+      held.answer();
+      await round;
+    } finally {
+      held.restore();
+    }
+    expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m);
+    const m = (await get(gw.app, `/api/sms/${id}`)).body;
+    expect(m).toMatchObject({ status: 'delivered', provider_message_id: expect.stringMatching(/./) });
     expect(m.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'delivered']);
   });
 
