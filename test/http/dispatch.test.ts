@@ -56,6 +56,33 @@ function holdAnswers(provider: SmsProvider) {
   };
 }
 
+const SENT_ONCE = /^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m;
+
+/** A recovery run as if the claim's lease had run out. */
+const afterTheLease = () => Date.now() + gw!.services.config.dispatch.leaseSeconds * 1000;
+
+/**
+ * Sends one message and holds the provider's answer to its dispatch round while `meanwhile` runs
+ * (past the claim's millisecond, as anything after a lease would be); then the round is answered and
+ * stored. `meanwhile` and the caller get the message's id.
+ */
+async function sendWithRoundHeld(env: Record<string, string>, meanwhile: (held: ReturnType<typeof holdAnswers>, round: Promise<number>, id: string) => Promise<void>) {
+  gw = await startGateway(env);
+  const id: string = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+  const held = holdAnswers(gw.services.router.get('simulator')!);
+  try {
+    const round = gw.services.dispatcher.dispatchOnce(held.provider);
+    await held.taken(round);
+    await new Promise((r) => setTimeout(r, 5));
+    await meanwhile(held, round, id);
+    held.answer();
+    await round;
+  } finally {
+    held.restore();
+  }
+  return id;
+}
+
 describe('dispatcher', () => {
   it('sends the most urgent first: an OTP overtakes a promotional backlog', async () => {
     gw = await startGateway({ DISPATCH_BATCH_SIZE: '10' });
@@ -146,69 +173,39 @@ describe('dispatcher', () => {
   });
 
   it('counts a send once when recovery confirms it before the round that sent it is stored', async () => {
-    gw = await startGateway();
-    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
-    const held = holdAnswers(gw.services.router.get('simulator')!);
-    try {
-      const round = gw.services.dispatcher.dispatchOnce(held.provider);
-      await held.taken(round);
+    const id = await sendWithRoundHeld({}, async (held, _round, id) => {
       held.answerLookup();
-      // Recovery's events come after the claim's millisecond, as after any lease.
-      await new Promise((r) => setTimeout(r, 5));
-      expect(await gw.services.dispatcher.recover(Date.now() + gw.services.config.dispatch.leaseSeconds * 1000)).toBe(1);
-      expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('sent');
-      held.answer();
-      await round;
-    } finally {
-      held.restore();
-    }
-    expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m);
+      expect(await gw!.services.dispatcher.recover(afterTheLease())).toBe(1);
+      expect((await get(gw!.app, `/api/sms/${id}`)).body.status).toBe('sent');
+    });
+    expect((await get(gw!.app, '/metrics')).body).toMatch(SENT_ONCE);
     // Recovery wrote the claim's event; the late round writes none of its own.
-    const m = (await get(gw.app, `/api/sms/${id}`)).body;
+    const m = (await get(gw!.app, `/api/sms/${id}`)).body;
     expect(m.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['sent', 'recovery']]);
-    expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
+    expect((await get(gw!.app, '/api/simulator/outbox')).body.total).toBe(1);
   });
 
   it('writes one claim event when the round is stored while recovery is still asking the provider', async () => {
-    gw = await startGateway();
-    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
-    const held = holdAnswers(gw.services.router.get('simulator')!);
-    try {
-      const round = gw.services.dispatcher.dispatchOnce(held.provider);
-      await held.taken(round);
-      await new Promise((r) => setTimeout(r, 5));
-      const recovery = gw.services.dispatcher.recover(Date.now() + gw.services.config.dispatch.leaseSeconds * 1000);
+    const id = await sendWithRoundHeld({}, async (held, round) => {
+      const recovery = gw!.services.dispatcher.recover(afterTheLease());
       await held.asked(recovery);
       held.answer();
       await round;
       held.answerLookup();
       expect(await recovery).toBe(1);
-    } finally {
-      held.restore();
-    }
-    expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m);
-    const m = (await get(gw.app, `/api/sms/${id}`)).body;
+    });
+    expect((await get(gw!.app, '/metrics')).body).toMatch(SENT_ONCE);
+    const m = (await get(gw!.app, `/api/sms/${id}`)).body;
     expect(m.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['sent', 'dispatcher']]);
   });
 
   it('counts a send, and writes its claim\'s event, when its delivery report is applied before the round that sent it is stored', async () => {
-    gw = await startGateway({ SIMULATOR_DELIVERY_DELAY_MS: '0' });
-    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
-    const held = holdAnswers(gw.services.router.get('simulator')!);
-    try {
-      const round = gw.services.dispatcher.dispatchOnce(held.provider);
-      await held.taken(round);
-      // Past the claim's millisecond, so the claim's event sorts before the report's.
-      await new Promise((r) => setTimeout(r, 5));
-      expect(await gw.services.simulatorReports!.deliverDue(Date.now() + 1000)).toBe(1);
-      expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
-      held.answer();
-      await round;
-    } finally {
-      held.restore();
-    }
-    expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m);
-    const m = (await get(gw.app, `/api/sms/${id}`)).body;
+    const id = await sendWithRoundHeld({ SIMULATOR_DELIVERY_DELAY_MS: '0' }, async (_held, _round, id) => {
+      expect(await gw!.services.simulatorReports!.deliverDue(Date.now() + 1000)).toBe(1);
+      expect((await get(gw!.app, `/api/sms/${id}`)).body.status).toBe('delivered');
+    });
+    expect((await get(gw!.app, '/metrics')).body).toMatch(SENT_ONCE);
+    const m = (await get(gw!.app, `/api/sms/${id}`)).body;
     expect(m).toMatchObject({ status: 'delivered', provider_message_id: expect.stringMatching(/./) });
     expect(m.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'delivered']);
   });
