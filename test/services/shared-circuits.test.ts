@@ -19,7 +19,9 @@ describe('circuit breakers shared through Redis', () => {
   it('a provider one process finds down is gone around by every process, and one probe getting through closes them all', async () => {
     // A prefix of its own: no other test's gateways hear these circuits.
     const env = await testEnv({
-      REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PREFIX: `test-${randomUUID()}:`, CIRCUIT_FAILURE_THRESHOLD: '3', CIRCUIT_COOL_DOWN_MS: '800',
+      REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PREFIX: `test-${randomUUID()}:`, CIRCUIT_FAILURE_THRESHOLD: '3',
+      // Long enough for a third process to start (and check its migrations) while the circuit is still open, on a loaded machine too.
+      CIRCUIT_COOL_DOWN_MS: '3000',
     });
     const a = await createServices(loadConfig(env));
     opened.push(a);
@@ -42,7 +44,7 @@ describe('circuit breakers shared through Redis', () => {
     expect(await until(() => c.router.breaker('simulator').state(Date.now()) === 'open')).toBe(true);
 
     // After the cool-down B's probe gets through: A and C close too, without sending a probe of their own.
-    expect(await until(() => breakerB.state(Date.now()) === 'half_open', 2000)).toBe(true);
+    expect(await until(() => breakerB.state(Date.now()) === 'half_open', 5000)).toBe(true);
     breakerB.probeStarted(Date.now());
     breakerB.success(Date.now());
     expect(breakerB.state(Date.now())).toBe('closed');
