@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
 import type { CircuitBreaker } from './domain/circuit-breaker.js';
 import type { MessageType } from './domain/encoding.js';
-import type { SmsType } from './domain/message-status.js';
+import type { MessageStatus, SmsType } from './domain/message-status.js';
 import type { ProviderBudget } from './domain/rate-limit.js';
 import type { FieldCipher } from './domain/field-cipher.js';
 import { decideSendOutcome } from './domain/send-decision.js';
@@ -16,7 +16,7 @@ import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, rec
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
 import { claimDue, claimStale, moveStatus, recordTransitions, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
-import type { Database } from './store/schema.js';
+import type { Database, MessagesTable } from './store/schema.js';
 import { PollingLoop } from './services/polling-loop.js';
 
 const MAINTENANCE_INTERVAL_MS = 500;
@@ -370,18 +370,22 @@ export class Dispatcher {
         for (const e of events) if (!latest.has(e.message_id)) latest.set(e.message_id, e.status);
       }
       const moved: MessageRow[] = [];
+      /** Moves a stale claim on; false when a round stored meanwhile had moved it already. */
+      const move = async (message: MessageRow, to: MessageStatus, extra: Partial<MessagesTable>, detail: string) => {
+        const done = (await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'recovery', at, extra, detail)).length > 0;
+        if (done) moved.push(message);
+        return done;
+      };
       for (const { message, found } of verdicts) {
         if (found === 'unknown') {
-          const failed = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
+          if (await move(message, 'failed',
             { error_code: 'OUTCOME_UNKNOWN', error_message: 'the send was interrupted and the provider cannot say whether it took the message; not resent to avoid a duplicate', final_at: at, lease_until: null, sealed_body: null },
-            'interrupted send, outcome unknown');
-          this.countFinal(trx, failed, 'failed');
-          if (failed.length > 0) moved.push(message);
+            'interrupted send, outcome unknown')) this.countFinal(trx, [message], 'failed');
         } else if (found) {
-          const sent = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'sent', 'recovery', at,
-            { provider_message_id: found.providerMessageId, sent_at: at, lease_until: null, error_code: null, error_message: null, sealed_body: null }, 'provider confirms it took the message');
-          for (const m of sent) commits.afterCommit(trx, () => metrics.sent.inc({ provider: m.provider, sms_type: m.sms_type }));
-          if (sent.length > 0) moved.push(message);
+          if (await move(message, 'sent',
+            { provider_message_id: found.providerMessageId, sent_at: at, lease_until: null, error_code: null, error_message: null, sealed_body: null }, 'provider confirms it took the message')) {
+            commits.afterCommit(trx, () => metrics.sent.inc({ provider: message.provider, sms_type: message.sms_type }));
+          }
         } else {
           // Certainly not taken: the same decision as any surely-not-taken send (next provider, backoff, attempt limit).
           const decision = decideSendOutcome({
@@ -390,18 +394,13 @@ export class Dispatcher {
             retryBaseMs: config.dispatch.retryBaseMs, retryMaxMs: config.dispatch.retryMaxMs, now: at, unavailable: router.unavailable(at),
           });
           if (decision.action === 'failover' || decision.action === 'retry') {
-            const requeued = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'queued', 'recovery', at,
-              // Due at once: an interruption, not the provider, stopped this send.
-              { provider: decision.to, due_at: at, lease_until: null },
-              `provider never received it: queued again for ${decision.to}`);
-            if (decision.action === 'failover' && requeued.length > 0) commits.afterCommit(trx, () => metrics.failovers.inc({ from: message.provider, to: decision.to }));
-            if (requeued.length > 0) moved.push(message);
-          } else {
-            const failed = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, 'failed', 'recovery', at,
-              { error_code: 'PROVIDER_NOT_RECEIVED', error_message: `the provider never received it and the ${config.dispatch.maxAttempts} attempts are spent`, final_at: at, lease_until: null, sealed_body: null },
-              'provider never received it; attempts spent');
-            this.countFinal(trx, failed, 'failed');
-            if (failed.length > 0) moved.push(message);
+            // Due at once: an interruption, not the provider, stopped this send.
+            const requeued = await move(message, 'queued', { provider: decision.to, due_at: at, lease_until: null }, `provider never received it: queued again for ${decision.to}`);
+            if (requeued && decision.action === 'failover') commits.afterCommit(trx, () => metrics.failovers.inc({ from: message.provider, to: decision.to }));
+          } else if (await move(message, 'failed',
+            { error_code: 'PROVIDER_NOT_RECEIVED', error_message: `the provider never received it and the ${config.dispatch.maxAttempts} attempts are spent`, final_at: at, lease_until: null, sealed_body: null },
+            'provider never received it; attempts spent')) {
+            this.countFinal(trx, [message], 'failed');
           }
         }
       }
