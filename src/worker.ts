@@ -223,7 +223,7 @@ export class Dispatcher {
       for (const result of results) {
         const { message, outcome } = result;
         if (outcome.kind === 'released') {
-          await releaseUnsent(trx, message.id, now);
+          await releaseUnsent(trx, message, now);
           continue;
         }
         if (outcome.kind === 'expired') {
@@ -284,7 +284,7 @@ export class Dispatcher {
       case 'retry': {
         const dueAt = decision.action === 'retry' ? decision.dueAt : now;
         // Recovery had it first (this round outlived its lease): it decided, and counted, already.
-        if (!await requeue(trx, message.id, { provider: decision.to, dueAt, code: decision.code, message: decision.message }, now)) break;
+        if (!await requeue(trx, message, { provider: decision.to, dueAt, code: decision.code, message: decision.message }, now)) break;
         const detail = decision.action === 'failover'
           ? `failover to ${decision.to}: ${decision.message}`
           : `retry ${message.attempts + 1} on ${decision.to} in ${dueAt - now} ms: ${decision.message}`;
@@ -294,7 +294,7 @@ export class Dispatcher {
         break;
       }
       case 'unknown':
-        if (await leaveForRecovery(trx, message.id, decision.code, decision.message, now)) transitions.push(claimed(message));
+        if (await leaveForRecovery(trx, message, decision.code, decision.message, now)) transitions.push(claimed(message));
         break;
     }
   }
@@ -312,7 +312,7 @@ export class Dispatcher {
 
   /** False when the message was no longer this round's to end (recovery had it first). */
   private async finish(trx: Kysely<Database>, message: MessageRow, to: 'failed' | 'expired', code: string, text: string, now: number): Promise<boolean> {
-    const moved = await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
+    const moved = await moveStatus(trx, { ids: [message.id], from: ['sending'], attempts: message.attempts }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
     this.countFinal(trx, moved, to);
     return moved.length > 0;
   }
@@ -372,7 +372,7 @@ export class Dispatcher {
       const moved: MessageRow[] = [];
       /** Moves a stale claim on; false when a round stored meanwhile had moved it already. */
       const move = async (message: MessageRow, to: MessageStatus, extra: Partial<MessagesTable>, detail: string) => {
-        const done = (await moveStatus(trx, { ids: [message.id], from: ['sending'] }, to, 'recovery', at, extra, detail)).length > 0;
+        const done = (await moveStatus(trx, { ids: [message.id], from: ['sending'], attempts: message.attempts }, to, 'recovery', at, extra, detail)).length > 0;
         if (done) moved.push(message);
         return done;
       };

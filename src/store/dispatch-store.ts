@@ -6,27 +6,35 @@ import type { Database, SendAttemptsTable } from './schema.js';
 
 type Db = Kysely<Database>;
 
-/** Updates that apply only while the message is still this dispatcher's `sending` claim. */
-function claimed(db: Db, id: string) {
-  return db.updateTable('messages').where('id', '=', id).where('status', '=', 'sending');
+/**
+ * A claim of one message: the claim raised `attempts` to this, and nothing but a new claim raises it
+ * (recovery of a stale claim keeps it). A round that outlived its lease finds the message still
+ * `sending` when recovery queued it again and another round claimed it since: `attempts` tells its
+ * claim from the newer one, which is not its to requeue, fail or mark sent.
+ */
+export type Claim = Pick<MessageRow, 'id' | 'attempts'>;
+
+/** Updates that apply only while the message is still this claim. */
+function claimed(db: Db, claim: Claim) {
+  return db.updateTable('messages').where('id', '=', claim.id).where('status', '=', 'sending').where('attempts', '=', claim.attempts);
 }
 
 /** Back in the queue untouched: not tried (budget ran out before its lease), attempt not counted. */
-export async function releaseUnsent(db: Db, id: string, now: number): Promise<void> {
-  await claimed(db, id).set((eb) => ({ status: 'queued', lease_until: null, attempts: eb('attempts', '-', 1), updated_at: now })).execute();
+export async function releaseUnsent(db: Db, claim: Claim, now: number): Promise<void> {
+  await claimed(db, claim).set((eb) => ({ status: 'queued', lease_until: null, attempts: eb('attempts', '-', 1), updated_at: now })).execute();
 }
 
 /** Surely not taken: queued again for `provider` (the same, or the next of its route) at `dueAt`. False if recovery had it first. */
-export async function requeue(db: Db, id: string, to: { provider: string; dueAt: number; code: string; message: string }, now: number): Promise<boolean> {
-  const result = await claimed(db, id).set({
+export async function requeue(db: Db, claim: Claim, to: { provider: string; dueAt: number; code: string; message: string }, now: number): Promise<boolean> {
+  const result = await claimed(db, claim).set({
     status: 'queued', provider: to.provider, due_at: to.dueAt, lease_until: null, error_code: to.code, error_message: to.message, updated_at: now,
   }).executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
 
 /** Maybe taken: left `sending` with its lease run out, for recovery to ask the provider. False if recovery had it first. */
-export async function leaveForRecovery(db: Db, id: string, code: string, message: string, now: number): Promise<boolean> {
-  const result = await claimed(db, id).set({ lease_until: now, error_code: code, error_message: message, updated_at: now }).executeTakeFirst();
+export async function leaveForRecovery(db: Db, claim: Claim, code: string, message: string, now: number): Promise<boolean> {
+  const result = await claimed(db, claim).set({ lease_until: now, error_code: code, error_message: message, updated_at: now }).executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
 
@@ -52,6 +60,7 @@ export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: numb
   const moved = await moveEach(db, accepted.map((a) => ({
     id: a.message.id,
     from: 'sending' as const,
+    attempts: a.message.attempts,
     set: {
       status: 'sent', lease_until: null, updated_at: now, sealed_body: null, error_code: null, error_message: null,
       provider_message_id: a.providerMessageId, sent_at: a.finishedAt,
@@ -65,11 +74,11 @@ export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: numb
   const ids = overtaken.map((a) => a.message.id);
   const recovered = new Set((await db.selectFrom('message_events').select('message_id')
     .where('message_id', 'in', ids).where('source', '=', 'recovery').where('created_at', '>', claimedAt).execute()).map((e) => e.message_id));
-  // Only a status a report sets: a message queued or claimed again is no longer this send's.
-  const reported = new Set((await db.selectFrom('messages').select('id')
-    .where('id', 'in', ids).where('status', 'in', [...REPORTABLE_STATUSES]).execute()).map((m) => m.id));
+  // Only a status a report sets, on this claim: a message queued or claimed again is no longer this send's.
+  const reported = new Map((await db.selectFrom('messages').select(['id', 'attempts'])
+    .where('id', 'in', ids).where('status', 'in', [...REPORTABLE_STATUSES]).execute()).map((m) => [m.id, m.attempts]));
   for (const a of overtaken) {
-    if (recovered.has(a.message.id) || !reported.has(a.message.id)) continue;
+    if (recovered.has(a.message.id) || reported.get(a.message.id) !== a.message.attempts) continue;
     stored.add(a.message.id);
     // The report may have carried the provider's id already; the send time is ours to tell.
     await db.updateTable('messages')

@@ -51,18 +51,18 @@ const KEEP = Symbol('keep');
  * `keep`). A branch for every row, so the statement's text depends only on the chunk's length
  * and on which columns vary, which keeps its shapes few (statement-shapes.ts).
  */
-function valuePerId<T>(rows: Array<{ id: string; value: T | typeof KEEP }>, type: string, keep: string): RawBuilder<string> {
+function valuePerId<T>(rows: Array<{ id: string; value: T | typeof KEEP }>, type: string, keep: string): RawBuilder<T> {
   const first = rows[0].value;
-  if (first !== KEEP && rows.every((r) => r.value === first)) return sql`cast(${first} as ${sql.raw(type)})`;
+  if (first !== KEEP && rows.every((r) => r.value === first)) return sql<T>`cast(${first} as ${sql.raw(type)})`;
   const cases = rows.map((r) => (r.value === KEEP ? sql`when ${r.id} then ${sql.ref(keep)}` : sql`when ${r.id} then cast(${r.value} as ${sql.raw(type)})`));
-  return sql`case id ${sql.join(cases, sql` `)} else ${sql.ref(keep)} end`;
+  return sql<T>`case id ${sql.join(cases, sql` `)} else ${sql.ref(keep)} end`;
 }
 
 /**
  * Changes each message as given, if it is still in the status `from`: one UPDATE per few hundred
  * messages instead of one each. Returns the ids it changed.
  */
-export async function moveEach(db: Db, moves: Array<{ id: string; from: MessageStatus; set: Partial<MessagesTable> }>): Promise<Set<string>> {
+export async function moveEach(db: Db, moves: Array<{ id: string; from: MessageStatus; attempts?: number; set: Partial<MessagesTable> }>): Promise<Set<string>> {
   const moved = new Set<string>();
   for (const chunk of powerOfTwoChunks(moves, 256)) {
     const columns = [...new Set(chunk.flatMap((m) => Object.keys(m.set)))] as Array<keyof MessagesTable>;
@@ -72,7 +72,10 @@ export async function moveEach(db: Db, moves: Array<{ id: string; from: MessageS
       return [column, valuePerId(chunk.map((m) => ({ id: m.id, value: column in m.set ? m.set[column] ?? null : KEEP })), type, column)];
     }));
     const expected = valuePerId(chunk.map((m) => ({ id: m.id, value: m.from })), 'text', 'status');
-    const rows = await db.updateTable('messages').set(set).where('id', 'in', chunk.map((m) => m.id)).where('status', '=', expected).returning('id').execute();
+    let query = db.updateTable('messages').set(set).where('id', 'in', chunk.map((m) => m.id)).where('status', '=', expected);
+    // A claim's moves: only while the message is still that claim (dispatch-store.ts, Claim).
+    if (chunk[0].attempts !== undefined) query = query.where('attempts', '=', valuePerId(chunk.map((m) => ({ id: m.id, value: m.attempts! })), 'integer', 'attempts'));
+    const rows = await query.returning('id').execute();
     for (const { id } of rows) moved.add(id);
   }
   return moved;
@@ -187,7 +190,7 @@ export function statusLiteral(status: MessageStatus) {
  */
 export async function moveStatus(
   db: Db,
-  filter: { ids?: string[]; batchId?: string; from: MessageStatus[]; dueBefore?: number; expiredBefore?: number },
+  filter: { ids?: string[]; batchId?: string; from: MessageStatus[]; dueBefore?: number; expiredBefore?: number; attempts?: number },
   to: MessageStatus,
   source: string,
   now: number,
@@ -201,6 +204,7 @@ export async function moveStatus(
     if (filter.batchId) query = query.where('batch_id', '=', filter.batchId);
     if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', filter.dueBefore);
     if (filter.expiredBefore !== undefined) query = query.where('expire_at', '<=', filter.expiredBefore);
+    if (filter.attempts !== undefined) query = query.where('attempts', '=', filter.attempts);
     const changed = await query.returning(MOVED_COLUMNS).execute();
     await recordTransitions(db, changed.map((m) => ({ message: m, from, to, source, detail, errorCode: extra.error_code ?? null, at: now })));
     moved.push(...changed);

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { drain, startGateway, type TestGateway, US, US2 } from '../helpers/gateway.js';
 import { get, post } from '../helpers/http.js';
-import type { SmsProvider } from '../../src/providers/provider.js';
+import type { SendOutcome, SmsProvider } from '../../src/providers/provider.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -52,6 +52,53 @@ function holdAnswers(provider: SmsProvider) {
       lookupAnswered.open();
       provider.send = send;
       provider.lookup = lookup;
+    },
+  };
+}
+
+/**
+ * Holds each of a provider's sends and lookups, in the order they come, until the test answers it: with
+ * what the provider itself answers (it is called only then), or with a given send outcome. `nextSend`/
+ * `nextLookup` fail fast if `ended` (the round or recovery) ends before the call comes.
+ */
+function holdEachCall(provider: SmsProvider) {
+  const { send, lookup } = provider;
+  type Held = { answer: (outcome?: SendOutcome) => void };
+  const queue = (): { put: (h: Held) => void; next: (ended: Promise<unknown>) => Promise<Held> } => {
+    const arrived: Held[] = [];
+    let wake = () => {};
+    return {
+      put: (h) => { arrived.push(h); wake(); },
+      async next(ended) {
+        const stop = ended.then(() => { throw new Error('ended before the call came'); });
+        while (arrived.length === 0) await Promise.race([new Promise<void>((r) => { wake = r; }), stop]);
+        return arrived.shift()!;
+      },
+    };
+  };
+  const sends = queue();
+  const lookups = queue();
+  const released: Array<() => void> = [];
+  /** `respond` once, on the first answer: `restore` answers whatever is still held. */
+  const once = (respond: (outcome?: SendOutcome) => unknown) => {
+    let answered = false;
+    const answer = (outcome?: SendOutcome) => { if (!answered) respond(outcome); answered = true; };
+    released.push(answer);
+    return { answer };
+  };
+  provider.send = (...args) => new Promise((resolve, reject) => {
+    sends.put(once((outcome) => (outcome ? resolve(outcome) : send.apply(provider, args).then(resolve, reject))));
+  });
+  provider.lookup = (...args) => new Promise((resolve, reject) => {
+    lookups.put(once(() => lookup!.apply(provider, args).then(resolve, reject)));
+  });
+  return {
+    nextSend: sends.next,
+    nextLookup: lookups.next,
+    restore() {
+      provider.send = send;
+      provider.lookup = lookup;
+      for (const answer of released) answer();
     },
   };
 }
@@ -208,6 +255,75 @@ describe('dispatcher', () => {
     const m = (await get(gw!.app, `/api/sms/${id}`)).body;
     expect(m).toMatchObject({ status: 'delivered', provider_message_id: expect.stringMatching(/./) });
     expect(m.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'delivered']);
+  });
+
+  // A round that outlived its lease, or a recovery, that acted on a newer claim of its message would let a
+  // third round send it while the newer claim's send is out: two copies on the recipient's phone.
+  const THROTTLED: SendOutcome = { kind: 'retry', code: 'SIM_THROTTLED', message: 'throttled' };
+
+  /**
+   * `meanwhile` leaves the message claimed again by a round held at its send (which it returns). That
+   * claim must still stand; then its send is answered and everything drained. Returns the message.
+   */
+  async function withNewerClaim(meanwhile: (calls: ReturnType<typeof holdEachCall>, simulator: SmsProvider) => Promise<{ round: Promise<number>; send: { answer: () => void } }>) {
+    gw = await startGateway({ SEND_RETRY_BASE_MS: '1', SEND_RETRY_MAX_MS: '1' });
+    const id: string = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+    const simulator = gw.services.router.get('simulator')!;
+    const calls = holdEachCall(simulator);
+    try {
+      const current = await meanwhile(calls, simulator);
+      expect(await gw.services.messages.get(id)).toMatchObject({ status: 'sending', attempts: 2 });
+      current.send.answer();
+      await current.round;
+    } finally {
+      calls.restore();
+    }
+    await drain(gw.services);
+    expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
+    return (await get(gw.app, `/api/sms/${id}`)).body;
+  }
+
+  /** A round claims the message again and is held at its send. */
+  async function claimAgain(calls: ReturnType<typeof holdEachCall>, simulator: SmsProvider) {
+    const round = gw!.services.dispatcher.dispatchOnce(simulator);
+    return { round, send: await calls.nextSend(round) };
+  }
+
+  it('leaves a newer claim alone: a round stored after its message was recovered and claimed again requeues nothing', async () => {
+    const m = await withNewerClaim(async (calls, simulator) => {
+      const late = gw!.services.dispatcher.dispatchOnce(simulator);
+      const lateSend = await calls.nextSend(late);
+      // Its lease runs out; the simulator never got the message, so recovery queues it again.
+      const recovery = gw!.services.dispatcher.recover(afterTheLease());
+      (await calls.nextLookup(recovery)).answer();
+      expect(await recovery).toBe(1);
+      const current = await claimAgain(calls, simulator);
+      lateSend.answer(THROTTLED);
+      await late;
+      return current;
+    });
+    expect(m.status).toBe('delivered');
+    expect(m.events.map((e: any) => [e.status, e.source])).toEqual([
+      ['queued', 'api'], ['sending', 'dispatcher'], ['queued', 'recovery'], ['sending', 'dispatcher'], ['sent', 'dispatcher'], ['delivered', 'provider:simulator'],
+    ]);
+  });
+
+  it('leaves a newer claim alone: a recovery that asked the provider before the message was claimed again queues nothing', async () => {
+    const m = await withNewerClaim(async (calls, simulator) => {
+      const late = gw!.services.dispatcher.dispatchOnce(simulator);
+      const lateSend = await calls.nextSend(late);
+      const recovery = gw!.services.dispatcher.recover(afterTheLease());
+      const lookup = await calls.nextLookup(recovery);
+      // The late round is stored while recovery waits for the provider: it queues the message, a round claims it.
+      lateSend.answer(THROTTLED);
+      await late;
+      const current = await claimAgain(calls, simulator);
+      // The provider has not got it (the newer send is held): "never received", about the claim recovery took.
+      lookup.answer();
+      expect(await recovery).toBe(1);
+      return current;
+    });
+    expect(m.status).toBe('delivered');
   });
 
   it('fails an interrupted send as OUTCOME_UNKNOWN when the provider cannot be asked', async () => {
