@@ -167,7 +167,17 @@ export class GroupCommit {
 /** How a job of a group ended: committed (its effects and value), or failed (its error). */
 type Settled = { job: Pending; effects: Array<() => void>; value: unknown; error?: undefined } | { job: Pending; effects?: undefined; error: unknown };
 
-/** A committed attempt's effects (`GroupCommit.afterCommit`), in the order the job asked for them. */
+/**
+ * A committed attempt's effects (`GroupCommit.afterCommit`), in the order the job asked for them. One
+ * that throws (a bug: they are counter increments) is reported and skipped: the writes are committed,
+ * so the job and the rest of its group still get their answers.
+ */
 function runEffects(effects: Array<() => void>): void {
-  for (const effect of effects) effect();
+  for (const effect of effects) {
+    try {
+      effect();
+    } catch (err) {
+      process.emitWarning(`an after-commit effect failed: ${(err as Error).stack ?? String(err)}`, 'GroupCommitEffectWarning');
+    }
+  }
 }

@@ -127,6 +127,32 @@ describe('GroupCommit', () => {
     expect(counted).toEqual(['a']);
   });
 
+  it('answers every job of a group whose effect throws, runs the others\' effects, and reports the throw', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const counted: string[] = [];
+      const results = await Promise.allSettled([
+        commits.run(async (trx) => {
+          await insertRows(trx, 'secrets', [secret('a')]);
+          commits.afterCommit(trx, () => { throw new Error('counter bug'); });
+          commits.afterCommit(trx, () => counted.push('a'));
+        }),
+        commits.run(async (trx) => {
+          await insertRows(trx, 'secrets', [secret('b')]);
+          commits.afterCommit(trx, () => counted.push('b'));
+        }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+      expect(counted.sort()).toEqual(['a', 'b']);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.some((w) => w.includes('counter bug'))).toBe(true);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('returns each job\'s own value', async () => {
     const values = await Promise.all([1, 2, 3].map((n) => commits.run(async () => n * 10)));
     expect(values).toEqual([10, 20, 30]);
