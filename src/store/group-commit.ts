@@ -75,6 +75,8 @@ export class GroupCommit {
         return value;
       });
     }
+    // A job comes with each request: the moment to see whether the other thread handed over the write turn.
+    this.turn?.pickUp();
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ job, contained, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();

@@ -31,6 +31,8 @@ export class WriteTurnTimeoutError extends Error {
  */
 export class WriteTurn {
   private readonly cells: Int32Array;
+  /** Ends the wait of a pending `acquire` early (see `pickUp`). */
+  private wake: (() => void) | undefined;
 
   constructor(readonly buffer: SharedArrayBuffer, private readonly party: WriteParty, private readonly waitLimitMs = WAIT_LIMIT_MS) {
     this.cells = new Int32Array(buffer);
@@ -62,14 +64,26 @@ export class WriteTurn {
         // A pending waitAsync does not keep Node's event loop alive; the timer does, so the turn cannot be handed to a thread that has gone idle and ended.
         const alive = setTimeout(() => undefined, left);
         try {
-          await waitAsync(cells, OWNER, owner, left).value;
+          await Promise.race([waitAsync(cells, OWNER, owner, left).value, new Promise<void>((resolve) => { this.wake = resolve; })]);
         } finally {
+          this.wake = undefined;
           clearTimeout(alive);
         }
       }
     } finally {
       Atomics.store(cells, waitingFlag(party), 0);
     }
+  }
+
+  /**
+   * If the other thread has handed this one the turn, the waiting `acquire` goes on now. The handover's
+   * own wake-up (Atomics.waitAsync) is a task the event loop runs only after the I/O it already has
+   * ready, under load a run of requests: the turn sat unused ~0.6 ms per handover on the main thread,
+   * 8 % of the time. Called between requests (GroupCommit takes each job), the wait ends in the next
+   * microtask instead.
+   */
+  pickUp(): void {
+    if (this.wake && Atomics.load(this.cells, OWNER) === this.party) this.wake();
   }
 
   /** Ends this thread's turn: to the other party if it waits, else free. */

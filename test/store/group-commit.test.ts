@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createStore, openSqlite, type Store } from '../../src/store/database.js';
 import { GroupCommit } from '../../src/store/group-commit.js';
 import type { WalSync } from '../../src/store/wal-sync.js';
+import { WriteTurn } from '../../src/store/write-turn.js';
 import { migrate } from '../../src/store/migrations.js';
 import { insertRows } from '../../src/store/message-store.js';
 import { dropDatabase, freshDatabaseUrl, onPostgres } from '../helpers/database.js';
@@ -186,6 +187,26 @@ describe('insertRows', () => {
     other.close();
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect(await store.db.selectFrom('secrets').select('name').where('name', '=', 'after-the-lock').execute()).toHaveLength(1);
+  });
+
+  it.skipIf(onPostgres)('on SQLite, a group waiting for the write turn starts as soon as a new job arrives after the other thread handed it over', async () => {
+    const turn = WriteTurn.create();
+    const dispatchThread = new WriteTurn(turn.buffer, 2);
+    const withTurn = new GroupCommit(store.db, store.dialect, undefined, turn);
+    await dispatchThread.acquire();
+    let ran = false;
+    const first = withTurn.run(async (trx) => {
+      ran = true;
+      await insertRows(trx, 'secrets', [secret('first')]);
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(ran).toBe(false);
+    dispatchThread.release();
+    // A request's job, in the same task as the handover: the waiting group goes on in microtasks, before any task runs.
+    const second = withTurn.run((trx) => insertRows(trx, 'secrets', [secret('second')]));
+    for (let i = 0; i < 50 && !ran; i++) await Promise.resolve();
+    expect(ran).toBe(true);
+    await Promise.all([first, second]);
   });
 
   it('on SQLite, gives up after busy_timeout\'s five seconds like SQLite would', async () => {

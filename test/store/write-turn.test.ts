@@ -32,6 +32,29 @@ describe('WriteTurn', () => {
     expect(order).toEqual(['thread', 'main']);
   });
 
+  it('picks up a handed-over turn in the next microtasks when asked, not only when the wake-up task runs', async () => {
+    const { main, thread } = parties();
+    await thread.acquire();
+    let acquired = false;
+    const waiting = main.acquire().then(() => { acquired = true; });
+    await new Promise((r) => setTimeout(r, 5));
+    const microtasks = async () => { for (let i = 0; i < 20; i++) await Promise.resolve(); };
+    // Not handed over yet: asking changes nothing.
+    main.pickUp();
+    await microtasks();
+    expect(acquired).toBe(false);
+    thread.release();
+    // Handed over, but its wake-up is a task: microtasks alone do not deliver it...
+    await microtasks();
+    expect(acquired).toBe(false);
+    // ...asking does.
+    main.pickUp();
+    await microtasks();
+    expect(acquired).toBe(true);
+    await waiting;
+    main.release();
+  });
+
   it('does not let one party keep the turn while the other waits', async () => {
     const { main, thread } = parties();
     const turns: string[] = [];
