@@ -1,5 +1,6 @@
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
+import { closeApp } from './http/close-app.js';
 import { DispatchThread } from './dispatch-thread/host.js';
 import { closeServices, createServices, startWorkers, stopWorkers } from './services/container.js';
 import { SmppServer } from './smpp-server/server.js';
@@ -38,7 +39,7 @@ export async function createGateway(config: Config) {
     async stop() {
       // Stop taking requests first (those in progress are answered), then finish in-flight sends.
       await smppServer?.stop();
-      await app.close();
+      await closeApp(app, config.shutdownTimeoutSeconds * 1000);
       if (dispatchThread) await dispatchThread.stop();
       else await stopWorkers(services);
       await closeServices(services);
