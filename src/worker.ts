@@ -312,7 +312,7 @@ export class Dispatcher {
 
   /** False when the message was no longer this round's to end (recovery had it first). */
   private async finish(trx: Kysely<Database>, message: MessageRow, to: 'failed' | 'expired', code: string, text: string, now: number): Promise<boolean> {
-    const moved = await moveStatus(trx, { ids: [message.id], from: ['sending'], attempts: message.attempts }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
+    const moved = await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
     this.countFinal(trx, moved, to);
     return moved.length > 0;
   }
@@ -372,7 +372,7 @@ export class Dispatcher {
       const moved: MessageRow[] = [];
       /** Moves a stale claim on; false when a round stored meanwhile had moved it already. */
       const move = async (message: MessageRow, to: MessageStatus, extra: Partial<MessagesTable>, detail: string) => {
-        const done = (await moveStatus(trx, { ids: [message.id], from: ['sending'], attempts: message.attempts }, to, 'recovery', at, extra, detail)).length > 0;
+        const done = (await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'recovery', at, extra, detail)).length > 0;
         if (done) moved.push(message);
         return done;
       };

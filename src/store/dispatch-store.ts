@@ -7,16 +7,16 @@ import type { Database, SendAttemptsTable } from './schema.js';
 type Db = Kysely<Database>;
 
 /**
- * A claim of one message: the claim raised `attempts` to this, and nothing but a new claim raises it
+ * A claim of one message: the claim raised `claims` to this, and nothing else raises or lowers it
  * (recovery of a stale claim keeps it). A round that outlived its lease finds the message still
- * `sending` when recovery queued it again and another round claimed it since: `attempts` tells its
+ * `sending` when recovery queued it again and another round claimed it since: `claims` tells its
  * claim from the newer one, which is not its to requeue, fail or mark sent.
  */
-export type Claim = Pick<MessageRow, 'id' | 'attempts'>;
+type Claim = Pick<MessageRow, 'id' | 'claims'>;
 
 /** Updates that apply only while the message is still this claim. */
 function claimed(db: Db, claim: Claim) {
-  return db.updateTable('messages').where('id', '=', claim.id).where('status', '=', 'sending').where('attempts', '=', claim.attempts);
+  return db.updateTable('messages').where('id', '=', claim.id).where('status', '=', 'sending').where('claims', '=', claim.claims);
 }
 
 /** Back in the queue untouched: not tried (budget ran out before its lease), attempt not counted. */
@@ -60,7 +60,7 @@ export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: numb
   const moved = await moveEach(db, accepted.map((a) => ({
     id: a.message.id,
     from: 'sending' as const,
-    attempts: a.message.attempts,
+    claims: a.message.claims,
     set: {
       status: 'sent', lease_until: null, updated_at: now, sealed_body: null, error_code: null, error_message: null,
       provider_message_id: a.providerMessageId, sent_at: a.finishedAt,
@@ -75,15 +75,15 @@ export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: numb
   const recovered = new Set((await db.selectFrom('message_events').select('message_id')
     .where('message_id', 'in', ids).where('source', '=', 'recovery').where('created_at', '>', claimedAt).execute()).map((e) => e.message_id));
   // Only a status a report sets, on this claim: a message queued or claimed again is no longer this send's.
-  const reported = new Map((await db.selectFrom('messages').select(['id', 'attempts'])
-    .where('id', 'in', ids).where('status', 'in', [...REPORTABLE_STATUSES]).execute()).map((m) => [m.id, m.attempts]));
+  const reported = new Map((await db.selectFrom('messages').select(['id', 'claims'])
+    .where('id', 'in', ids).where('status', 'in', [...REPORTABLE_STATUSES]).execute()).map((m) => [m.id, m.claims]));
   for (const a of overtaken) {
-    if (recovered.has(a.message.id) || reported.get(a.message.id) !== a.message.attempts) continue;
+    if (recovered.has(a.message.id) || reported.get(a.message.id) !== a.message.claims) continue;
     stored.add(a.message.id);
     // The report may have carried the provider's id already; the send time is ours to tell.
     await db.updateTable('messages')
       .set((eb) => ({ provider_message_id: eb.fn.coalesce('provider_message_id', eb.val(a.providerMessageId)), sent_at: a.finishedAt, lease_until: null, sealed_body: null }))
-      .where('id', '=', a.message.id).execute();
+      .where('id', '=', a.message.id).where('status', 'in', [...REPORTABLE_STATUSES]).where('claims', '=', a.message.claims).execute();
   }
   return { moved, stored };
 }

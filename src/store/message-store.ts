@@ -3,11 +3,11 @@ import type { FieldCipher } from '../domain/field-cipher.js';
 import { idBoundary, newId } from '../domain/ids.js';
 import type { MessageStatus } from '../domain/message-status.js';
 import type { DialectName } from './database.js';
-import type { BatchesTable, Database, MessagesTable } from './schema.js';
+import type { BatchesTable, Database, MessagesTable, StoredMessagesTable } from './schema.js';
 import { storedTotal } from './message-totals.js';
 import { inList, powerOfTwoChunks } from './statement-shapes.js';
 
-export type MessageRow = Selectable<MessagesTable>;
+export type MessageRow = Selectable<StoredMessagesTable>;
 export type BatchRow = Selectable<BatchesTable>;
 type Db = Kysely<Database>;
 
@@ -62,7 +62,7 @@ function valuePerId<T>(rows: Array<{ id: string; value: T | typeof KEEP }>, type
  * Changes each message as given, if it is still in the status `from`: one UPDATE per few hundred
  * messages instead of one each. Returns the ids it changed.
  */
-export async function moveEach(db: Db, moves: Array<{ id: string; from: MessageStatus; attempts?: number; set: Partial<MessagesTable> }>): Promise<Set<string>> {
+export async function moveEach(db: Db, moves: Array<{ id: string; from: MessageStatus; claims?: number; set: Partial<MessagesTable> }>): Promise<Set<string>> {
   const moved = new Set<string>();
   for (const chunk of powerOfTwoChunks(moves, 256)) {
     const columns = [...new Set(chunk.flatMap((m) => Object.keys(m.set)))] as Array<keyof MessagesTable>;
@@ -73,8 +73,8 @@ export async function moveEach(db: Db, moves: Array<{ id: string; from: MessageS
     }));
     const expected = valuePerId(chunk.map((m) => ({ id: m.id, value: m.from })), 'text', 'status');
     let query = db.updateTable('messages').set(set).where('id', 'in', chunk.map((m) => m.id)).where('status', '=', expected);
-    // A claim's moves: only while the message is still that claim (dispatch-store.ts, Claim).
-    if (chunk[0].attempts !== undefined) query = query.where('attempts', '=', valuePerId(chunk.map((m) => ({ id: m.id, value: m.attempts! })), 'integer', 'attempts'));
+    // A claim's moves only while the message is still that claim (dispatch-store.ts, Claim); a move without one compares `claims` with itself.
+    if (chunk.some((m) => m.claims !== undefined)) query = query.where('claims', '=', valuePerId(chunk.map((m) => ({ id: m.id, value: m.claims ?? KEEP })), 'integer', 'claims'));
     const rows = await query.returning('id').execute();
     for (const { id } of rows) moved.add(id);
   }
@@ -190,7 +190,7 @@ export function statusLiteral(status: MessageStatus) {
  */
 export async function moveStatus(
   db: Db,
-  filter: { ids?: string[]; batchId?: string; from: MessageStatus[]; dueBefore?: number; expiredBefore?: number; attempts?: number },
+  filter: { ids?: string[]; batchId?: string; from: MessageStatus[]; dueBefore?: number; expiredBefore?: number; claims?: number },
   to: MessageStatus,
   source: string,
   now: number,
@@ -204,7 +204,7 @@ export async function moveStatus(
     if (filter.batchId) query = query.where('batch_id', '=', filter.batchId);
     if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', filter.dueBefore);
     if (filter.expiredBefore !== undefined) query = query.where('expire_at', '<=', filter.expiredBefore);
-    if (filter.attempts !== undefined) query = query.where('attempts', '=', filter.attempts);
+    if (filter.claims !== undefined) query = query.where('claims', '=', filter.claims);
     const changed = await query.returning(MOVED_COLUMNS).execute();
     await recordTransitions(db, changed.map((m) => ({ message: m, from, to, source, detail, errorCode: extra.error_code ?? null, at: now })));
     moved.push(...changed);
@@ -298,7 +298,7 @@ export async function claimDue(db: Db, dialect: DialectName, provider: string, l
   if (dialect === 'postgres') due = due.forUpdate().skipLocked();
   const rows = await db
     .updateTable('messages')
-    .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), lease_until: leaseUntil, updated_at: now }))
+    .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), claims: eb('claims', '+', 1), lease_until: leaseUntil, updated_at: now }))
     .where('id', 'in', due)
     .returningAll()
     .execute();

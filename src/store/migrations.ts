@@ -437,6 +437,14 @@ export const migrations: Record<string, Migration> = {
   '0012_summary_triggers': summaryTriggersRevision,
   '0013_message_totals': messageTotalsMigration,
   '0014_batch_totals': batchTotalsMigration,
+  '0015_claim_tokens': {
+    // A claim's token (dispatch-store.ts, Claim): raised by every claim, lowered by nothing. `attempts`
+    // served until it was found that a claim handed back unsent lowers it, so an older claim's token
+    // could come back. A constant default: neither database rewrites the table to add it.
+    async up(db) {
+      await db.schema.alterTable('messages').addColumn('claims', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

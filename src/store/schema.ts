@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 import type { MessageStatus } from '../domain/message-status.js';
 import type { SimulatorOutboxEntry } from '../providers/simulator.js';
 
@@ -68,6 +69,15 @@ export interface MessagesTable {
   key_id: string | null;
   /** JSON array of the providers the message may go to, in order; null for messages from before routes. */
   route?: string | null;
+}
+
+/** The table as stored: with the columns the database fills in itself. */
+export interface StoredMessagesTable extends MessagesTable {
+  /**
+   * Raised by every claim for sending and by nothing else: the claim's token (dispatch-store.ts, Claim).
+   * Not `attempts`, which a claim handed back unsent lowers again.
+   */
+  claims: Generated<number>;
 }
 
 export interface SendAttemptsTable {
@@ -251,7 +261,7 @@ export interface Database {
   template_versions: TemplateVersionsTable;
   otp_sessions: OtpSessionsTable;
   batches: BatchesTable;
-  messages: MessagesTable;
+  messages: StoredMessagesTable;
   message_events: MessageEventsTable;
   idempotency_keys: IdempotencyKeysTable;
   callbacks: CallbacksTable;

@@ -71,6 +71,8 @@ function holdEachCall(provider: SmsProvider) {
       put: (h) => { arrived.push(h); wake(); },
       async next(ended) {
         const stop = ended.then(() => { throw new Error('ended before the call came'); });
+        // Raced only while waiting: a call that came first leaves it unawaited.
+        stop.catch(() => undefined);
         while (arrived.length === 0) await Promise.race([new Promise<void>((r) => { wake = r; }), stop]);
         return arrived.shift()!;
       },
@@ -317,6 +319,8 @@ describe('dispatcher', () => {
       // The late round is stored while recovery waits for the provider: it queues the message, a round claims it.
       lateSend.answer(THROTTLED);
       await late;
+      // Past the retry's due time (1 ms).
+      await new Promise((r) => setTimeout(r, 5));
       const current = await claimAgain(calls, simulator);
       // The provider has not got it (the newer send is held): "never received", about the claim recovery took.
       lookup.answer();

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { newId } from '../../src/domain/ids.js';
+import { leaveForRecovery, markSent, releaseUnsent, requeue } from '../../src/store/dispatch-store.js';
+import { claimDue, claimStale, moveEach, moveStatus, type MessageRow } from '../../src/store/message-store.js';
+import { freshStores } from '../helpers/fresh-store.js';
+
+const freshStore = freshStores();
+
+describe('a claim\'s writes', () => {
+  // The order that broke a token of `attempts`: a claim handed back unsent lowers `attempts` again, so
+  // the next claim of the message carried the handed-back claim's number.
+  it('apply only to that claim: not to a newer claim of the message, even after a claim handed back unsent', async () => {
+    const { store } = await freshStore();
+    const { db, dialect } = store;
+    const at = Date.now();
+    const id = newId('msg', at);
+    await db.insertInto('messages').values({
+      id, batch_id: 'bat_1', to_number: '+14155550100', body: 'x', message_type: 'text', sms_type: 'transactional', encoding: 'GSM-7', segments: 1,
+      priority: 5, provider: 'simulator', status: 'queued', provider_message_id: null, estimated_cost: 0.01, cost: null,
+      currency: 'USD', attempts: 0, error_code: null, due_at: at, created_at: at, updated_at: at, sent_at: null, lease_until: null, key_id: null,
+    }).execute();
+    const claim = async () => (await claimDue(db, dialect, 'simulator', 10, at + 1, at + 30_000))[0];
+
+    const first = await claim();
+    // Recovery takes the first claim over (its lease ran out) and keeps its token.
+    const [recovered] = await claimStale(db, dialect, 10, at + 40_000, at + 70_000);
+    expect(recovered.claims).toBe(first.claims);
+    // The first round hands it back unsent; a newer round claims it.
+    await releaseUnsent(db, first, at + 2);
+    const newer = await claim();
+    expect(newer).toMatchObject({ status: 'sending', attempts: first.attempts });
+    expect(newer.claims).toBe(first.claims + 1);
+
+    // Neither the first round nor recovery of the first claim can end the newer claim.
+    const stale: MessageRow[] = [first, recovered];
+    for (const old of stale) {
+      expect(await requeue(db, old, { provider: 'simulator', dueAt: at, code: 'X', message: 'x' }, at + 3)).toBe(false);
+      expect(await leaveForRecovery(db, old, 'X', 'x', at + 3)).toBe(false);
+      expect((await markSent(db, [{ message: old, providerMessageId: 'sim_old', finishedAt: at + 3 }], at + 1, at + 3)).stored.size).toBe(0);
+      expect(await moveStatus(db, { ids: [id], from: ['sending'], claims: old.claims }, 'queued', 'recovery', at + 3)).toEqual([]);
+      expect(await moveEach(db, [{ id, from: 'sending', claims: old.claims, set: { status: 'failed', updated_at: at + 3 } }])).toEqual(new Set());
+      await releaseUnsent(db, old, at + 3);
+    }
+    expect(await db.selectFrom('messages').select(['status', 'attempts', 'claims', 'provider_message_id']).where('id', '=', id).executeTakeFirst())
+      .toEqual({ status: 'sending', attempts: newer.attempts, claims: newer.claims, provider_message_id: null });
+
+    // The newer claim's own writes apply.
+    expect([...(await markSent(db, [{ message: newer, providerMessageId: 'sim_new', finishedAt: at + 4 }], at + 1, at + 4)).moved]).toEqual([id]);
+    expect(await db.selectFrom('messages').select(['status', 'provider_message_id']).where('id', '=', id).executeTakeFirst())
+      .toEqual({ status: 'sent', provider_message_id: 'sim_new' });
+  });
+});
