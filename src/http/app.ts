@@ -10,6 +10,7 @@ import { AuditStore } from '../store/audit-store.js';
 import { auditTrail } from './audit.js';
 import { securityHeaders } from './security-headers.js';
 import { authentication } from './auth.js';
+import { trackForClose } from './close-app.js';
 import { limitConnectionsPerClient } from './connection-limit.js';
 import { parseJsonBody } from './json-body.js';
 import { ApiRateLimiter, limitApiCalls } from './rate-limit.js';
@@ -75,6 +76,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler());
   limitConnectionsPerClient(app.server, config.http.maxConnectionsPerClient);
+  trackForClose(app);
 
   // Keep the raw text: webhook signatures are computed over the exact bytes received.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {

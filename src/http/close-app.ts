@@ -1,19 +1,81 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+interface Closing {
+  stopping: boolean;
+  /** Requests whose handlers have not yet replied (onRequest → onSend). */
+  inProgress: number;
+  /** Called when inProgress reaches 0 while stopping. */
+  onIdle?: () => void;
+}
+
+const states = new WeakMap<FastifyInstance, Closing>();
+/** Per counted request, what ends its count (see trackForClose). */
+const settlers = new WeakMap<FastifyRequest, () => void>();
 
 /**
- * Stops taking requests and answers those in progress, within `deadlineMs`. Node closes the
- * connections that are idle when closing begins; one that is busy then stays open after its reply
- * until the client or the keep-alive timeout (72 s in Fastify) ends it, and the close waits for it:
- * a SIGTERM under load took 70 s. So idle connections are closed as they become idle, and what is
- * still open at the deadline is cut.
+ * Makes `closeApp` work for `app`: call once, before routes are registered.
+ *
+ * While stopping, every reply says `Connection: close`, so Node ends its connection once the reply is
+ * out. Without that, a keep-alive connection busy when stopping began stayed open after its reply
+ * until the client or the keep-alive timeout (72 s in Fastify) ended it, and the close waited for it:
+ * a SIGTERM under load took 70 s.
+ *
+ * Requests are counted from onRequest to onSend (which a handler reaches even when its client has hung
+ * up; onResponse would not fire then), so the database is not closed under a handler still running.
+ */
+export function trackForClose(app: FastifyInstance): void {
+  const state: Closing = { stopping: false, inProgress: 0 };
+  states.set(app, state);
+  const settle = () => {
+    if (--state.inProgress === 0) state.onIdle?.();
+  };
+  app.addHook('onRequest', (request, _reply, done) => {
+    settlers.set(request, settle);
+    state.inProgress++;
+    done();
+  });
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (state.stopping) reply.header('connection', 'close');
+    replied(request);
+    done(null, payload);
+  });
+}
+
+/**
+ * The handler of `request` is done: it replied (onSend), or it took the reply over (`reply.hijack()`, which
+ * never reaches onSend; the event stream says so itself, and its stream is ended by its own preClose hook).
+ * Counts once per counted request: an error reply after a failed send runs onSend again, and a reply to a
+ * request refused before routing (a malformed URL) runs it without onRequest.
+ */
+export function replied(request: FastifyRequest): void {
+  const settle = settlers.get(request);
+  if (settle === undefined) return;
+  settlers.delete(request);
+  settle();
+}
+
+/**
+ * Stops taking requests and lets those in progress reply, within `deadlineMs`; then cuts whatever
+ * connection is still open. Resolves once no handler is still running, or at the deadline.
  */
 export async function closeApp(app: FastifyInstance, deadlineMs: number): Promise<void> {
-  const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
-  const deadline = setTimeout(() => app.server.closeAllConnections(), deadlineMs);
+  const state = states.get(app);
+  if (!state) throw new Error('closeApp needs trackForClose(app) when the app is built');
+  state.stopping = true;
+  let deadline: NodeJS.Timeout | undefined;
+  const timeUp = new Promise<void>((resolve) => {
+    deadline = setTimeout(() => {
+      app.server.closeAllConnections();
+      resolve();
+    }, deadlineMs);
+  });
+  const handlersDone = new Promise<void>((resolve) => {
+    if (state.inProgress === 0) resolve();
+    else state.onIdle = resolve;
+  });
   try {
-    await app.close();
+    await Promise.race([app.close().then(() => handlersDone), timeUp]);
   } finally {
-    clearInterval(sweep);
     clearTimeout(deadline);
   }
 }

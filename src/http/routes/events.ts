@@ -5,6 +5,7 @@ import { isAdmin, type Caller } from '../../domain/api-keys.js';
 import type { Services } from '../../services/container.js';
 import { MessageEventFeed, type FeedNotice, type StatusChange } from '../../services/event-feed.js';
 import { presentedCredentials } from '../auth.js';
+import { replied } from '../close-app.js';
 import { sendProblem } from '../problem.js';
 import { GUARDED, problems } from '../reply-schemas.js';
 
@@ -66,6 +67,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     const missed = lastEventId ? await feed.since(lastEventId, keyId) : [];
 
     reply.hijack();
+    // A stream is not a request in progress: stopping ends it (preClose above) rather than wait for it.
+    replied(request);
     const res = reply.raw;
     res.writeHead(200, {
       // The security (and CORS) headers the hooks put on the reply, which hijack() would not send.
