@@ -3,6 +3,7 @@ import type { Database } from './schema.js';
 import { whenWriteLockFree, type DialectName } from './database.js';
 import type { WalSync } from './wal-sync.js';
 import type { WriteTurn } from './write-turn.js';
+import { processLog } from '../logging.js';
 
 type Job<T> = (trx: Transaction<Database>) => Promise<T>;
 
@@ -171,7 +172,7 @@ type Settled = { job: Pending; effects: Array<() => void>; value: unknown; error
 
 /**
  * A committed attempt's effects (`GroupCommit.afterCommit`), in the order the job asked for them. One
- * that throws (a bug: they are counter increments) is reported and skipped: the writes are committed,
+ * that throws (a bug: they are counter increments) is logged and skipped: the writes are committed,
  * so the job and the rest of its group still get their answers.
  */
 function runEffects(effects: Array<() => void>): void {
@@ -179,7 +180,7 @@ function runEffects(effects: Array<() => void>): void {
     try {
       effect();
     } catch (err) {
-      process.emitWarning(`an after-commit effect failed: ${(err as Error).stack ?? String(err)}`, 'GroupCommitEffectWarning');
+      processLog.error('an after-commit effect failed (its writes are committed)', err);
     }
   }
 }

@@ -24,7 +24,8 @@ export class WriteTurnTimeoutError extends Error {
  * a connection that finds the lock taken can only try again later, and polling on timers left
  * both threads idle while neither wrote. This hands the turn over instead: a thread that ends
  * its transaction gives the turn straight to the other one if it is waiting (so neither starves),
- * and the waiter is woken at once (`Atomics.waitAsync`, its event loop keeps serving meanwhile).
+ * and the waiter is woken (`Atomics.waitAsync`, its event loop keeps serving meanwhile; the wake-up
+ * waits behind the I/O that loop has ready, which `pickUp` shortens).
  * Other processes on the same file still meet SQLite's lock, which the group commit waits out.
  *
  * Layout of the shared Int32Array: [owner (0 = free, else the party), party 1 waiting, party 2 waiting].
