@@ -310,7 +310,7 @@ export class Dispatcher {
     else if (outcome.kind === 'retry' && outcome.code !== 'PROVIDER_THROTTLED') breaker.failure(now);
   }
 
-  /** False when the message was no longer this round's to end (recovery had it first). */
+  /** False when the message was no longer this round's to end (recovery had it first, or it was claimed again since). */
   private async finish(trx: Kysely<Database>, message: MessageRow, to: 'failed' | 'expired', code: string, text: string, now: number): Promise<boolean> {
     const moved = await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
     this.countFinal(trx, moved, to);
@@ -370,7 +370,7 @@ export class Dispatcher {
         for (const e of events) if (!latest.has(e.message_id)) latest.set(e.message_id, e.status);
       }
       const moved: MessageRow[] = [];
-      /** Moves a stale claim on; false when a round stored meanwhile had moved it already. */
+      /** Moves a stale claim on; false when a round stored meanwhile had moved it already, or it was claimed again since. */
       const move = async (message: MessageRow, to: MessageStatus, extra: Partial<MessagesTable>, detail: string) => {
         const done = (await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'recovery', at, extra, detail)).length > 0;
         if (done) moved.push(message);
