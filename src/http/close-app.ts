@@ -4,8 +4,10 @@ interface Closing {
   stopping: boolean;
   /** Requests whose handlers have not yet replied (onRequest → onSend). */
   inProgress: number;
-  /** Called when inProgress reaches 0 while stopping. */
+  /** Called when inProgress reaches 0. */
   onIdle?: () => void;
+  /** Resolves at closeApp's deadline. */
+  timeUp?: Promise<void>;
 }
 
 const states = new WeakMap<FastifyInstance, Closing>();
@@ -21,7 +23,11 @@ const settlers = new WeakMap<FastifyRequest, () => void>();
  * a SIGTERM under load took 70 s.
  *
  * Requests are counted from onRequest to onSend (which a handler reaches even when its client has hung
- * up; onResponse would not fire then), so the database is not closed under a handler still running.
+ * up; onResponse would not fire then). The close waits for them in a preClose hook, before the server
+ * stops and before the onClose hooks (the audit log's last flush) run, so neither the database nor the
+ * audit log is closed under a handler still running. So a handler must always reply: an async handler
+ * that returns undefined after its client hung up would never reach onSend, and hold the stop until
+ * the deadline.
  */
 export function trackForClose(app: FastifyInstance): void {
   const state: Closing = { stopping: false, inProgress: 0 };
@@ -38,6 +44,11 @@ export function trackForClose(app: FastifyInstance): void {
     if (state.stopping) reply.header('connection', 'close');
     replied(request);
     done(null, payload);
+  });
+  app.addHook('preClose', async () => {
+    if (state.inProgress === 0) return;
+    const idle = new Promise<void>((resolve) => { state.onIdle = resolve; });
+    await (state.timeUp ? Promise.race([idle, state.timeUp]) : idle);
   });
 }
 
@@ -56,25 +67,21 @@ export function replied(request: FastifyRequest): void {
 
 /**
  * Stops taking requests and lets those in progress reply, within `deadlineMs`; then cuts whatever
- * connection is still open. Resolves once no handler is still running, or at the deadline.
+ * connection is still open. Resolves once the app is closed (its onClose hooks run even after a cut).
  */
 export async function closeApp(app: FastifyInstance, deadlineMs: number): Promise<void> {
   const state = states.get(app);
   if (!state) throw new Error('closeApp needs trackForClose(app) when the app is built');
   state.stopping = true;
   let deadline: NodeJS.Timeout | undefined;
-  const timeUp = new Promise<void>((resolve) => {
+  state.timeUp = new Promise<void>((resolve) => {
     deadline = setTimeout(() => {
       app.server.closeAllConnections();
       resolve();
     }, deadlineMs);
   });
-  const handlersDone = new Promise<void>((resolve) => {
-    if (state.inProgress === 0) resolve();
-    else state.onIdle = resolve;
-  });
   try {
-    await Promise.race([app.close().then(() => handlersDone), timeUp]);
+    await app.close();
   } finally {
     clearTimeout(deadline);
   }

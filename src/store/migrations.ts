@@ -442,6 +442,9 @@ export const migrations: Record<string, Migration> = {
     // served until it was found that a claim handed back unsent lowers it, so an older claim's token
     // could come back. A constant default: neither database rewrites the table to add it.
     async up(db) {
+      // PostgreSQL: the ALTER's exclusive lock would wait behind a long reader (a pg_dump) and queue every
+      // query on messages behind it. Give up soon instead; the restart tries again (docs/deployment.md).
+      if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local lock_timeout = '5s'`.execute(db);
       await db.schema.alterTable('messages').addColumn('claims', 'integer', (c) => c.notNull().defaultTo(0)).execute();
     },
   },

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -54,8 +55,9 @@ describe('stopping the HTTP server', () => {
     // A deadline far away: only closing the connection after its reply ends this stop soon.
     const { gateway, port } = await listening({ SHUTDOWN_TIMEOUT_SECONDS: '60' });
     const agent = new Agent({ keepAlive: true });
+    const arrived = once(gateway.app.server, 'request');
     const { answer, finish } = sendInParts(port, agent);
-    await sleep(50);
+    await arrived;
     const { stopping, stopped } = startStopping(gateway);
     await sleep(50);
     expect(stopped()).toBe(false);
@@ -71,28 +73,33 @@ describe('stopping the HTTP server', () => {
   it('cuts a connection still busy at SHUTDOWN_TIMEOUT_SECONDS', async () => {
     const { gateway, port } = await listening({ SHUTDOWN_TIMEOUT_SECONDS: '1' });
     const agent = new Agent({ keepAlive: true });
+    const arrived = once(gateway.app.server, 'request');
     // Its body never comes.
     const { answer } = sendInParts(port, agent);
-    await sleep(50);
+    await arrived;
+    const started = Date.now();
     const { stopping } = startStopping(gateway);
     await expect(answer).rejects.toThrow(/socket hang up|ECONNRESET/);
     await stopping;
+    // Cut by the deadline, not at once (the request was in progress, so its connection was not idle).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     agent.destroy();
   }, 20_000);
 
   it('is not held by a request whose client hung up halfway through its body', async () => {
     const { gateway, port } = await listening({ SHUTDOWN_TIMEOUT_SECONDS: '60' });
     const agent = new Agent({ keepAlive: true });
+    const arrived = once(gateway.app.server, 'request');
     const { answer } = sendInParts(port, agent);
     answer.catch(() => undefined);
-    await sleep(50);
+    await arrived;
     agent.destroy();
     await sleep(100);
     // Counted as in progress forever, it would hold this stop for the 60 s deadline.
     await startStopping(gateway).stopping;
   }, 20_000);
 
-  it.skipIf(onPostgres)('waits for a handler still running after its client hung up before the database is closed', async () => {
+  it.skipIf(onPostgres)('waits for a handler still running after its client hung up before the database and the audit log are closed', async () => {
     // The test's own database, so it is still there to read after the stop.
     const url = await freshDatabaseUrl();
     const { gateway, port } = await listening({ SHUTDOWN_TIMEOUT_SECONDS: '60', DATABASE_URL: url });
@@ -101,10 +108,13 @@ describe('stopping the HTTP server', () => {
     other.prepare('begin immediate').run();
     try {
       const agent = new Agent({ keepAlive: false });
+      const arrived = once(gateway.app.server, 'request');
       const { answer, finish } = sendInParts(port, agent);
       answer.catch(() => undefined);
       finish();
-      await sleep(50);
+      await arrived;
+      // The body (a few bytes, already sent) is read and the handler waits for the lock well within this.
+      await sleep(100);
       agent.destroy();
       const { stopping, stopped } = startStopping(gateway);
       await sleep(200);
@@ -119,6 +129,8 @@ describe('stopping the HTTP server', () => {
     // The handler's message was stored before the database closed.
     const stored = openSqlite(url.slice('sqlite:'.length));
     expect((stored.prepare('select count(*) n from messages').get() as { n: number }).n).toBe(1);
+    // And its audit row, appended when it replied, before the audit log's last flush.
+    expect((stored.prepare('select count(*) n from audit_log').get() as { n: number }).n).toBe(1);
     stored.close();
     await dropDatabase(url);
   }, 20_000);

@@ -32,4 +32,24 @@ describe('moveEach', () => {
       return expect(row).toMatchObject({ status: 'undelivered', final_at: at + 60, lease_until: at + 9, error_code: `E${i}`, error_message: 'absent', cost: 0.5 + i, sent_at: at + 1 });
     });
   });
+
+  it('with a claim token, moves a message only while it is still that claim; a move without one in the same statement is not held to any', async () => {
+    const { store } = await freshStore();
+    const at = Date.UTC(2026, 10, 1);
+    const ids = Array.from({ length: 4 }, (_, i) => newId('msg', at + i));
+    await store.db.insertInto('messages').values(ids.map((id, i) => ({
+      id, batch_id: 'bat_1', to_number: '+14155550100', body: 'x', message_type: 'text', sms_type: 'transactional', encoding: 'GSM-7', segments: 1,
+      priority: 5, provider: 'simulator', status: 'sending', provider_message_id: null, estimated_cost: 0.01, cost: null,
+      currency: 'USD', attempts: 1, error_code: null, due_at: at, created_at: at, updated_at: at, sent_at: null, lease_until: at + 9, key_id: null, claims: i + 1,
+    }))).execute();
+    const sent = { status: 'sent', updated_at: at + 100 };
+    const moved = await moveEach(store.db, [
+      { id: ids[0], from: 'sending', claims: 1, set: sent },
+      { id: ids[1], from: 'sending', claims: 1, set: sent },
+      { id: ids[2], from: 'sending', set: sent },
+      { id: ids[3], from: 'sending', claims: 4, set: sent },
+    ]);
+    // ids[1] is claim 2 now, not the claim 1 its move names.
+    expect([...moved].sort()).toEqual([ids[0], ids[2], ids[3]].sort());
+  });
 });

@@ -35,8 +35,10 @@ function statusFrames(changes: StatusChange[]): string {
 export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const feed = new MessageEventFeed(services.store.db);
   const open = new Set<ServerResponse>();
+  let closing = false;
   // Before the server stops waiting for connections: an open stream would hold the shutdown forever.
   app.addHook('preClose', async () => {
+    closing = true;
     for (const res of open) res.end();
     await feed.close();
   });
@@ -65,6 +67,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     const caller: Caller = request.caller;
     const keyId = isAdmin(caller) ? null : caller.keyId;
     const missed = lastEventId ? await feed.since(lastEventId, keyId) : [];
+    // Stopping began while the missed events were read: a stream opened now would never be ended.
+    if (closing) return sendProblem(reply, 503, 'Service unavailable', 'the server is stopping: reconnect to another instance or later');
 
     reply.hijack();
     // A stream is not a request in progress: stopping ends it (preClose above) rather than wait for it.
