@@ -69,21 +69,17 @@ export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: numb
     },
   })));
   const stored = new Set(moved);
-  const overtaken = accepted.filter((a) => !moved.has(a.message.id));
-  if (overtaken.length === 0) return { moved, stored };
-  const ids = overtaken.map((a) => a.message.id);
-  const recovered = new Set((await db.selectFrom('message_events').select('message_id')
-    .where('message_id', 'in', ids).where('source', '=', 'recovery').where('created_at', '>', claimedAt).execute()).map((e) => e.message_id));
-  // Only a status a report sets, on this claim: a message queued or claimed again is no longer this send's.
-  const reported = new Map((await db.selectFrom('messages').select(['id', 'claims'])
-    .where('id', 'in', ids).where('status', 'in', [...REPORTABLE_STATUSES]).execute()).map((m) => [m.id, m.claims]));
-  for (const a of overtaken) {
-    if (recovered.has(a.message.id) || reported.get(a.message.id) !== a.message.claims) continue;
-    stored.add(a.message.id);
-    // The report may have carried the provider's id already; the send time is ours to tell.
-    await db.updateTable('messages')
+  for (const a of accepted) {
+    if (moved.has(a.message.id)) continue;
+    // The report may have carried the provider's id already; the send time is ours to tell. Only in a status
+    // a report sets, on this claim (not queued or claimed again), and not where recovery wrote events after it.
+    const filled = await db.updateTable('messages')
       .set((eb) => ({ provider_message_id: eb.fn.coalesce('provider_message_id', eb.val(a.providerMessageId)), sent_at: a.finishedAt, lease_until: null, sealed_body: null }))
-      .where('id', '=', a.message.id).where('status', 'in', [...REPORTABLE_STATUSES]).where('claims', '=', a.message.claims).execute();
+      .where('id', '=', a.message.id).where('status', 'in', [...REPORTABLE_STATUSES]).where('claims', '=', a.message.claims)
+      .where(({ exists, not, selectFrom }) => not(exists(selectFrom('message_events').select('message_events.id')
+        .whereRef('message_events.message_id', '=', 'messages.id').where('message_events.source', '=', 'recovery').where('message_events.created_at', '>', claimedAt))))
+      .executeTakeFirst();
+    if (Number(filled.numUpdatedRows) > 0) stored.add(a.message.id);
   }
   return { moved, stored };
 }

@@ -12,56 +12,12 @@ afterEach(async () => {
 const numbers = (n: number, start = 1000) => Array.from({ length: n }, (_, i) => ({ number: `+1415555${String(start + i).padStart(4, '0')}` }));
 
 /**
- * Holds a provider's answers: the send is taken at once and answered when the test says, and so is a
- * lookup. `taken`/`asked` fail fast if the round or the recovery ends without getting there.
- */
-function holdAnswers(provider: SmsProvider) {
-  const { send, lookup } = provider;
-  const gate = () => {
-    let open!: () => void;
-    const opened = new Promise<void>((resolve) => { open = resolve; });
-    return { open, opened };
-  };
-  const sent = gate();
-  const answered = gate();
-  const looked = gate();
-  const lookupAnswered = gate();
-  provider.send = async (...args) => {
-    const outcome = await send.apply(provider, args);
-    sent.open();
-    await answered.opened;
-    return outcome;
-  };
-  if (lookup) {
-    provider.lookup = async (...args) => {
-      looked.open();
-      await lookupAnswered.opened;
-      return lookup.apply(provider, args);
-    };
-  }
-  const before = (reached: Promise<void>, ended: Promise<unknown>, what: string) =>
-    Promise.race([reached, ended.then(() => { throw new Error(`ended before ${what}`); })]);
-  return {
-    provider,
-    taken: (round: Promise<unknown>) => before(sent.opened, round, 'the provider took the message'),
-    asked: (recovery: Promise<unknown>) => before(looked.opened, recovery, 'the provider was asked'),
-    answer: answered.open,
-    answerLookup: lookupAnswered.open,
-    restore() {
-      answered.open();
-      lookupAnswered.open();
-      provider.send = send;
-      provider.lookup = lookup;
-    },
-  };
-}
-
-/**
  * Holds each of a provider's sends and lookups, in the order they come, until the test answers it: with
- * what the provider itself answers (it is called only then), or with a given send outcome. `nextSend`/
- * `nextLookup` fail fast if `ended` (the round or recovery) ends before the call comes.
+ * what the provider itself answers, or with a given send outcome. The provider is called when the test
+ * answers; with `taken`, a send reaches it at once and only its answer is held (held once it has it).
+ * `nextSend`/`nextLookup` fail fast if `ended` (the round or recovery) ends before the call comes.
  */
-function holdEachCall(provider: SmsProvider) {
+function holdEachCall(provider: SmsProvider, { taken = false } = {}) {
   const { send, lookup } = provider;
   type Held = { answer: (outcome?: SendOutcome) => void };
   const queue = (): { put: (h: Held) => void; next: (ended: Promise<unknown>) => Promise<Held> } => {
@@ -89,7 +45,8 @@ function holdEachCall(provider: SmsProvider) {
     return { answer };
   };
   provider.send = (...args) => new Promise((resolve, reject) => {
-    sends.put(once((outcome) => (outcome ? resolve(outcome) : send.apply(provider, args).then(resolve, reject))));
+    if (!taken) return sends.put(once((outcome) => (outcome ? resolve(outcome) : send.apply(provider, args).then(resolve, reject))));
+    send.apply(provider, args).then((answer) => sends.put(once((outcome) => resolve(outcome ?? answer))), reject);
   });
   provider.lookup = (...args) => new Promise((resolve, reject) => {
     lookups.put(once(() => lookup!.apply(provider, args).then(resolve, reject)));
@@ -110,24 +67,28 @@ const SENT_ONCE = /^sms_messages_sent_total\{provider="simulator",sms_type="tran
 /** A recovery run as if the claim's lease had run out. */
 const afterTheLease = () => Date.now() + gw!.services.config.dispatch.leaseSeconds * 1000;
 
+type HeldCalls = ReturnType<typeof holdEachCall>;
+type HeldRound = { round: Promise<number>; send: { answer: () => void } };
+
 /**
- * Sends one message and holds the provider's answer to its dispatch round while `meanwhile` runs
- * (past the claim's millisecond, as anything after a lease would be); then the round is answered and
- * stored. `meanwhile` and the caller get the message's id.
+ * Sends one message and holds the provider's answer to its dispatch round (the provider has the message)
+ * while `meanwhile` runs (past the claim's millisecond, as anything after a lease would be); then the round
+ * is answered, if `meanwhile` did not, and stored. `meanwhile` and the caller get the message's id.
  */
-async function sendWithRoundHeld(env: Record<string, string>, meanwhile: (held: ReturnType<typeof holdAnswers>, round: Promise<number>, id: string) => Promise<void>) {
+async function sendWithRoundHeld(env: Record<string, string>, meanwhile: (calls: HeldCalls, held: HeldRound, id: string) => Promise<void>) {
   gw = await startGateway(env);
   const id: string = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
-  const held = holdAnswers(gw.services.router.get('simulator')!);
+  const simulator = gw.services.router.get('simulator')!;
+  const calls = holdEachCall(simulator, { taken: true });
   try {
-    const round = gw.services.dispatcher.dispatchOnce(held.provider);
-    await held.taken(round);
+    const round = gw.services.dispatcher.dispatchOnce(simulator);
+    const send = await calls.nextSend(round);
     await new Promise((r) => setTimeout(r, 5));
-    await meanwhile(held, round, id);
-    held.answer();
+    await meanwhile(calls, { round, send }, id);
+    send.answer();
     await round;
   } finally {
-    held.restore();
+    calls.restore();
   }
   return id;
 }
@@ -222,9 +183,10 @@ describe('dispatcher', () => {
   });
 
   it('counts a send once when recovery confirms it before the round that sent it is stored', async () => {
-    const id = await sendWithRoundHeld({}, async (held, _round, id) => {
-      held.answerLookup();
-      expect(await gw!.services.dispatcher.recover(afterTheLease())).toBe(1);
+    const id = await sendWithRoundHeld({}, async (calls, _held, id) => {
+      const recovery = gw!.services.dispatcher.recover(afterTheLease());
+      (await calls.nextLookup(recovery)).answer();
+      expect(await recovery).toBe(1);
       expect((await get(gw!.app, `/api/sms/${id}`)).body.status).toBe('sent');
     });
     expect((await get(gw!.app, '/metrics')).body).toMatch(SENT_ONCE);
@@ -235,12 +197,12 @@ describe('dispatcher', () => {
   });
 
   it('writes one claim event when the round is stored while recovery is still asking the provider', async () => {
-    const id = await sendWithRoundHeld({}, async (held, round) => {
+    const id = await sendWithRoundHeld({}, async (calls, { round, send }) => {
       const recovery = gw!.services.dispatcher.recover(afterTheLease());
-      await held.asked(recovery);
-      held.answer();
+      const lookup = await calls.nextLookup(recovery);
+      send.answer();
       await round;
-      held.answerLookup();
+      lookup.answer();
       expect(await recovery).toBe(1);
     });
     expect((await get(gw!.app, '/metrics')).body).toMatch(SENT_ONCE);
@@ -249,7 +211,7 @@ describe('dispatcher', () => {
   });
 
   it('counts a send, and writes its claim\'s event, when its delivery report is applied before the round that sent it is stored', async () => {
-    const id = await sendWithRoundHeld({ SIMULATOR_DELIVERY_DELAY_MS: '0' }, async (_held, _round, id) => {
+    const id = await sendWithRoundHeld({ SIMULATOR_DELIVERY_DELAY_MS: '0' }, async (_calls, _held, id) => {
       expect(await gw!.services.simulatorReports!.deliverDue(Date.now() + 1000)).toBe(1);
       expect((await get(gw!.app, `/api/sms/${id}`)).body.status).toBe('delivered');
     });
@@ -267,7 +229,7 @@ describe('dispatcher', () => {
    * `meanwhile` leaves the message claimed again by a round held at its send (which it returns). That
    * claim must still stand; then its send is answered and everything drained. Returns the message.
    */
-  async function withNewerClaim(meanwhile: (calls: ReturnType<typeof holdEachCall>, simulator: SmsProvider) => Promise<{ round: Promise<number>; send: { answer: () => void } }>) {
+  async function withNewerClaim(meanwhile: (calls: HeldCalls, simulator: SmsProvider) => Promise<HeldRound>) {
     gw = await startGateway({ SEND_RETRY_BASE_MS: '1', SEND_RETRY_MAX_MS: '1' });
     const id: string = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
     const simulator = gw.services.router.get('simulator')!;
@@ -286,7 +248,7 @@ describe('dispatcher', () => {
   }
 
   /** A round claims the message again and is held at its send. */
-  async function claimAgain(calls: ReturnType<typeof holdEachCall>, simulator: SmsProvider) {
+  async function claimAgain(calls: HeldCalls, simulator: SmsProvider): Promise<HeldRound> {
     const round = gw!.services.dispatcher.dispatchOnce(simulator);
     return { round, send: await calls.nextSend(round) };
   }

@@ -3,6 +3,7 @@ import { newId } from '../../src/domain/ids.js';
 import { leaveForRecovery, markSent, releaseUnsent, requeue } from '../../src/store/dispatch-store.js';
 import { claimDue, claimStale, moveEach, moveStatus, type MessageRow } from '../../src/store/message-store.js';
 import { freshStores } from '../helpers/fresh-store.js';
+import { messageRow } from '../helpers/message-row.js';
 
 const freshStore = freshStores();
 
@@ -14,11 +15,7 @@ describe('a claim\'s writes', () => {
     const { db, dialect } = store;
     const at = Date.now();
     const id = newId('msg', at);
-    await db.insertInto('messages').values({
-      id, batch_id: 'bat_1', to_number: '+14155550100', body: 'x', message_type: 'text', sms_type: 'transactional', encoding: 'GSM-7', segments: 1,
-      priority: 5, provider: 'simulator', status: 'queued', provider_message_id: null, estimated_cost: 0.01, cost: null,
-      currency: 'USD', attempts: 0, error_code: null, due_at: at, created_at: at, updated_at: at, sent_at: null, lease_until: null, key_id: null,
-    }).execute();
+    await db.insertInto('messages').values(messageRow(id, at)).execute();
     const claim = async () => (await claimDue(db, dialect, 'simulator', 10, at + 1, at + 30_000))[0];
 
     const first = await claim();

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
 import { moveEach } from '../../src/store/message-store.js';
 import { freshStores } from '../helpers/fresh-store.js';
+import { messageRow } from '../helpers/message-row.js';
 
 const freshStore = freshStores();
 
@@ -10,10 +11,8 @@ describe('moveEach', () => {
     const { store } = await freshStore();
     const at = Date.UTC(2026, 10, 1);
     const ids = Array.from({ length: 300 }, (_, i) => newId('msg', at + i));
-    await store.db.insertInto('messages').values(ids.map((id, i) => ({
-      id, batch_id: 'bat_1', to_number: '+14155550100', body: 'x', message_type: 'text', sms_type: 'transactional', encoding: 'GSM-7', segments: 1,
-      priority: 5, provider: 'simulator', status: i % 3 === 0 ? 'sending' : 'sent', provider_message_id: `sim_${i}`, estimated_cost: 0.01, cost: 0.02,
-      currency: 'USD', attempts: 1, error_code: 'OLD', due_at: at, created_at: at, updated_at: at, sent_at: i % 3 === 0 ? null : at + 1, lease_until: at + 9, key_id: null,
+    await store.db.insertInto('messages').values(ids.map((id, i) => messageRow(id, at, {
+      status: i % 3 === 0 ? 'sending' : 'sent', provider_message_id: `sim_${i}`, cost: 0.02, attempts: 1, error_code: 'OLD', sent_at: i % 3 === 0 ? null : at + 1, lease_until: at + 9,
     }))).execute();
 
     // Judged as `sent`: a third of them are `sending`, so they must not move.
@@ -37,11 +36,7 @@ describe('moveEach', () => {
     const { store } = await freshStore();
     const at = Date.UTC(2026, 10, 1);
     const ids = Array.from({ length: 4 }, (_, i) => newId('msg', at + i));
-    await store.db.insertInto('messages').values(ids.map((id, i) => ({
-      id, batch_id: 'bat_1', to_number: '+14155550100', body: 'x', message_type: 'text', sms_type: 'transactional', encoding: 'GSM-7', segments: 1,
-      priority: 5, provider: 'simulator', status: 'sending', provider_message_id: null, estimated_cost: 0.01, cost: null,
-      currency: 'USD', attempts: 1, error_code: null, due_at: at, created_at: at, updated_at: at, sent_at: null, lease_until: at + 9, key_id: null, claims: i + 1,
-    }))).execute();
+    await store.db.insertInto('messages').values(ids.map((id, i) => messageRow(id, at, { status: 'sending', attempts: 1, lease_until: at + 9, claims: i + 1 }))).execute();
     const sent = { status: 'sent', updated_at: at + 100 };
     const moved = await moveEach(store.db, [
       { id: ids[0], from: 'sending', claims: 1, set: sent },
