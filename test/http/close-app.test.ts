@@ -50,14 +50,22 @@ async function listening(env: Record<string, string>) {
   return { gateway, port: (gateway.app.server.address() as AddressInfo).port };
 }
 
+/** A listening gateway with a send in progress on a keep-alive connection: its headers are in, its body held back. */
+async function requestInProgress(env: Record<string, string>) {
+  const { gateway, port } = await listening(env);
+  const agent = new Agent({ keepAlive: true });
+  const arrived = once(gateway.app.server, 'request');
+  const { answer, finish } = sendInParts(port, agent);
+  // The tests that expect it to fail await it themselves.
+  answer.catch(() => undefined);
+  await arrived;
+  return { gateway, agent, answer, finish };
+}
+
 describe('stopping the HTTP server', () => {
   it('answers a request in progress on a keep-alive connection with Connection: close, and stops without waiting for the keep-alive timeout', async () => {
     // A deadline far away: only closing the connection after its reply ends this stop soon.
-    const { gateway, port } = await listening({ SHUTDOWN_TIMEOUT_SECONDS: '60' });
-    const agent = new Agent({ keepAlive: true });
-    const arrived = once(gateway.app.server, 'request');
-    const { answer, finish } = sendInParts(port, agent);
-    await arrived;
+    const { gateway, agent, answer, finish } = await requestInProgress({ SHUTDOWN_TIMEOUT_SECONDS: '60' });
     const { stopping, stopped } = startStopping(gateway);
     await sleep(50);
     expect(stopped()).toBe(false);
@@ -71,12 +79,8 @@ describe('stopping the HTTP server', () => {
   }, 20_000);
 
   it('cuts a connection still busy at SHUTDOWN_TIMEOUT_SECONDS', async () => {
-    const { gateway, port } = await listening({ SHUTDOWN_TIMEOUT_SECONDS: '1' });
-    const agent = new Agent({ keepAlive: true });
-    const arrived = once(gateway.app.server, 'request');
     // Its body never comes.
-    const { answer } = sendInParts(port, agent);
-    await arrived;
+    const { gateway, agent, answer } = await requestInProgress({ SHUTDOWN_TIMEOUT_SECONDS: '1' });
     const started = Date.now();
     const { stopping } = startStopping(gateway);
     await expect(answer).rejects.toThrow(/socket hang up|ECONNRESET/);
@@ -87,12 +91,7 @@ describe('stopping the HTTP server', () => {
   }, 20_000);
 
   it('is not held by a request whose client hung up halfway through its body', async () => {
-    const { gateway, port } = await listening({ SHUTDOWN_TIMEOUT_SECONDS: '60' });
-    const agent = new Agent({ keepAlive: true });
-    const arrived = once(gateway.app.server, 'request');
-    const { answer } = sendInParts(port, agent);
-    answer.catch(() => undefined);
-    await arrived;
+    const { gateway, agent } = await requestInProgress({ SHUTDOWN_TIMEOUT_SECONDS: '60' });
     agent.destroy();
     await sleep(100);
     // Counted as in progress forever, it would hold this stop for the 60 s deadline.
