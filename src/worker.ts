@@ -25,6 +25,13 @@ type Result =
   | { message: MessageRow; outcome: SendOutcome; startedAt: number; finishedAt: number }
   | { message: MessageRow; outcome: { kind: 'expired' | 'released' }; startedAt: number; finishedAt: number };
 
+/** Messages claimed together, with the claim's time and lease. */
+interface ClaimedRound {
+  messages: MessageRow[];
+  claimedAt: number;
+  leaseUntil: number;
+}
+
 export interface DispatcherDeps {
   config: Config;
   /** Opens stored texts: `body`, or `sealed_body` for OTP texts stored masked. */
@@ -57,6 +64,8 @@ export class Dispatcher {
   private stopping = false;
   /** Each round in progress, woken from its budget wait by `stop` (one per round, so nothing accumulates). */
   private readonly roundsWaiting = new Set<() => void>();
+  /** Per provider, the next round's claim, made with the last round's outcomes (see `dispatchOnce`). */
+  private readonly nextClaims = new Map<string, Promise<{ claimed: ClaimedRound } | { error: unknown }>>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -65,7 +74,7 @@ export class Dispatcher {
     this.stopping = false;
     for (const provider of this.deps.router.all()) {
       // A round that waited for budget (-1) counts as work: go again at once.
-      this.loops.push(new PollingLoop(`dispatch for ${provider.name}`, this.deps.config.dispatch.pollIntervalMs, async () => Math.abs(await this.dispatchOnce(provider))));
+      this.loops.push(new PollingLoop(`dispatch for ${provider.name}`, this.deps.config.dispatch.pollIntervalMs, async () => Math.abs(await this.dispatchOnce(provider, { claimNext: true }))));
     }
     this.loops.push(new PollingLoop('dispatch maintenance', MAINTENANCE_INTERVAL_MS, async () => {
       await this.maintain();
@@ -91,34 +100,82 @@ export class Dispatcher {
     for (const wake of this.roundsWaiting) wake();
     await Promise.all(this.loops.map((loop) => loop.stop()));
     this.loops = [];
+    for (const provider of [...this.nextClaims.keys()]) {
+      const round = await this.takeNextClaim(provider).catch(() => undefined);
+      if (round) await this.release(round.messages);
+    }
   }
 
-  /** One claim-send-store round for a provider; returns how many messages it handled. */
-  async dispatchOnce(provider: SmsProvider): Promise<number> {
-    const { config, dialect, commits, router } = this.deps;
-    if (this.stopping) return 0;
+  /**
+   * One claim-send-store round for a provider; returns how many messages it handled. With `claimNext`
+   * (the dispatch loop), the next round's messages are claimed in the same group commit as this round's
+   * outcomes, so a busy loop pays one transaction per round rather than two.
+   */
+  async dispatchOnce(provider: SmsProvider, { claimNext = false }: { claimNext?: boolean } = {}): Promise<number> {
+    const { commits, router } = this.deps;
+    let round = await this.takeNextClaim(provider.name);
     const budget = router.budget(provider.name);
     const breaker = router.breaker(provider.name);
     const now = Date.now();
-    const allowance = breaker.allowance(now);
-    if (allowance === 0) return this.routeAround(provider.name, now);
-    const available = budget.available(now);
-    if (available < 1) {
-      await new Promise((r) => setTimeout(r, Math.max(1, budget.waitMs(1, now))));
-      return -1;
+    // Claimed while the circuit was closed: if it is not any more, or we are stopping, they go back unsent.
+    if (round && (this.stopping || breaker.state(now) !== 'closed')) {
+      await this.release(round.messages);
+      round = undefined;
     }
-    // Up to a second's budget per round: sendAll paces the sends within it (never past the lease).
-    const limit = Math.min(config.dispatch.batchSize, allowance, Math.max(available, Math.ceil(router.budgetPerSecond(provider.name) ?? 1)));
-    const leaseUntil = now + config.dispatch.leaseSeconds * 1000;
     if (this.stopping) return 0;
-    // The claim alone is what makes a crash recoverable; its `sending` events are written with the outcomes,
-    // so that messages handed back unsent (below) leave no trace.
-    const claimed = await commits.run((trx) => claimDue(trx, dialect, provider.name, limit, now, leaseUntil));
-    if (claimed.length === 0) return 0;
-    if (breaker.state(now) === 'half_open') breaker.probeStarted(now);
-    const results = await this.sendAll(provider, claimed, budget, leaseUntil);
-    await this.store(provider.name, results, now);
-    return claimed.length;
+    if (!round) {
+      const allowance = breaker.allowance(now);
+      if (allowance === 0) return this.routeAround(provider.name, now);
+      const available = budget.available(now);
+      if (available < 1) {
+        await new Promise((r) => setTimeout(r, Math.max(1, budget.waitMs(1, now))));
+        return -1;
+      }
+      if (this.stopping) return 0;
+      round = await commits.run((trx) => this.claim(trx, provider.name, allowance, available, now));
+      if (round.messages.length === 0) return 0;
+      if (breaker.state(now) === 'half_open') breaker.probeStarted(now);
+    }
+    const results = await this.sendAll(provider, round.messages, budget, round.leaseUntil);
+    const stored = this.store(provider.name, results, round.claimedAt);
+    const at = Date.now();
+    if (claimNext && !this.stopping && breaker.state(at) === 'closed' && budget.available(at) >= 1) {
+      // Queued right behind the store, so the group commit runs both in one transaction.
+      const next = commits.run((trx) => this.claim(trx, provider.name, Infinity, budget.available(at), at));
+      this.nextClaims.set(provider.name, next.then((claimed) => ({ claimed }), (error: unknown) => ({ error })));
+    }
+    await stored;
+    return round.messages.length;
+  }
+
+  /**
+   * Claims due messages: up to a second's budget per round (sendAll paces the sends within it, never
+   * past the lease). The claim alone is what makes a crash recoverable; its `sending` events are written
+   * with the outcomes, so that messages handed back unsent leave no trace.
+   */
+  private async claim(trx: Kysely<Database>, provider: string, allowance: number, available: number, now: number): Promise<ClaimedRound> {
+    const { config, dialect, router } = this.deps;
+    const limit = Math.min(config.dispatch.batchSize, allowance, Math.max(available, Math.ceil(router.budgetPerSecond(provider) ?? 1)));
+    const leaseUntil = now + config.dispatch.leaseSeconds * 1000;
+    return { messages: await claimDue(trx, dialect, provider, limit, now, leaseUntil), claimedAt: now, leaseUntil };
+  }
+
+  /** The round the last one claimed for `provider`, if any (non-empty); it is this caller's to send or release. */
+  private async takeNextClaim(provider: string): Promise<ClaimedRound | undefined> {
+    const next = this.nextClaims.get(provider);
+    if (!next) return undefined;
+    this.nextClaims.delete(provider);
+    const taken = await next;
+    if ('error' in taken) throw taken.error;
+    return taken.claimed.messages.length > 0 ? taken.claimed : undefined;
+  }
+
+  /** Claimed messages handed back unsent, at once (see `releaseUnsent`). */
+  private async release(messages: MessageRow[]): Promise<void> {
+    const now = Date.now();
+    await this.deps.commits.run(async (trx) => {
+      for (const message of messages) await releaseUnsent(trx, message, now);
+    });
   }
 
   /**
@@ -204,6 +261,8 @@ export class Dispatcher {
     }
     const finishedAt = Date.now();
     metrics.dispatchSeconds.observe({ provider: provider.name }, (finishedAt - started) / 1000);
+    // Here rather than where the outcome is stored: a store that runs again (its group failed) would count it twice.
+    this.observeHealth(this.deps.router.breaker(provider.name), this.deps.router.recent(provider.name), outcome, finishedAt - started, finishedAt);
     return { message, outcome, startedAt: started, finishedAt };
   }
 
@@ -255,7 +314,7 @@ export class Dispatcher {
     round: { transitions: Transition[]; accepted: AcceptedSend[]; attempts: Parameters<typeof recordSendAttempts>[1]; claimed: (message: MessageRow) => Transition },
     unavailable: Set<string>, now: number,
   ): Promise<void> {
-    const { config, metrics, router } = this.deps;
+    const { config, metrics } = this.deps;
     const { transitions, accepted, attempts, claimed } = round;
     attempts.push({
       message_id: message.id, provider: providerName, outcome: outcome.kind, created_at: finishedAt, duration_ms: finishedAt - startedAt,
@@ -266,7 +325,6 @@ export class Dispatcher {
     });
     // Counters count what is stored, once (GroupCommit.afterCommit): a failed group runs this again.
     this.deps.commits.afterCommit(trx, () => metrics.sendAttempts.inc({ provider: providerName, outcome: outcome.kind }));
-    this.observeHealth(router.breaker(providerName), router.recent(providerName), outcome, finishedAt - startedAt, now);
 
     const decision = decideSendOutcome({
       outcome, provider: providerName, route: routeOf(message), attempts: message.attempts, maxAttempts: config.dispatch.maxAttempts,

@@ -309,6 +309,36 @@ describe('dispatcher', () => {
     }
   });
 
+  it('counts a provider failure toward its circuit once, even when the round\'s store runs again alone', async () => {
+    gw = await startGateway({ CIRCUIT_FAILURE_THRESHOLD: '2' });
+    await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
+    const { commits, router } = gw.services;
+    const simulator = router.get('simulator')!;
+    const send = simulator.send;
+    const run = commits.run;
+    // A surely-not-taken failure. The round's next write is its store: a job queued behind it fails their
+    // group, so the store, which ran in the group first, runs again alone.
+    simulator.send = async () => {
+      commits.run = ((job: Parameters<typeof run>[0]) => {
+        commits.run = run;
+        const stored = run.call(commits, job);
+        void run.call(commits, async () => { throw new Error('another job of the group fails'); }).catch(() => undefined);
+        return stored;
+      }) as typeof run;
+      return { kind: 'retry', code: 'PROVIDER_ERROR', message: 'HTTP 503' };
+    };
+    try {
+      await gw.services.dispatcher.dispatchOnce(simulator);
+    } finally {
+      simulator.send = send;
+      commits.run = run;
+    }
+    expect((await get(gw.app, '/api/sms?status=queued')).body.total).toBe(1);
+    expect(router.breaker('simulator').state(Date.now())).toBe('closed');
+    router.breaker('simulator').failure(Date.now());
+    expect(router.breaker('simulator').state(Date.now())).toBe('open');
+  });
+
   it('reports simulated failures as undelivered', async () => {
     gw = await startGateway({ SIMULATOR_FAILURE_RATE: '1' });
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
@@ -324,5 +354,62 @@ describe('dispatcher', () => {
     const id = res.body.messages[0].id;
     for (let i = 0; i < 100 && (await get(gw.app, `/api/sms/${id}`)).body.status !== 'delivered'; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
+  });
+});
+
+describe('the dispatch loop\'s next claim (claimNext)', () => {
+  const statuses = async () => {
+    const rows = await gw!.services.store.db.selectFrom('messages').select(['status', 'attempts']).execute();
+    const count = (status: string) => rows.filter((r) => r.status === status).length;
+    return { queued: count('queued'), sending: count('sending'), sent: count('sent'), attempts: rows.map((r) => r.attempts) };
+  };
+
+  it('claims the next round with this round\'s outcomes, and sends it in the next call', async () => {
+    gw = await startGateway({ DISPATCH_BATCH_SIZE: '10' });
+    await post(gw.app, '/api/sms/send-batch', { recipients: numbers(25), message: 'sale', sms_type: 'promotional' });
+    const simulator = gw.services.router.get('simulator')!;
+    expect(await gw.services.dispatcher.dispatchOnce(simulator, { claimNext: true })).toBe(10);
+    expect(await statuses()).toMatchObject({ queued: 5, sending: 10, sent: 10 });
+    expect(await gw.services.dispatcher.dispatchOnce(simulator, { claimNext: true })).toBe(10);
+    expect(await statuses()).toMatchObject({ queued: 0, sending: 5, sent: 20 });
+    expect(await gw.services.dispatcher.dispatchOnce(simulator)).toBe(5);
+    const after = await statuses();
+    expect(after).toMatchObject({ queued: 0, sending: 0, sent: 25 });
+    expect(after.attempts.every((a) => a === 1)).toBe(true);
+  });
+
+  it('hands the next round\'s claim back unsent when the dispatcher stops', async () => {
+    gw = await startGateway({ DISPATCH_BATCH_SIZE: '10' });
+    await post(gw.app, '/api/sms/send-batch', { recipients: numbers(20), message: 'sale', sms_type: 'promotional' });
+    await gw.services.dispatcher.dispatchOnce(gw.services.router.get('simulator')!, { claimNext: true });
+    expect(await statuses()).toMatchObject({ queued: 0, sending: 10, sent: 10 });
+    await gw.services.dispatcher.stop();
+    const after = await statuses();
+    expect(after).toMatchObject({ queued: 10, sending: 0, sent: 10 });
+    expect(after.attempts.filter((a) => a === 0)).toHaveLength(10);
+    // Handed back unsent: no trace of the claim in their history.
+    const queued = await gw.services.store.db.selectFrom('messages').select('id').where('status', '=', 'queued').execute();
+    for (const { id } of queued) expect((await gw.services.messages.get(id)).events.map((e) => e.status)).toEqual(['queued']);
+  });
+
+  it('hands the next round\'s claim back unsent, without sending it, when the circuit opened since', async () => {
+    gw = await startGateway({ DISPATCH_BATCH_SIZE: '10', CIRCUIT_FAILURE_THRESHOLD: '1' });
+    await post(gw.app, '/api/sms/send-batch', { recipients: numbers(20), message: 'sale', sms_type: 'promotional' });
+    const simulator = gw.services.router.get('simulator')!;
+    await gw.services.dispatcher.dispatchOnce(simulator, { claimNext: true });
+    expect(await statuses()).toMatchObject({ sending: 10, sent: 10 });
+    gw.services.router.breaker('simulator').failure(Date.now());
+    const send = simulator.send;
+    let sends = 0;
+    simulator.send = (...args) => { sends++; return send.apply(simulator, args); };
+    try {
+      await gw.services.dispatcher.dispatchOnce(simulator, { claimNext: true });
+    } finally {
+      simulator.send = send;
+    }
+    expect(sends).toBe(0);
+    const after = await statuses();
+    expect(after).toMatchObject({ queued: 10, sending: 0, sent: 10 });
+    expect(after.attempts.filter((a) => a === 0)).toHaveLength(10);
   });
 });
