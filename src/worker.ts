@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
 import type { CircuitBreaker } from './domain/circuit-breaker.js';
 import type { MessageType } from './domain/encoding.js';
-import type { MessageStatus, SmsType } from './domain/message-status.js';
+import { PRIORITY_RANGE, type MessageStatus, type SmsType } from './domain/message-status.js';
 import type { ProviderBudget } from './domain/rate-limit.js';
 import type { FieldCipher } from './domain/field-cipher.js';
 import { decideSendOutcome } from './domain/send-decision.js';
@@ -15,9 +15,10 @@ import type { WakeUps } from './services/wake-ups.js';
 import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, type AcceptedSend } from './store/dispatch-store.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
-import { claimDue, claimStale, moveStatus, recordTransitions, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
+import { claimDue, claimStale, moveStatus, recordTransitions, statusLiteral, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
 import type { Database, MessagesTable } from './store/schema.js';
 import { PollingLoop } from './services/polling-loop.js';
+import { processLog } from './logging.js';
 
 const MAINTENANCE_INTERVAL_MS = 500;
 
@@ -34,6 +35,8 @@ interface ClaimedRound {
 
 export interface DispatcherDeps {
   config: Config;
+  /** For reads outside a transaction; writes go through `commits`. */
+  db: Kysely<Database>;
   /** Opens stored texts: `body`, or `sealed_body` for OTP texts stored masked. */
   cipher: FieldCipher;
   dialect: DialectName;
@@ -100,25 +103,23 @@ export class Dispatcher {
     for (const wake of this.roundsWaiting) wake();
     await Promise.all(this.loops.map((loop) => loop.stop()));
     this.loops = [];
-    for (const provider of [...this.nextClaims.keys()]) {
-      const round = await this.takeNextClaim(provider).catch(() => undefined);
-      if (round) await this.release(round.messages);
-    }
+    // A round that was storing when stopping began handed its next claim back itself; this is for the rest.
+    await Promise.all([...this.nextClaims.keys()].map((provider) => this.releaseNextClaim(provider)));
   }
 
   /**
    * One claim-send-store round for a provider; returns how many messages it handled. With `claimNext`
-   * (the dispatch loop), the next round's messages are claimed in the same group commit as this round's
-   * outcomes, so a busy loop pays one transaction per round rather than two.
+   * (the dispatch loop, on SQLite), the next round's messages are claimed in the same group commit as this
+   * round's outcomes, so a busy loop pays one transaction per round rather than two; whichever call comes
+   * next for the provider sends them.
    */
   async dispatchOnce(provider: SmsProvider, { claimNext = false }: { claimNext?: boolean } = {}): Promise<number> {
-    const { commits, router } = this.deps;
+    const { commits, dialect, router } = this.deps;
     let round = await this.takeNextClaim(provider.name);
     const budget = router.budget(provider.name);
     const breaker = router.breaker(provider.name);
     const now = Date.now();
-    // Claimed while the circuit was closed: if it is not any more, or we are stopping, they go back unsent.
-    if (round && (this.stopping || breaker.state(now) !== 'closed')) {
+    if (round && await this.mustHandBack(provider.name, round, breaker, now)) {
       await this.release(round.messages);
       round = undefined;
     }
@@ -139,12 +140,15 @@ export class Dispatcher {
     const results = await this.sendAll(provider, round.messages, budget, round.leaseUntil);
     const stored = this.store(provider.name, results, round.claimedAt);
     const at = Date.now();
-    if (claimNext && !this.stopping && breaker.state(at) === 'closed' && budget.available(at) >= 1) {
+    // On PostgreSQL every job has its own transaction: nothing to share. One next claim per provider at a time.
+    if (claimNext && dialect === 'sqlite' && !this.stopping && !this.nextClaims.has(provider.name) && breaker.state(at) === 'closed' && budget.available(at) >= 1) {
       // Queued right behind the store, so the group commit runs both in one transaction.
       const next = commits.run((trx) => this.claim(trx, provider.name, Infinity, budget.available(at), at));
       this.nextClaims.set(provider.name, next.then((claimed) => ({ claimed }), (error: unknown) => ({ error })));
     }
     await stored;
+    // Stopping began while storing: the next claim goes back now, not once every other loop has ended.
+    if (this.stopping) await this.releaseNextClaim(provider.name);
     return round.messages.length;
   }
 
@@ -168,6 +172,43 @@ export class Dispatcher {
     const taken = await next;
     if ('error' in taken) throw taken.error;
     return taken.claimed.messages.length > 0 ? taken.claimed : undefined;
+  }
+
+  /**
+   * Whether a claim made with the last round goes back unsent: we are stopping, its lease is (nearly) spent,
+   * the circuit is no longer closed (another process opened it), or a more urgent message came due since,
+   * which a fresh claim takes first.
+   */
+  private async mustHandBack(provider: string, round: ClaimedRound, breaker: CircuitBreaker, now: number): Promise<boolean> {
+    if (this.stopping || breaker.state(now) !== 'closed') return true;
+    if (now >= round.leaseUntil - this.deps.config.dispatch.providerTimeoutSeconds * 1000) return true;
+    return this.moreUrgentDue(provider, round, now);
+  }
+
+  /**
+   * Whether a message more urgent than the least urgent of `round` is queued and due for `provider`: one
+   * read of the queue's index, outside any transaction, so no write turn. An OTP accepted just after the
+   * next round was claimed would otherwise wait behind that round's sends.
+   */
+  private async moreUrgentDue(provider: string, round: ClaimedRound, now: number): Promise<boolean> {
+    // Claimed most urgent first, so the last is the least urgent.
+    const least = round.messages[round.messages.length - 1].priority;
+    if (least <= PRIORITY_RANGE.mostUrgent) return false;
+    const found = await this.deps.db.selectFrom('messages').select('id')
+      .where('status', '=', statusLiteral('queued')).where('provider', '=', provider)
+      .where('priority', '<', least).where('due_at', '<=', now)
+      .limit(1).executeTakeFirst();
+    return found !== undefined;
+  }
+
+  /** Hands back the provider's next claim, if any; what cannot be handed back is left to lease recovery. */
+  private async releaseNextClaim(provider: string): Promise<void> {
+    try {
+      const round = await this.takeNextClaim(provider);
+      if (round) await this.release(round.messages);
+    } catch (err) {
+      processLog.error(`the next claim for ${provider} could not be handed back; lease recovery will take it`, err);
+    }
   }
 
   /** Claimed messages handed back unsent, at once (see `releaseUnsent`). */
@@ -216,9 +257,10 @@ export class Dispatcher {
         // Priority order is kept: later messages wait for budget behind earlier ones...
         const acquired = !this.stopping && await Promise.race([budget.acquire(message.segments, leaseUntil - timeoutMs), stopped]);
         if (acquired && inFlight.size >= provider.capabilities.maxConcurrency) await Promise.race(inFlight);
-        // ...but never past the claim's lease, or recovery could take a message we are about to send;
-        // and a stopping worker starts no new send.
-        if (!acquired || this.stopping) {
+        // ...but never past the claim's lease, or recovery could take a message we are about to send (the budget
+        // checks it only when it has to wait; waiting for a free connection can take long too); and a stopping
+        // worker starts no new send.
+        if (!acquired || this.stopping || Date.now() >= leaseUntil - timeoutMs) {
           for (const rest of messages.slice(i)) results.push({ message: rest, outcome: { kind: 'released' }, startedAt: start, finishedAt: start });
           break;
         }

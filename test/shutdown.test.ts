@@ -84,8 +84,11 @@ describe.skipIf(onPostgres)('graceful shutdown of a worker', () => {
     children.push(stuck);
     const deadline = Date.now() + 60_000;
     while (((await counts(base, batch_id)).sending ?? 0) < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    // All five claimed and with the (slow) simulator before the signal.
+    // All five claimed and with the (slow) simulator before the signal. `sending` shows once the claim is
+    // committed; the sends start after its WAL sync, which under load can take a while: a signal in between
+    // hands all five back unsent. Sends that have started last 6 s, so waiting half a second costs nothing.
     expect((await counts(base, batch_id)).sending).toBe(5);
+    await new Promise((r) => setTimeout(r, 500));
     const signalledAt = Date.now();
     stuck.kill('SIGTERM');
     await exited(stuck);

@@ -137,6 +137,32 @@ describe('dispatcher', () => {
     expect((await gw.services.messages.get(second)).status).toBe('sent');
   });
 
+  it('hands back, rather than start late, a send whose wait for a free connection ran past the claim\'s lease', async () => {
+    gw = await startGateway({ PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2' });
+    const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }, { number: US2 }], message: 'x' });
+    const [first, second] = res.body.messages.map((m: any) => m.id);
+    const simulator = gw.services.router.get('simulator')!;
+    const { send, capabilities } = simulator;
+    const settable = simulator as { capabilities: typeof capabilities };
+    // One connection, and a send that holds it for 1.2 s: the second would start past the lease less the timeout.
+    settable.capabilities = { ...capabilities, maxConcurrency: 1 };
+    let sends = 0;
+    simulator.send = async (...args) => {
+      sends++;
+      await new Promise((r) => setTimeout(r, 1200));
+      return send.apply(simulator, args);
+    };
+    try {
+      await gw.services.dispatcher.dispatchOnce(simulator);
+    } finally {
+      simulator.send = send;
+      settable.capabilities = capabilities;
+    }
+    expect(sends).toBe(1);
+    expect((await gw.services.messages.get(first)).status).toBe('sent');
+    expect(await gw.services.messages.get(second)).toMatchObject({ status: 'queued', attempts: 0 });
+  });
+
   it('retries transient provider errors with backoff and then gives up', async () => {
     gw = await startGateway({ SIMULATOR_TRANSIENT_ERROR_RATE: '1', SEND_MAX_ATTEMPTS: '3', SEND_RETRY_BASE_MS: '1', SEND_RETRY_MAX_MS: '5' });
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
@@ -378,6 +404,21 @@ describe('the dispatch loop\'s next claim (claimNext)', () => {
     expect(after.attempts.every((a) => a === 1)).toBe(true);
   });
 
+  it('lets an OTP accepted after the next claim go first: that claim goes back and a fresh one takes the OTP', async () => {
+    gw = await startGateway({ DISPATCH_BATCH_SIZE: '10' });
+    await post(gw.app, '/api/sms/send-batch', { recipients: numbers(25), message: 'sale', sms_type: 'promotional' });
+    const simulator = gw.services.router.get('simulator')!;
+    await gw.services.dispatcher.dispatchOnce(simulator, { claimNext: true });
+    expect(await statuses()).toMatchObject({ queued: 5, sending: 10, sent: 10 });
+    const otp = await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'code 1234', sms_type: 'otp' });
+    expect(await gw.services.dispatcher.dispatchOnce(simulator, { claimNext: true })).toBe(10);
+    expect((await get(gw.app, `/api/sms/${otp.body.messages[0].id}`)).body.status).toBe('sent');
+    expect((await get(gw.app, '/api/sms?status=sent&sms_type=promotional')).body.total).toBe(19);
+    const after = await statuses();
+    expect(after).toMatchObject({ queued: 0, sending: 6, sent: 20 });
+    expect(after.attempts.every((a) => a <= 1)).toBe(true);
+  });
+
   it('hands the next round\'s claim back unsent when the dispatcher stops', async () => {
     gw = await startGateway({ DISPATCH_BATCH_SIZE: '10' });
     await post(gw.app, '/api/sms/send-batch', { recipients: numbers(20), message: 'sale', sms_type: 'promotional' });
@@ -390,6 +431,34 @@ describe('the dispatch loop\'s next claim (claimNext)', () => {
     // Handed back unsent: no trace of the claim in their history.
     const queued = await gw.services.store.db.selectFrom('messages').select('id').where('status', '=', 'queued').execute();
     for (const { id } of queued) expect((await gw.services.messages.get(id)).events.map((e) => e.status)).toEqual(['queued']);
+  });
+
+  it('claims again, rather than send, a next claim whose lease is nearly spent', async () => {
+    gw = await startGateway({ DISPATCH_BATCH_SIZE: '10', PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2' });
+    await post(gw.app, '/api/sms/send-batch', { recipients: numbers(20), message: 'sale', sms_type: 'promotional' });
+    const simulator = gw.services.router.get('simulator')!;
+    await gw.services.dispatcher.dispatchOnce(simulator, { claimNext: true });
+    // Past the lease less the provider timeout: a send started now could outlast the lease.
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await gw.services.dispatcher.dispatchOnce(simulator)).toBe(10);
+    const rows = await gw.services.store.db.selectFrom('messages').select(['status', 'attempts', 'claims']).execute();
+    expect(rows.map((r) => r.status)).toEqual(Array(20).fill('sent'));
+    expect(rows.map((r) => r.attempts)).toEqual(Array(20).fill(1));
+    // The second ten were claimed twice: by the first round, and afresh when that claim was found stale.
+    expect(rows.map((r) => r.claims).sort()).toEqual([...Array(10).fill(1), ...Array(10).fill(2)]);
+  });
+
+  it('hands the next round\'s claim back when the circuit is half-open, and sends only the probe', async () => {
+    gw = await startGateway({ DISPATCH_BATCH_SIZE: '10', CIRCUIT_FAILURE_THRESHOLD: '1', CIRCUIT_COOL_DOWN_MS: '50' });
+    await post(gw.app, '/api/sms/send-batch', { recipients: numbers(20), message: 'sale', sms_type: 'promotional' });
+    const simulator = gw.services.router.get('simulator')!;
+    await gw.services.dispatcher.dispatchOnce(simulator, { claimNext: true });
+    gw.services.router.breaker('simulator').failure(Date.now());
+    await new Promise((r) => setTimeout(r, 60));
+    expect(gw.services.router.breaker('simulator').state(Date.now())).toBe('half_open');
+    expect(await gw.services.dispatcher.dispatchOnce(simulator, { claimNext: true })).toBe(1);
+    // The probe got through and closed the circuit: the rest are the next claim.
+    expect(await statuses()).toMatchObject({ queued: 0, sending: 9, sent: 11 });
   });
 
   it('hands the next round\'s claim back unsent, without sending it, when the circuit opened since', async () => {
