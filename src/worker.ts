@@ -119,21 +119,26 @@ export class Dispatcher {
     const budget = router.budget(provider.name);
     const breaker = router.breaker(provider.name);
     const now = Date.now();
+    // A next claim that goes back unsent: with the fresh claim, in its transaction, when one follows.
+    let handBack: MessageRow[] = [];
     if (round && await this.mustHandBack(provider.name, round, breaker, now)) {
-      await this.release(round.messages);
+      handBack = round.messages;
       round = undefined;
     }
-    if (this.stopping) return 0;
     if (!round) {
       const allowance = breaker.allowance(now);
-      if (allowance === 0) return this.routeAround(provider.name, now);
       const available = budget.available(now);
-      if (available < 1) {
+      if (this.stopping || allowance === 0 || available < 1) {
+        if (handBack.length > 0) await this.release(handBack);
+        if (this.stopping) return 0;
+        if (allowance === 0) return this.routeAround(provider.name, now);
         await new Promise((r) => setTimeout(r, Math.max(1, budget.waitMs(1, now))));
         return -1;
       }
-      if (this.stopping) return 0;
-      round = await commits.run((trx) => this.claim(trx, provider.name, allowance, available, now));
+      round = await commits.run(async (trx) => {
+        await releaseUnsent(trx, handBack, now);
+        return this.claim(trx, provider.name, allowance, available, now);
+      });
       if (round.messages.length === 0) return 0;
       if (breaker.state(now) === 'half_open') breaker.probeStarted(now);
     }
@@ -214,9 +219,7 @@ export class Dispatcher {
   /** Claimed messages handed back unsent, at once (see `releaseUnsent`). */
   private async release(messages: MessageRow[]): Promise<void> {
     const now = Date.now();
-    await this.deps.commits.run(async (trx) => {
-      for (const message of messages) await releaseUnsent(trx, message, now);
-    });
+    await this.deps.commits.run((trx) => releaseUnsent(trx, messages, now));
   }
 
   /**
@@ -321,12 +324,10 @@ export class Dispatcher {
       // The claim's event, written with the outcome, and only where the outcome was stored: a round that
       // outlived its lease finds its messages decided by recovery, which wrote that event itself.
       const claimed = (message: MessageRow): Transition => ({ message, from: 'queued', to: 'sending', source: 'dispatcher', at: claimedAt });
+      await releaseUnsent(trx, results.filter((r) => r.outcome.kind === 'released').map((r) => r.message), now);
       for (const result of results) {
         const { message, outcome } = result;
-        if (outcome.kind === 'released') {
-          await releaseUnsent(trx, message, now);
-          continue;
-        }
+        if (outcome.kind === 'released') continue;
         if (outcome.kind === 'expired') {
           if (await this.finish(trx, message, 'expired', 'EXPIRED', 'expire_at passed before it could be sent', now)) transitions.push(claimed(message));
           continue;

@@ -23,7 +23,7 @@ describe('a claim\'s writes', () => {
     const [recovered] = await claimStale(db, dialect, 10, at + 40_000, at + 70_000);
     expect(recovered.claims).toBe(first.claims);
     // The first round hands it back unsent; a newer round claims it.
-    await releaseUnsent(db, first, at + 2);
+    await releaseUnsent(db, [first], at + 2);
     const newer = await claim();
     expect(newer).toMatchObject({ status: 'sending', attempts: first.attempts });
     expect(newer.claims).toBe(first.claims + 1);
@@ -36,7 +36,7 @@ describe('a claim\'s writes', () => {
       expect((await markSent(db, [{ message: old, providerMessageId: 'sim_old', finishedAt: at + 3 }], at + 1, at + 3)).stored.size).toBe(0);
       expect(await moveStatus(db, { ids: [id], from: ['sending'], claims: old.claims }, 'queued', 'recovery', at + 3)).toEqual([]);
       expect(await moveEach(db, [{ id, from: 'sending', claims: old.claims, set: { status: 'failed', updated_at: at + 3 } }])).toEqual(new Set());
-      await releaseUnsent(db, old, at + 3);
+      await releaseUnsent(db, [old], at + 3);
     }
     expect(await db.selectFrom('messages').select(['status', 'attempts', 'claims', 'provider_message_id']).where('id', '=', id).executeTakeFirst())
       .toEqual({ status: 'sending', attempts: newer.attempts, claims: newer.claims, provider_message_id: null });
