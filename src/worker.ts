@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
 import type { CircuitBreaker } from './domain/circuit-breaker.js';
 import type { MessageType } from './domain/encoding.js';
-import { PRIORITY_RANGE, type MessageStatus, type SmsType } from './domain/message-status.js';
+import type { MessageStatus, SmsType } from './domain/message-status.js';
 import type { ProviderBudget } from './domain/rate-limit.js';
 import type { FieldCipher } from './domain/field-cipher.js';
 import { decideSendOutcome } from './domain/send-decision.js';
@@ -15,10 +15,9 @@ import type { WakeUps } from './services/wake-ups.js';
 import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, type AcceptedSend } from './store/dispatch-store.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
-import { claimDue, claimStale, moveStatus, recordTransitions, statusLiteral, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
+import { claimDue, claimStale, moveStatus, recordTransitions, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
 import type { Database, MessagesTable } from './store/schema.js';
 import { PollingLoop } from './services/polling-loop.js';
-import { processLog } from './logging.js';
 
 const MAINTENANCE_INTERVAL_MS = 500;
 
@@ -26,17 +25,8 @@ type Result =
   | { message: MessageRow; outcome: SendOutcome; startedAt: number; finishedAt: number }
   | { message: MessageRow; outcome: { kind: 'expired' | 'released' }; startedAt: number; finishedAt: number };
 
-/** Messages claimed together, with the claim's time and lease. */
-interface ClaimedRound {
-  messages: MessageRow[];
-  claimedAt: number;
-  leaseUntil: number;
-}
-
 export interface DispatcherDeps {
   config: Config;
-  /** For reads outside a transaction; writes go through `commits`. */
-  db: Kysely<Database>;
   /** Opens stored texts: `body`, or `sealed_body` for OTP texts stored masked. */
   cipher: FieldCipher;
   dialect: DialectName;
@@ -67,8 +57,6 @@ export class Dispatcher {
   private stopping = false;
   /** Each round in progress, woken from its budget wait by `stop` (one per round, so nothing accumulates). */
   private readonly roundsWaiting = new Set<() => void>();
-  /** Per provider, the next round's claim, made with the last round's outcomes (see `dispatchOnce`). */
-  private readonly nextClaims = new Map<string, Promise<{ claimed: ClaimedRound } | { error: unknown }>>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -77,7 +65,7 @@ export class Dispatcher {
     this.stopping = false;
     for (const provider of this.deps.router.all()) {
       // A round that waited for budget (-1) counts as work: go again at once.
-      this.loops.push(new PollingLoop(`dispatch for ${provider.name}`, this.deps.config.dispatch.pollIntervalMs, async () => Math.abs(await this.dispatchOnce(provider, { claimNext: true }))));
+      this.loops.push(new PollingLoop(`dispatch for ${provider.name}`, this.deps.config.dispatch.pollIntervalMs, async () => Math.abs(await this.dispatchOnce(provider))));
     }
     this.loops.push(new PollingLoop('dispatch maintenance', MAINTENANCE_INTERVAL_MS, async () => {
       await this.maintain();
@@ -103,123 +91,34 @@ export class Dispatcher {
     for (const wake of this.roundsWaiting) wake();
     await Promise.all(this.loops.map((loop) => loop.stop()));
     this.loops = [];
-    // A round that was storing when stopping began handed its next claim back itself; this is for the rest.
-    await Promise.all([...this.nextClaims.keys()].map((provider) => this.releaseNextClaim(provider)));
   }
 
-  /**
-   * One claim-send-store round for a provider; returns how many messages it handled. With `claimNext`
-   * (the dispatch loop, on SQLite), the next round's messages are claimed in the same group commit as this
-   * round's outcomes, so a busy loop pays one transaction per round rather than two; whichever call comes
-   * next for the provider sends them.
-   */
-  async dispatchOnce(provider: SmsProvider, { claimNext = false }: { claimNext?: boolean } = {}): Promise<number> {
-    const { commits, dialect, router } = this.deps;
-    let round = await this.takeNextClaim(provider.name);
+  /** One claim-send-store round for a provider; returns how many messages it handled. */
+  async dispatchOnce(provider: SmsProvider): Promise<number> {
+    const { config, dialect, commits, router } = this.deps;
+    if (this.stopping) return 0;
     const budget = router.budget(provider.name);
     const breaker = router.breaker(provider.name);
     const now = Date.now();
-    // A next claim that goes back unsent: with the fresh claim, in its transaction, when one follows.
-    let handBack: MessageRow[] = [];
-    if (round && await this.mustHandBack(provider.name, round, breaker, now)) {
-      handBack = round.messages;
-      round = undefined;
+    const allowance = breaker.allowance(now);
+    if (allowance === 0) return this.routeAround(provider.name, now);
+    const available = budget.available(now);
+    if (available < 1) {
+      await new Promise((r) => setTimeout(r, Math.max(1, budget.waitMs(1, now))));
+      return -1;
     }
-    if (!round) {
-      const allowance = breaker.allowance(now);
-      const available = budget.available(now);
-      if (this.stopping || allowance === 0 || available < 1) {
-        if (handBack.length > 0) await this.release(handBack);
-        if (this.stopping) return 0;
-        if (allowance === 0) return this.routeAround(provider.name, now);
-        await new Promise((r) => setTimeout(r, Math.max(1, budget.waitMs(1, now))));
-        return -1;
-      }
-      round = await commits.run(async (trx) => {
-        await releaseUnsent(trx, handBack, now);
-        return this.claim(trx, provider.name, allowance, available, now);
-      });
-      if (round.messages.length === 0) return 0;
-      if (breaker.state(now) === 'half_open') breaker.probeStarted(now);
-    }
-    const results = await this.sendAll(provider, round.messages, budget, round.leaseUntil);
-    const stored = this.store(provider.name, results, round.claimedAt);
-    const at = Date.now();
-    // On PostgreSQL every job has its own transaction: nothing to share. One next claim per provider at a time.
-    if (claimNext && dialect === 'sqlite' && !this.stopping && !this.nextClaims.has(provider.name) && breaker.state(at) === 'closed' && budget.available(at) >= 1) {
-      // Queued right behind the store, so the group commit runs both in one transaction.
-      const next = commits.run((trx) => this.claim(trx, provider.name, Infinity, budget.available(at), at));
-      this.nextClaims.set(provider.name, next.then((claimed) => ({ claimed }), (error: unknown) => ({ error })));
-    }
-    await stored;
-    // Stopping began while storing: the next claim goes back now, not once every other loop has ended.
-    if (this.stopping) await this.releaseNextClaim(provider.name);
-    return round.messages.length;
-  }
-
-  /**
-   * Claims due messages: up to a second's budget per round (sendAll paces the sends within it, never
-   * past the lease). The claim alone is what makes a crash recoverable; its `sending` events are written
-   * with the outcomes, so that messages handed back unsent leave no trace.
-   */
-  private async claim(trx: Kysely<Database>, provider: string, allowance: number, available: number, now: number): Promise<ClaimedRound> {
-    const { config, dialect, router } = this.deps;
-    const limit = Math.min(config.dispatch.batchSize, allowance, Math.max(available, Math.ceil(router.budgetPerSecond(provider) ?? 1)));
+    // Up to a second's budget per round: sendAll paces the sends within it (never past the lease).
+    const limit = Math.min(config.dispatch.batchSize, allowance, Math.max(available, Math.ceil(router.budgetPerSecond(provider.name) ?? 1)));
     const leaseUntil = now + config.dispatch.leaseSeconds * 1000;
-    return { messages: await claimDue(trx, dialect, provider, limit, now, leaseUntil), claimedAt: now, leaseUntil };
-  }
-
-  /** The round the last one claimed for `provider`, if any (non-empty); it is this caller's to send or release. */
-  private async takeNextClaim(provider: string): Promise<ClaimedRound | undefined> {
-    const next = this.nextClaims.get(provider);
-    if (!next) return undefined;
-    this.nextClaims.delete(provider);
-    const taken = await next;
-    if ('error' in taken) throw taken.error;
-    return taken.claimed.messages.length > 0 ? taken.claimed : undefined;
-  }
-
-  /**
-   * Whether a claim made with the last round goes back unsent: we are stopping, its lease is (nearly) spent,
-   * the circuit is no longer closed (another process opened it), or a more urgent message came due since,
-   * which a fresh claim takes first.
-   */
-  private async mustHandBack(provider: string, round: ClaimedRound, breaker: CircuitBreaker, now: number): Promise<boolean> {
-    if (this.stopping || breaker.state(now) !== 'closed') return true;
-    if (now >= round.leaseUntil - this.deps.config.dispatch.providerTimeoutSeconds * 1000) return true;
-    return this.moreUrgentDue(provider, round, now);
-  }
-
-  /**
-   * Whether a message more urgent than the least urgent of `round` is queued and due for `provider`: one
-   * read of the queue's index, outside any transaction, so no write turn. An OTP accepted just after the
-   * next round was claimed would otherwise wait behind that round's sends.
-   */
-  private async moreUrgentDue(provider: string, round: ClaimedRound, now: number): Promise<boolean> {
-    // Claimed most urgent first, so the last is the least urgent.
-    const least = round.messages[round.messages.length - 1].priority;
-    if (least <= PRIORITY_RANGE.mostUrgent) return false;
-    const found = await this.deps.db.selectFrom('messages').select('id')
-      .where('status', '=', statusLiteral('queued')).where('provider', '=', provider)
-      .where('priority', '<', least).where('due_at', '<=', now)
-      .limit(1).executeTakeFirst();
-    return found !== undefined;
-  }
-
-  /** Hands back the provider's next claim, if any; what cannot be handed back is left to lease recovery. */
-  private async releaseNextClaim(provider: string): Promise<void> {
-    try {
-      const round = await this.takeNextClaim(provider);
-      if (round) await this.release(round.messages);
-    } catch (err) {
-      processLog.error(`the next claim for ${provider} could not be handed back; lease recovery will take it`, err);
-    }
-  }
-
-  /** Claimed messages handed back unsent, at once (see `releaseUnsent`). */
-  private async release(messages: MessageRow[]): Promise<void> {
-    const now = Date.now();
-    await this.deps.commits.run((trx) => releaseUnsent(trx, messages, now));
+    if (this.stopping) return 0;
+    // The claim alone is what makes a crash recoverable; its `sending` events are written with the outcomes,
+    // so that messages handed back unsent (below) leave no trace.
+    const claimed = await commits.run((trx) => claimDue(trx, dialect, provider.name, limit, now, leaseUntil));
+    if (claimed.length === 0) return 0;
+    if (breaker.state(now) === 'half_open') breaker.probeStarted(now);
+    const results = await this.sendAll(provider, claimed, budget, leaseUntil);
+    await this.store(provider.name, results, now);
+    return claimed.length;
   }
 
   /**

@@ -32,10 +32,7 @@ export function canAdvance(from: MessageStatus, to: MessageStatus): boolean {
 export type SmsType = 'transactional' | 'promotional' | 'otp' | 'alert' | 'marketing';
 export const SMS_TYPES: readonly SmsType[] = ['transactional', 'promotional', 'otp', 'alert', 'marketing'];
 
-/** A message's priority: 1 is most urgent, 10 least. */
-export const PRIORITY_RANGE = { mostUrgent: 1, leastUrgent: 10 } as const;
-
-/** OTP and alerts default to the most urgent, so they pass any promotional backlog. */
+/** 1 is most urgent. OTP and alerts default to 1 so they pass any promotional backlog. */
 export function defaultPriority(smsType: SmsType): number {
-  return smsType === 'otp' || smsType === 'alert' ? PRIORITY_RANGE.mostUrgent : 5;
+  return smsType === 'otp' || smsType === 'alert' ? 1 : 5;
 }

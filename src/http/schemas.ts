@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { PROVIDER_NAMES } from '../config.js';
-import { MESSAGE_STATUSES, PRIORITY_RANGE, REPORTABLE_STATUSES, SMS_TYPES } from '../domain/message-status.js';
+import { MESSAGE_STATUSES, REPORTABLE_STATUSES, SMS_TYPES } from '../domain/message-status.js';
 import { METADATA_LIMITS } from '../domain/metadata.js';
 
 export const SmsTypeSchema = Type.Union(SMS_TYPES.map((v) => Type.Literal(v)));
@@ -41,7 +41,7 @@ const common = {
   provider: Type.Optional(ProviderSchema),
   schedule_at: Type.Optional(Type.String({ format: 'date-time' })),
   expire_at: Type.Optional(Type.String({ format: 'date-time' })),
-  priority: Type.Optional(Type.Integer({ minimum: PRIORITY_RANGE.mostUrgent, maximum: PRIORITY_RANGE.leastUrgent })),
+  priority: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
   callback_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
   custom_id: Type.Optional(Type.String({ maxLength: 200 })),
   metadata: Type.Optional(MetadataSchema),

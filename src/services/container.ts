@@ -204,7 +204,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     batches: new BatchService(readDb, commits),
     analytics: new AnalyticsService(readDb, (from, to) => otp.stats(from, to)),
     callbacks: new CallbackService(config, db, dialect, commits, metrics, cipher),
-    dispatcher: new Dispatcher({ config, db, dialect, commits, router, metrics, cipher, status, wakeUps }),
+    dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, cipher, status, wakeUps }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status, commits) : undefined,
     retention: config.retention ? new Retention(config.retention, commits, metrics) : undefined,
     providerHealth: async () => providerHealth(router),

@@ -20,8 +20,8 @@ function claimed(db: Db, claim: Claim) {
 }
 
 /**
- * Back in the queue untouched: not tried (budget ran out before its lease, the dispatcher stopped, a
- * more urgent message came), attempt not counted. One UPDATE per few hundred; only what is still each claim.
+ * Back in the queue untouched: not tried (its send would have started past the lease, or the dispatcher
+ * stopped), attempt not counted. One UPDATE per few hundred; only what is still each claim.
  */
 export async function releaseUnsent(db: Db, claims: Array<Claim & Pick<MessageRow, 'attempts'>>, now: number): Promise<void> {
   if (claims.length === 0) return;
