@@ -77,7 +77,7 @@ describe.skipIf(onPostgres)('graceful shutdown of a worker', () => {
   }, 180_000);
 
   it('sends still in flight at SHUTDOWN_TIMEOUT_SECONDS are left to lease recovery: the process exits, the next worker finds each message and sends none twice', async () => {
-    const shared = { ...LIMITS, DATABASE_URL: `sqlite:${join(dir, 'deadline.db')}`, SIMULATOR_DELIVERY_DELAY_MS: '0', PROVIDER_TIMEOUT: '8', DISPATCH_LEASE_SECONDS: '9' };
+    const shared = { ...LIMITS, DATABASE_URL: `sqlite:${join(dir, 'deadline.db')}`, SIMULATOR_DELIVERY_DELAY_MS: '0', PROVIDER_TIMEOUT: '8', DISPATCH_LEASE_SECONDS: '14' };
     const { api, base, batchId: batch_id } = await apiWithQueuedBatch(shared, 5, 4000);
 
     const stuck = spawnGateway('src/worker-main.ts', { ...shared, SIMULATOR_LATENCY_MS: '6000', SHUTDOWN_TIMEOUT_SECONDS: '1' });
@@ -87,6 +87,7 @@ describe.skipIf(onPostgres)('graceful shutdown of a worker', () => {
     // All five claimed and with the (slow) simulator before the signal. `sending` shows once the claim is
     // committed; the sends start after its WAL sync, which under load can take a while: a signal in between
     // hands all five back unsent. Sends that have started last 6 s, so waiting half a second costs nothing.
+    // (A send starts only while lease less provider timeout, 6 s here, has not passed since the claim.)
     expect((await counts(base, batch_id)).sending).toBe(5);
     await new Promise((r) => setTimeout(r, 500));
     const signalledAt = Date.now();

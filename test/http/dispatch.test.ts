@@ -138,18 +138,19 @@ describe('dispatcher', () => {
   });
 
   it('hands back, rather than start late, a send whose wait for a free connection ran past the claim\'s lease', async () => {
-    gw = await startGateway({ PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2' });
+    gw = await startGateway({ PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '3' });
     const res = await post(gw.app, '/api/sms/send', { to: [{ number: US }, { number: US2 }], message: 'x' });
     const [first, second] = res.body.messages.map((m: any) => m.id);
     const simulator = gw.services.router.get('simulator')!;
     const { send, capabilities } = simulator;
     const settable = simulator as { capabilities: typeof capabilities };
-    // One connection, and a send that holds it for 1.2 s: the second would start past the lease less the timeout.
+    // One connection, held 2.2 s by the first send: the second would start past the lease less the timeout
+    // (2 s after the claim). The first still ends sent: this stand-in ignores the 1 s timeout's abort signal.
     settable.capabilities = { ...capabilities, maxConcurrency: 1 };
     let sends = 0;
     simulator.send = async (...args) => {
       sends++;
-      await new Promise((r) => setTimeout(r, 1200));
+      await new Promise((r) => setTimeout(r, 2200));
       return send.apply(simulator, args);
     };
     try {

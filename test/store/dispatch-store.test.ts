@@ -46,4 +46,17 @@ describe('a claim\'s writes', () => {
     expect(await db.selectFrom('messages').select(['status', 'provider_message_id']).where('id', '=', id).executeTakeFirst())
       .toEqual({ status: 'sent', provider_message_id: 'sim_new' });
   });
+
+  it('hand back unsent claims of different attempts in one go, each to its own count before the claim', async () => {
+    const { store } = await freshStore();
+    const { db, dialect } = store;
+    const at = Date.now();
+    const ids = [0, 2, 5].map((attempts, i) => ({ id: newId('msg', at + i), attempts }));
+    for (const { id, attempts } of ids) await db.insertInto('messages').values(messageRow(id, at, { attempts })).execute();
+    const claimed = await claimDue(db, dialect, 'simulator', 10, at + 1, at + 30_000);
+    expect(claimed.map((m) => m.attempts).sort()).toEqual([1, 3, 6]);
+    await releaseUnsent(db, claimed, at + 2);
+    const rows = await db.selectFrom('messages').select(['id', 'status', 'attempts', 'lease_until']).orderBy('id').execute();
+    expect(rows).toEqual(ids.map(({ id, attempts }) => ({ id, status: 'queued', attempts, lease_until: null })));
+  });
 });
