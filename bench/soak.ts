@@ -108,8 +108,11 @@ const firstMinute = measured.filter((s) => s.minute < WARMUP_MINUTES + 1).map((s
 const lastMinute = measured.filter((s) => s.minute >= MINUTES - 1).map((s) => s.rss);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 console.log(`load: ${result.requests.average.toFixed(0)} req/s, 2xx ${result['2xx']}, non-2xx ${result.non2xx}, errors ${result.errors}, p99 ${result.latency.p99} ms`);
-console.log(`RSS after ${WARMUP_MINUTES} min warm-up: min ${Math.min(...rss).toFixed(0)} MB, max ${Math.max(...rss).toFixed(0)} MB (${(((Math.max(...rss) - Math.min(...rss)) / Math.min(...rss)) * 100).toFixed(1)} % spread); `
-  + `first measured minute ${mean(firstMinute).toFixed(0)} MB, last minute ${mean(lastMinute).toFixed(0)} MB (${(((mean(lastMinute) - mean(firstMinute)) / mean(firstMinute)) * 100).toFixed(1)} %)`);
+if (rss.length === 0) console.log(`RSS not judged: the run is no longer than the ${WARMUP_MINUTES} min warm-up`);
+else {
+  console.log(`RSS after ${WARMUP_MINUTES} min warm-up: min ${Math.min(...rss).toFixed(0)} MB, max ${Math.max(...rss).toFixed(0)} MB (${(((Math.max(...rss) - Math.min(...rss)) / Math.min(...rss)) * 100).toFixed(1)} % spread); `
+    + `first measured minute ${mean(firstMinute).toFixed(0)} MB, last minute ${mean(lastMinute).toFixed(0)} MB (${(((mean(lastMinute) - mean(firstMinute)) / mean(firstMinute)) * 100).toFixed(1)} %)`);
+}
 
 // Let the last reports arrive, then stop cleanly (the WAL is checkpointed on close).
 await sleep(5000);
