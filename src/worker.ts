@@ -144,7 +144,8 @@ export class Dispatcher {
   private async sendAll(provider: SmsProvider, messages: MessageRow[], budget: ProviderBudget, leaseUntil: number): Promise<Result[]> {
     const results: Result[] = [];
     const inFlight = new Set<Promise<void>>();
-    const timeoutMs = this.deps.config.dispatch.providerTimeoutSeconds * 1000;
+    // The last moment a send may start: one started later could outlast the claim's lease.
+    const startBy = leaseUntil - this.deps.config.dispatch.providerTimeoutSeconds * 1000;
     let wake!: () => void;
     const stopped = new Promise<false>((resolve) => { wake = () => resolve(false); });
     this.roundsWaiting.add(wake);
@@ -157,12 +158,12 @@ export class Dispatcher {
           continue;
         }
         // Priority order is kept: later messages wait for budget behind earlier ones...
-        const acquired = !this.stopping && await Promise.race([budget.acquire(message.segments, leaseUntil - timeoutMs), stopped]);
+        const acquired = !this.stopping && await Promise.race([budget.acquire(message.segments, startBy), stopped]);
         if (acquired && inFlight.size >= provider.capabilities.maxConcurrency) await Promise.race(inFlight);
         // ...but never past the claim's lease, or recovery could take a message we are about to send (the budget
         // checks it only when it has to wait; waiting for a free connection can take long too); and a stopping
         // worker starts no new send.
-        if (!acquired || this.stopping || Date.now() >= leaseUntil - timeoutMs) {
+        if (!acquired || this.stopping || Date.now() >= startBy) {
           for (const rest of messages.slice(i)) results.push({ message: rest, outcome: { kind: 'released' }, startedAt: start, finishedAt: start });
           break;
         }

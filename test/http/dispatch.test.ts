@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { drain, startGateway, type TestGateway, US, US2 } from '../helpers/gateway.js';
+import { onPostgres } from '../helpers/database.js';
 import { get, post } from '../helpers/http.js';
 import type { SendOutcome, SmsProvider } from '../../src/providers/provider.js';
 
@@ -336,7 +337,8 @@ describe('dispatcher', () => {
     }
   });
 
-  it('counts a provider failure toward its circuit once, even when the round\'s store runs again alone', async () => {
+  // On PostgreSQL every job has a transaction of its own: no group to fail, so nothing to count twice.
+  it.skipIf(onPostgres)('counts a provider failure toward its circuit once, even when the round\'s store runs again alone', async () => {
     gw = await startGateway({ CIRCUIT_FAILURE_THRESHOLD: '2' });
     await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' });
     const { commits, router } = gw.services;
