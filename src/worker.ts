@@ -242,7 +242,8 @@ export class Dispatcher {
         if (moved.has(a.message.id)) transitions.push({ message: a.message, from: 'sending', to: 'sent', source: 'dispatcher', at: now });
         commits.afterCommit(trx, () => metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type }));
       }
-      await recordSendAttempts(trx, attempts);
+      // A send markSent moved to `sent` is its message's accepted attempt (findSendAttempts): no row for it.
+      await recordSendAttempts(trx, attempts.filter((a) => a.outcome !== 'accepted' || !moved.has(a.message_id)));
       // One multi-row insert for the round's events and callbacks.
       await recordTransitions(trx, transitions);
       // Reports that came before these answers were stored can apply now that the provider's ids are known.
@@ -251,7 +252,7 @@ export class Dispatcher {
     });
   }
 
-  /** What one tried send does: its attempt row, the provider's health, and the message's next step. */
+  /** What one tried send does: its attempt (a row, or the message itself once markSent moves it), the provider's health, and the message's next step. */
   private async storeAttempt(
     trx: Kysely<Database>, providerName: string, { message, outcome, startedAt, finishedAt }: { message: MessageRow; outcome: SendOutcome; startedAt: number; finishedAt: number },
     round: { transitions: Transition[]; accepted: AcceptedSend[]; attempts: Parameters<typeof recordSendAttempts>[1]; claimed: (message: MessageRow) => Transition },
@@ -275,7 +276,7 @@ export class Dispatcher {
     });
     switch (decision.action) {
       case 'sent':
-        accepted.push({ message, providerMessageId: decision.providerMessageId, partIds: decision.partIds, cost: decision.cost, finishedAt });
+        accepted.push({ message, providerMessageId: decision.providerMessageId, partIds: decision.partIds, cost: decision.cost, finishedAt, durationMs: finishedAt - startedAt });
         if (decision.partIds && decision.partIds.length > 1) await recordParts(trx, providerName, message.id, decision.partIds, now);
         break;
       case 'fail':

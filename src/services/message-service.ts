@@ -38,7 +38,7 @@ export class MessageService {
   async get(id: string, caller: Caller = OPERATOR) {
     const message = await findMessage(this.reads, id);
     if (!message || !owns(caller, message.key_id)) throw new NotFoundError('message', id);
-    const [events, shared, attempts] = await Promise.all([findEvents(this.reads, id), batchMetadata(this.reads, [message.batch_id]), findSendAttempts(this.reads, id)]);
+    const [events, shared, attempts] = await Promise.all([findEvents(this.reads, id), batchMetadata(this.reads, [message.batch_id]), findSendAttempts(this.reads, message)]);
     // Acceptance is not written as an event (it would cost the send path a row per message);
     // it is the message row itself: its first status is where the first change started, or the current one.
     const created = { status: events[0]?.previous_status ?? message.status, previous_status: null, source: 'api', detail: null, created_at: message.created_at };

@@ -1,8 +1,10 @@
-import type { Insertable, Kysely } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import { newId } from '../domain/ids.js';
 import { REPORTABLE_STATUSES } from '../domain/message-status.js';
 import { insertRows, moveEach, statusLiteral, type MessageRow } from './message-store.js';
 import type { Database, SendAttemptsTable } from './schema.js';
+
+export type SendAttemptRow = Selectable<SendAttemptsTable>;
 
 type Db = Kysely<Database>;
 
@@ -50,6 +52,8 @@ export interface AcceptedSend {
   partIds?: string[];
   cost?: number;
   finishedAt: number;
+  /** How long the send took: kept on the message, which stands for this attempt where markSent moves it. */
+  durationMs: number;
 }
 
 /**
@@ -60,6 +64,7 @@ export interface AcceptedSend {
  * what that report could not know (the provider's id, the send time). Recovery's events tell the two
  * apart: after `claimedAt` only recovery of this claim writes them (an earlier claim's recovery queued
  * the message again at or before this claim). `stored`: the sends this call stored, moved or overtaken by a report.
+ * A moved message keeps its send's duration (`send_ms`) and is that send's attempt: `moved` need no send_attempts row.
  */
 export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: number, now: number): Promise<{ moved: Set<string>; stored: Set<string> }> {
   const moved = await moveEach(db, accepted.map((a) => ({
@@ -68,7 +73,7 @@ export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: numb
     claims: a.message.claims,
     set: {
       status: 'sent', lease_until: null, updated_at: now, sealed_body: null, error_code: null, error_message: null,
-      provider_message_id: a.providerMessageId, sent_at: a.finishedAt,
+      provider_message_id: a.providerMessageId, sent_at: a.finishedAt, send_ms: a.durationMs,
       // Until the provider reports a price, the price table's is the best figure there is.
       cost: a.cost ?? a.message.estimated_cost,
     },
@@ -101,8 +106,20 @@ export async function recordParts(db: Db, provider: string, messageId: string, p
     .onConflict((oc) => oc.columns(['provider', 'part_id']).doNothing()).execute();
 }
 
-export async function findSendAttempts(db: Db, messageId: string) {
-  return db.selectFrom('send_attempts').selectAll().where('message_id', '=', messageId).orderBy('created_at').orderBy('id').execute();
+/**
+ * A message's send attempts, oldest first: the stored rows, and the accepted send that markSent moved to `sent`,
+ * which is the message itself (provider, provider_message_id, sent_at, send_ms). Every message sent would
+ * otherwise store those fields twice, in a row that with its two indexes took ~230 bytes.
+ */
+export async function findSendAttempts(db: Db, message: Pick<MessageRow, 'id' | 'provider' | 'provider_message_id' | 'sent_at' | 'send_ms'>): Promise<SendAttemptRow[]> {
+  const stored = await db.selectFrom('send_attempts').selectAll().where('message_id', '=', message.id).orderBy('created_at').orderBy('id').execute();
+  if (message.send_ms === null || message.send_ms === undefined || message.sent_at === null) return stored;
+  const accepted: SendAttemptRow = {
+    id: '', message_id: message.id, provider: message.provider, outcome: 'accepted', provider_message_id: message.provider_message_id,
+    error_code: null, provider_error_code: null, error_message: null, duration_ms: message.send_ms, created_at: message.sent_at,
+  };
+  // Every other attempt came before it: after a provider takes a message nothing sends it again.
+  return [...stored, accepted];
 }
 
 /** Queued messages of a provider that have other providers on their route: candidates to go around an open circuit. */

@@ -41,6 +41,7 @@ export async function insertRows<T extends keyof Database>(db: Db, table: T, row
 const MOVE_COLUMN_TYPES: Partial<Record<keyof MessagesTable, string>> = {
   status: 'text', updated_at: 'bigint', sent_at: 'bigint', final_at: 'bigint', lease_until: 'bigint', sealed_body: 'text',
   error_code: 'text', error_message: 'text', provider_message_id: 'text', cost: 'double precision', attempts: 'integer',
+  send_ms: 'integer',
 };
 
 /** A row that keeps the column as it is. */

@@ -69,6 +69,11 @@ export interface MessagesTable {
   key_id: string | null;
   /** JSON array of the providers the message may go to, in order; null for messages from before routes. */
   route?: string | null;
+  /**
+   * How long the send a provider accepted took, set where that send is not stored as a send_attempts row:
+   * with provider, provider_message_id and sent_at it is that attempt (dispatch-store.ts, findSendAttempts).
+   */
+  send_ms?: number | null;
 }
 
 /** The table as stored: with the columns the database fills in itself. */

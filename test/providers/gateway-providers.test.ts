@@ -38,6 +38,12 @@ async function gateway(env: Record<string, string>) {
   return g;
 }
 
+/** The outcomes of the message's send_attempts rows, as stored. */
+async function storedAttempts(gw: Awaited<ReturnType<typeof gateway>>['gw'], id: string): Promise<string[]> {
+  const rows = await gw.services.store.db.selectFrom('send_attempts').select('outcome').where('message_id', '=', id).orderBy('created_at').execute();
+  return rows.map((r) => r.outcome);
+}
+
 const twilioError = (code: number, text: string, status: number) => ({ code, message: text, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
 const UNAVAILABLE: FakeAnswer = { status: 503, body: twilioError(20500, 'Service Unavailable', 503) };
 const ROUTE_TWILIO_THEN_PLIVO = { routes: [{ match: { country: ['US'] }, providers: ['twilio', 'plivo'], strategy: 'priority' }] };
@@ -178,6 +184,9 @@ describe('failover', () => {
       ['plivo', 'accepted', null],
     ]);
     expect(m.send_attempts[0].provider_error_code).toBe('20500');
+    // The accepted send is the message itself (its provider, id and send time); only the retry has a row of its own.
+    expect(m.send_attempts[1]).toMatchObject({ at: m.sent_at, provider_message_id: m.provider_message_id, duration_ms: expect.any(Number) });
+    expect(await storedAttempts(gw, id)).toEqual(['retry']);
     expect(twilio.sendRequests()).toBe(1);
     expect(plivo.sendRequests()).toBe(1);
   });
@@ -457,6 +466,10 @@ describe('a report that comes before the send answer is stored', () => {
     expect(m).toMatchObject({ status: 'delivered', provider_message_id: twilio.messages[0].sid });
     expect(m.events.at(-1)).toMatchObject({ status: 'delivered', source: 'provider:twilio' });
     expect(m.sent_at).not.toBeNull();
+    // Either way one accepted attempt. A report applied before the send was stored moved the message on, so the
+    // attempt is a row of its own; a report kept until then finds the message sent, and the message is the attempt.
+    expect(m.send_attempts).toEqual([expect.objectContaining({ provider: 'twilio', outcome: 'accepted', provider_message_id: twilio.messages[0].sid, at: m.sent_at })]);
+    expect(await storedAttempts(gw, id)).toEqual(bare ? [] : ['accepted']);
   });
 });
 

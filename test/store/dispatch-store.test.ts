@@ -33,7 +33,7 @@ describe('a claim\'s writes', () => {
     for (const old of stale) {
       expect(await requeue(db, old, { provider: 'simulator', dueAt: at, code: 'X', message: 'x' }, at + 3)).toBe(false);
       expect(await leaveForRecovery(db, old, 'X', 'x', at + 3)).toBe(false);
-      expect((await markSent(db, [{ message: old, providerMessageId: 'sim_old', finishedAt: at + 3 }], at + 1, at + 3)).stored.size).toBe(0);
+      expect((await markSent(db, [{ message: old, providerMessageId: 'sim_old', finishedAt: at + 3, durationMs: 2 }], at + 1, at + 3)).stored.size).toBe(0);
       expect(await moveStatus(db, { ids: [id], from: ['sending'], claims: old.claims }, 'queued', 'recovery', at + 3)).toEqual([]);
       expect(await moveEach(db, [{ id, from: 'sending', claims: old.claims, set: { status: 'failed', updated_at: at + 3 } }])).toEqual(new Set());
       await releaseUnsent(db, [old], at + 3);
@@ -42,7 +42,7 @@ describe('a claim\'s writes', () => {
       .toEqual({ status: 'sending', attempts: newer.attempts, claims: newer.claims, provider_message_id: null });
 
     // The newer claim's own writes apply.
-    expect([...(await markSent(db, [{ message: newer, providerMessageId: 'sim_new', finishedAt: at + 4 }], at + 1, at + 4)).moved]).toEqual([id]);
+    expect([...(await markSent(db, [{ message: newer, providerMessageId: 'sim_new', finishedAt: at + 4, durationMs: 3 }], at + 1, at + 4)).moved]).toEqual([id]);
     expect(await db.selectFrom('messages').select(['status', 'provider_message_id']).where('id', '=', id).executeTakeFirst())
       .toEqual({ status: 'sent', provider_message_id: 'sim_new' });
   });
