@@ -323,7 +323,6 @@ export class OtpService {
   }
 
   private async store(trx: Kysely<Database>, message: ReturnType<SendService['prepareOtpMessage']>, template: TemplateForSend | undefined, now: number) {
-    await insertRows(trx, 'batches', [message.batch]);
     await insertRows(trx, 'messages', [message.message]);
     if (template) await this.templates.recordUse(trx, template.id, 1, now);
   }

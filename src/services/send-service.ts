@@ -139,7 +139,6 @@ export class SendService {
    * sealed for the dispatcher only. Returns rows for the caller's own transaction.
    */
   prepareOtpMessage(to: { e164: string; country: string | undefined }, text: string, masked: string, template: TemplateForSend | undefined, metadata: Record<string, unknown> | undefined, now: number, codeExpiresAt: number, keyId: string | null) {
-    const provider = this.router.route({ e164: to.e164, country: to.country, smsType: 'otp', messageType: 'text' }, undefined)[0];
     // A code that can no longer be verified is not worth sending: the message expires with it.
     const timing: Timing = { status: 'queued', scheduleAt: null, expireAt: codeExpiresAt, dueAt: now };
     const batchId = newId('bat', now);
@@ -148,10 +147,9 @@ export class SendService {
     // one GSM-7 septet and one UTF-16 unit, so the count is the same, and one default text segments once.
     const { row } = this.message(batchId, { e164: to.e164, country: to.country }, masked, 'text', 'otp', input, timing, template, now, keyId);
     row.sealed_body = this.cipher.seal(text);
-    const batch = this.batchRow(batchId, 'single', null, input, template, 'otp', 'text', provider, timing, {
-      total: 1, accepted: 1, rejected: 0, duplicates: 0, segments: row.segments, cost: row.estimated_cost,
-    }, now, keyId);
-    return { batch, message: row };
+    // No batch row: the message is its batch (findBatch), and carries the metadata the row would.
+    row.metadata = this.cipher.sealOrNull(serialiseMetadata(metadata));
+    return { message: row };
   }
 
   async send(input: SendRequest, idempotencyKey: string | undefined, caller: Caller, options: SendOptions = {}) {
@@ -201,9 +199,13 @@ export class SendService {
     }
 
     const totals = sum(messages);
-    const batch = this.batchRow(batchId, 'single', null, input, template, smsType, messageType, provider, timing, {
-      total: messages.length, accepted: messages.length, rejected: 0, duplicates: input.to.length - valid.length - rejected.length, ...totals,
+    const duplicates = input.to.length - valid.length - rejected.length;
+    // One recipient, given once: no batch row. The message is its batch (findBatch) and carries the metadata; a
+    // row per message sent was ~140 bytes and an insert.
+    const batch = messages.length === 1 && duplicates === 0 ? undefined : this.batchRow(batchId, 'single', null, input, template, smsType, messageType, provider, timing, {
+      total: messages.length, accepted: messages.length, rejected: 0, duplicates, ...totals,
     }, now, keyId);
+    if (!batch) messages[0].row.metadata = this.cipher.sealOrNull(serialiseMetadata(input.metadata));
     const reply = {
       batch_id: batchId,
       status: timing.status,
@@ -298,7 +300,7 @@ export class SendService {
     idempotencyKey: string | undefined,
     caller: Caller,
     input: unknown,
-    prepare: (now: number) => Promise<{ reply: T; batch: BatchesTable; messages: PreparedMessage[]; template: TemplateForSend | undefined }>,
+    prepare: (now: number) => Promise<{ reply: T; batch: BatchesTable | undefined; messages: PreparedMessage[]; template: TemplateForSend | undefined }>,
   ): Promise<IdempotentReply<T>> {
     // One key names one request of one caller, whichever endpoint it went to: the endpoint is part of what is compared.
     const key = idempotencyKey === undefined ? undefined : `${caller.keyId ?? ''}:${idempotencyKey}`;
@@ -318,7 +320,7 @@ export class SendService {
     try {
       await this.commits.run(async (trx) => {
         if (key !== undefined) await saveIdempotentResponse(trx, key, hash, 200, prepared.reply, now);
-        await insertRows(trx, 'batches', [prepared.batch]);
+        if (prepared.batch) await insertRows(trx, 'batches', [prepared.batch]);
         await insertRows(trx, 'messages', prepared.messages.map((m) => m.row));
         // The creation itself is not stored as an event: the message row says it (see MessageService.get).
         if (prepared.template) await this.templates.recordUse(trx, prepared.template.id, prepared.messages.length, now);
@@ -479,7 +481,7 @@ export class SendService {
         error_code: null,
         error_message: null,
         custom_id: input.custom_id ?? null,
-        // Stored once, on the batch: every message of a request shares it.
+        // Stored once, on the batch: every message of a request shares it (but see prepareSend).
         metadata: null,
         callback_url: input.callback_url ?? null,
         template_id: template?.id ?? null,

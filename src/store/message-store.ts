@@ -277,7 +277,27 @@ export async function listMessages(db: Db, filter: MessageFilter, limit: number,
 }
 
 export async function findBatch(db: Db, id: string): Promise<BatchRow | undefined> {
-  return db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
+  if (row) return row;
+  const messages = await db.selectFrom('messages').selectAll().where('batch_id', '=', id).limit(2).execute();
+  return messages.length === 1 ? oneMessageBatch(messages[0]) : undefined;
+}
+
+/**
+ * The batch of a one-recipient send or of an OTP, which stores no batch row (send-service.ts): its one
+ * message holds everything the row would, and the batch's status follows the message's (released from
+ * draft or schedule, canceled).
+ */
+function oneMessageBatch(m: MessageRow): BatchRow {
+  const status = m.status === 'draft' || m.status === 'scheduled' || m.status === 'canceled' ? m.status : 'queued';
+  return {
+    id: m.batch_id, name: null, kind: 'single', status, sms_type: m.sms_type, message_type: m.message_type,
+    // The provider it was accepted for: a failover moves the message on along its route.
+    provider: m.route ? (JSON.parse(m.route) as string[])[0] : m.provider,
+    template_id: m.template_id, schedule_at: m.schedule_at, expire_at: m.expire_at, callback_url: m.callback_url,
+    total_recipients: 1, accepted: 1, rejected: 0, duplicates: 0, total_segments: m.segments, estimated_cost: m.estimated_cost,
+    currency: m.currency, metadata: m.metadata, created_at: m.created_at, updated_at: m.updated_at, key_id: m.key_id,
+  };
 }
 
 /**

@@ -100,3 +100,56 @@ describe('POST /api/sms/send-batch', () => {
     expect((await get(gw.app, `/api/sms?batch_id=${res.body.batch_id}&limit=1`)).body.total).toBe(1000);
   });
 });
+
+describe('the batch of a one-recipient send', () => {
+  const batchRows = async (id: string) => (await gw.services.store.db.selectFrom('batches').select('id').where('id', '=', id).execute()).length;
+  /** The same request as a one-recipient send, and to one number given twice (one message, but a stored batch row). */
+  const sendBoth = async (request: Record<string, unknown>) => {
+    const one = await post(gw.app, '/api/sms/send', { ...request, to: [{ number: US }] });
+    const twice = await post(gw.app, '/api/sms/send', { ...request, to: [{ number: US2 }, { number: US2 }] });
+    expect([one.status, twice.status]).toEqual([200, 200]);
+    expect(twice.body.messages).toHaveLength(1);
+    return { one: one.body.batch_id as string, twice: twice.body.batch_id as string };
+  };
+  /** A batch as GET shows it, less what differs between the two by design. */
+  const shown = async (id: string) => {
+    const { batch_id: _id, created_at: _at, duplicates: _duplicates, ...rest } = (await get(gw.app, `/api/sms/batches/${id}`)).body;
+    return rest;
+  };
+
+  it('stores no batch row: the message answers for it as the row does, through schedule and cancel', async () => {
+    const scheduleAt = new Date(Date.now() + 3_600_000).toISOString();
+    const { one, twice } = await sendBoth({ message: 'x', sms_type: 'transactional', schedule_at: scheduleAt, metadata: { order: 7 } });
+    expect(await batchRows(one)).toBe(0);
+    expect(await batchRows(twice)).toBe(1);
+
+    expect(await shown(one)).toEqual(await shown(twice));
+    expect(await shown(one)).toMatchObject({
+      name: null, status: 'scheduled', sms_type: 'transactional', provider: 'simulator', template_id: null, total_recipients: 1, accepted: 1, rejected: 0,
+      total_segments: 1, estimated_cost: 0.0079, cost_so_far: 0, currency: 'USD', counts: { scheduled: 1 }, scheduled_at: scheduleAt,
+    });
+    expect((await get(gw.app, `/api/sms/batches/${one}`)).body.duplicates).toBe(0);
+    // The request's metadata, kept on the message where there is no batch row to keep it.
+    const [message] = (await get(gw.app, `/api/sms?batch_id=${one}`)).body.items;
+    expect((await get(gw.app, `/api/sms/${message.id}`)).body.metadata).toEqual({ order: 7 });
+
+    for (const id of [one, twice]) expect((await post(gw.app, `/api/sms/batches/${id}/cancel`)).body).toMatchObject({ status: 'canceled', canceled: 1, counts: { canceled: 1 } });
+    expect(await shown(one)).toEqual(await shown(twice));
+  });
+
+  it('answers as the row does once delivered', async () => {
+    const { one, twice } = await sendBoth({ message: 'x' });
+    await drain(gw.services);
+    expect(await shown(one)).toEqual(await shown(twice));
+    expect(await shown(one)).toMatchObject({ status: 'completed', counts: { delivered: 1 }, cost_so_far: 0.0079 });
+  });
+
+  it('is how an OTP\'s message is stored too', async () => {
+    const otp = await post(gw.app, '/api/otp/generate', { phone_number: { number: US }, metadata: { purpose: 'login' } });
+    expect(otp.status).toBe(200);
+    const message = (await get(gw.app, `/api/sms/${otp.body.message_id}`)).body;
+    expect(message.metadata).toEqual({ purpose: 'login' });
+    expect(await batchRows(message.batch_id)).toBe(0);
+    expect((await get(gw.app, `/api/sms/batches/${message.batch_id}`)).body).toMatchObject({ status: 'queued', sms_type: 'otp', total_recipients: 1, counts: { queued: 1 } });
+  });
+});

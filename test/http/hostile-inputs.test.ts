@@ -424,7 +424,8 @@ describe('the harness', () => {
 
   it('sees a valid request succeed, its rows counted, and a real 422 as a proper problem', async () => {
     const before = await countRows(gw.services.store.db);
-    const ok = await inject(json('POST', '/api/sms/send', { to: [{ number: US }], message: 'valid' }, { 'idempotency-key': `valid-${Date.now()}` }));
+    // Two recipients: a one-recipient send stores no batch row, and the harness should see one counted.
+    const ok = await inject(json('POST', '/api/sms/send', { to: [{ number: US }, { number: US2 }], message: 'valid' }, { 'idempotency-key': `valid-${Date.now()}` }));
     expect(ok.status).toBe(200);
     const after = await countRows(gw.services.store.db);
     expect(rowChanges(before, after)).toEqual(expect.arrayContaining([expect.stringMatching(/^messages:/), expect.stringMatching(/^batches:/), expect.stringMatching(/^idempotency_keys:/)]));

@@ -187,6 +187,8 @@ describe('failover', () => {
     // The accepted send is the message itself (its provider, id and send time); only the retry has a row of its own.
     expect(m.send_attempts[1]).toMatchObject({ at: m.sent_at, provider_message_id: m.provider_message_id, duration_ms: expect.any(Number) });
     expect(await storedAttempts(gw, id)).toEqual(['retry']);
+    // Its batch (no row: one recipient) names the provider it was accepted for, the first of its route.
+    expect((await get(gw.app, `/api/sms/batches/${m.batch_id}`)).body).toMatchObject({ provider: 'twilio', counts: { sent: 1 } });
     expect(twilio.sendRequests()).toBe(1);
     expect(plivo.sendRequests()).toBe(1);
   });
