@@ -12,9 +12,8 @@ import type { Database } from './schema.js';
  * a campaign ten times the size. Here it is one row per campaign (a few on PostgreSQL), kept by
  * triggers in the transaction that changes the message, like message_totals.ts and sharded the same way.
  *
- * Only campaigns (`send-batch`, batches.kind = 'batch'): every single send has a batch row too, and a
- * row here for each would cost bytes and a write per message to spare counting one message. A single
- * send's batch is still counted from its message.
+ * Only campaigns (`send-batch`, batches.kind = 'batch'): a row here for every `send` would cost bytes and
+ * a write per message to spare counting a message or a few. A `send`'s batch is still counted from its messages.
  */
 
 const STATUSES = MESSAGE_STATUSES as readonly string[];

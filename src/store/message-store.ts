@@ -285,11 +285,12 @@ export async function findBatch(db: Db, id: string): Promise<BatchRow | undefine
 
 /**
  * The batch of a one-recipient send or of an OTP, which stores no batch row (send-service.ts): its one
- * message holds everything the row would, and the batch's status follows the message's (released from
- * draft or schedule, canceled).
+ * message holds everything the row would. Its status is what the row kept (scheduled when accepted for
+ * later, else queued; `send` makes no drafts), except that a canceled message, however canceled, makes a
+ * canceled batch: a row said so only after a cancel of the batch.
  */
 function oneMessageBatch(m: MessageRow): BatchRow {
-  const status = m.status === 'draft' || m.status === 'scheduled' || m.status === 'canceled' ? m.status : 'queued';
+  const status = m.status === 'canceled' ? 'canceled' : m.schedule_at !== null && m.schedule_at > m.created_at ? 'scheduled' : 'queued';
   return {
     id: m.batch_id, name: null, kind: 'single', status, sms_type: m.sms_type, message_type: m.message_type,
     // The provider it was accepted for: a failover moves the message on along its route.

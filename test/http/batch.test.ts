@@ -137,6 +137,18 @@ describe('the batch of a one-recipient send', () => {
     expect(await shown(one)).toEqual(await shown(twice));
   });
 
+  it('is canceled once its message is, however the message was canceled', async () => {
+    const { one, twice } = await sendBoth({ message: 'x', schedule_at: new Date(Date.now() + 3_600_000).toISOString() });
+    for (const id of [one, twice]) {
+      const [message] = (await get(gw.app, `/api/sms?batch_id=${id}`)).body.items;
+      expect((await post(gw.app, `/api/sms/${message.id}/cancel`)).status).toBe(200);
+    }
+    expect(await shown(one)).toMatchObject({ status: 'canceled', counts: { canceled: 1 } });
+    // A stored row keeps the status the request asked for; every message being final makes that 'completed'.
+    expect(await shown(twice)).toMatchObject({ status: 'completed', counts: { canceled: 1 } });
+    expect((await post(gw.app, `/api/sms/batches/${one}/cancel`)).body).toMatchObject({ status: 'canceled', canceled: 0 });
+  });
+
   it('answers as the row does once delivered', async () => {
     const { one, twice } = await sendBoth({ message: 'x' });
     await drain(gw.services);
