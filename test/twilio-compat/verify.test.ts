@@ -80,6 +80,35 @@ describe('Twilio Verify through the official SDK', () => {
     expect(await restError(t.client.verify.v2.services(service.sid).verifications.create({ to: US2, channel: 'sms' }))).toMatchObject({ code: 60203, status: 429 });
   });
 
+  it('within one millisecond, a repeated start and a check by To both go to the verification with the later OTP session', async () => {
+    const service = await t.client.verify.v2.services.create({ friendlyName: 'Acme' });
+    const verifications = t.client.verify.v2.services(service.sid).verifications;
+    const db = t.gw.services.store.db;
+    const row = (sid: string) => db.selectFrom('verifications').selectAll().where('sid', '=', sid).executeTakeFirstOrThrow();
+
+    // As if two starts raced (neither saw the other pending) and the earlier session's row was written last:
+    // the older row is held out while the newer is started, then put back, so it is the one stored last.
+    const older = await verifications.create({ to: US, channel: 'sms' });
+    const olderRow = await row(older.sid);
+    await db.deleteFrom('verifications').where('sid', '=', older.sid).execute();
+    const newer = await verifications.create({ to: US, channel: 'sms' });
+    expect(newer.sid).not.toBe(older.sid);
+    const newerRow = await row(newer.sid);
+    await db.insertInto('verifications').values(olderRow).execute();
+    await db.updateTable('verifications').set({ created_at: newerRow.created_at }).where('sid', '=', older.sid).execute();
+    // Otherwise the test would not be about the tie-break.
+    expect(newerRow.session_id > olderRow.session_id).toBe(true);
+
+    // An index scan for the newest meets the row stored last (the older session) first; the tie-break must not.
+    const again = await verifications.create({ to: US, channel: 'sms' });
+    expect(again.sid).toBe(newer.sid);
+    expect(again.sendCodeAttempts).toHaveLength(2);
+    const { code } = await codeSentTo(US);
+    const check = await t.client.verify.v2.services(service.sid).verificationChecks.create({ to: US, code });
+    expect(check).toMatchObject({ sid: newer.sid, status: 'approved', valid: true });
+    expect((await row(older.sid)).status).toBe('pending');
+  });
+
   it('cancels and approves a verification by update', async () => {
     const service = await t.client.verify.v2.services.create({ friendlyName: 'Acme' });
     const one = await t.client.verify.v2.services(service.sid).verifications.create({ to: US, channel: 'sms' });
