@@ -136,7 +136,7 @@ export class SendService {
 
   /**
    * The message carrying a one-time passcode: stored with the code masked, the real text
-   * sealed for the dispatcher only. Returns rows for the caller's own transaction.
+   * sealed for the dispatcher only. Returns the row for the caller's own transaction.
    */
   prepareOtpMessage(to: { e164: string; country: string | undefined }, text: string, masked: string, template: TemplateForSend | undefined, metadata: Record<string, unknown> | undefined, now: number, codeExpiresAt: number, keyId: string | null) {
     // A code that can no longer be verified is not worth sending: the message expires with it.
@@ -481,7 +481,8 @@ export class SendService {
         error_code: null,
         error_message: null,
         custom_id: input.custom_id ?? null,
-        // Stored once, on the batch: every message of a request shares it (but see prepareSend).
+        // Stored once, on the batch: every message of a request shares it. A request of one message has no
+        // batch row, and its message keeps it (prepareSend, prepareOtpMessage).
         metadata: null,
         callback_url: input.callback_url ?? null,
         template_id: template?.id ?? null,
