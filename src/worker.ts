@@ -15,7 +15,7 @@ import type { WakeUps } from './services/wake-ups.js';
 import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, type AcceptedSend } from './store/dispatch-store.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
-import { claimDue, claimStale, moveStatus, recordTransitions, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
+import { claimDue, claimStale, moveStatus, recordTransitions, routeOf, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
 import type { Database, MessagesTable } from './store/schema.js';
 import { PollingLoop } from './services/polling-loop.js';
 
@@ -36,11 +36,6 @@ export interface DispatcherDeps {
   /** Applies delivery reports that arrived before the provider's answer to the send was stored. */
   status: StatusService;
   wakeUps: WakeUps;
-}
-
-/** A message's providers in order: its stored route, or the one provider it was accepted for. */
-function routeOf(message: MessageRow): string[] {
-  return message.route ? JSON.parse(message.route) as string[] : [message.provider];
 }
 
 /**

@@ -4,8 +4,6 @@ import { REPORTABLE_STATUSES } from '../domain/message-status.js';
 import { insertRows, moveEach, statusLiteral, type MessageRow } from './message-store.js';
 import type { Database, SendAttemptsTable } from './schema.js';
 
-export type SendAttemptRow = Selectable<SendAttemptsTable>;
-
 type Db = Kysely<Database>;
 
 /**
@@ -111,11 +109,14 @@ export async function recordParts(db: Db, provider: string, messageId: string, p
  * which is the message itself (provider, provider_message_id, sent_at, send_ms). Every message sent would
  * otherwise store those fields twice, in a row that with its two indexes took ~230 bytes.
  */
-export async function findSendAttempts(db: Db, message: Pick<MessageRow, 'id' | 'provider' | 'provider_message_id' | 'sent_at' | 'send_ms'>): Promise<SendAttemptRow[]> {
-  const stored = await db.selectFrom('send_attempts').selectAll().where('message_id', '=', message.id).orderBy('created_at').orderBy('id').execute();
-  if (message.send_ms === null || message.send_ms === undefined || message.sent_at === null) return stored;
-  const accepted: SendAttemptRow = {
-    id: '', message_id: message.id, provider: message.provider, outcome: 'accepted', provider_message_id: message.provider_message_id,
+export async function findSendAttempts(
+  db: Db, message: Pick<MessageRow, 'id' | 'provider' | 'provider_message_id' | 'sent_at' | 'send_ms'>,
+): Promise<Array<Omit<Selectable<SendAttemptsTable>, 'id' | 'message_id'>>> {
+  const stored = await db.selectFrom('send_attempts').select(['provider', 'outcome', 'provider_message_id', 'error_code', 'provider_error_code', 'error_message', 'duration_ms', 'created_at'])
+    .where('message_id', '=', message.id).orderBy('created_at').orderBy('id').execute();
+  if (message.send_ms == null || message.sent_at === null) return stored;
+  const accepted = {
+    provider: message.provider, outcome: 'accepted' as const, provider_message_id: message.provider_message_id,
     error_code: null, provider_error_code: null, error_message: null, duration_ms: message.send_ms, created_at: message.sent_at,
   };
   // Every other attempt came before it: after a provider takes a message nothing sends it again.

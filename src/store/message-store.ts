@@ -276,6 +276,11 @@ export async function listMessages(db: Db, filter: MessageFilter, limit: number,
   return { items: items.reverse(), total };
 }
 
+/** A message's providers in order: its stored route, or the one provider it was accepted for. */
+export function routeOf(message: Pick<MessageRow, 'route' | 'provider'>): string[] {
+  return message.route ? JSON.parse(message.route) as string[] : [message.provider];
+}
+
 export async function findBatch(db: Db, id: string): Promise<BatchRow | undefined> {
   const row = await db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
   if (row) return row;
@@ -294,7 +299,7 @@ function oneMessageBatch(m: MessageRow): BatchRow {
   return {
     id: m.batch_id, name: null, kind: 'single', status, sms_type: m.sms_type, message_type: m.message_type,
     // The provider it was accepted for: a failover moves the message on along its route.
-    provider: m.route ? (JSON.parse(m.route) as string[])[0] : m.provider,
+    provider: routeOf(m)[0],
     template_id: m.template_id, schedule_at: m.schedule_at, expire_at: m.expire_at, callback_url: m.callback_url,
     total_recipients: 1, accepted: 1, rejected: 0, duplicates: 0, total_segments: m.segments, estimated_cost: m.estimated_cost,
     currency: m.currency, metadata: m.metadata, created_at: m.created_at, updated_at: m.updated_at, key_id: m.key_id,

@@ -141,6 +141,12 @@ const CASES: Case[] = [
     }),
     expect: 'handled',
   },
+  {
+    name: 'a valid send to 1,000 recipients, each with a name the text is rendered with',
+    path: '/api/sms/send',
+    body: () => JSON.stringify({ to: RECIPIENTS_1000.map((r, i) => ({ ...r, name: `Customer ${i}` })), message: 'Hi {{name}}' }),
+    expect: 'handled',
+  },
 ];
 
 describe('the harness', () => {
