@@ -1,7 +1,5 @@
-import type { Kysely } from 'kysely';
-import { idBoundary } from '../domain/ids.js';
 import { processLog } from '../logging.js';
-import type { Database } from '../store/schema.js';
+import type { Store } from '../store/database.js';
 
 /** One status change of one message, as the events stream sends it. */
 export interface StatusChange {
@@ -21,9 +19,9 @@ export interface FeedOptions {
   /** How often the feed reads new events while anyone listens. */
   intervalMs?: number;
   /**
-   * How far back each read looks again. An event's id is made before its transaction commits (and
-   * by whichever process made the change), so an id a little older than the last read can still
-   * appear; ids already sent are remembered for this long and skipped.
+   * PostgreSQL only: how far back each read looks again. PostgreSQL numbers an event when it is
+   * inserted, before its transaction commits, so a number lower than the last one read can still
+   * appear; events already sent are remembered for this long and skipped.
    */
   lookbackMs?: number;
   /** More new events than this in one read and subscribers are told to resync instead. */
@@ -36,32 +34,55 @@ interface Subscriber {
   listener: (notice: FeedNotice) => void;
 }
 
+type EventRow = Awaited<ReturnType<MessageEventFeed['query']>>[number];
+
 const RESUME_LIMIT = 500;
+const ID_PREFIX = 'evt_';
+
+/** An event's id as the stream shows it. */
+export function eventId(number: number): string {
+  return `${ID_PREFIX}${number}`;
+}
+
+/** The number in an id `eventId` made; undefined for anything else. */
+export function eventNumber(id: string): number | undefined {
+  const match = /^evt_([1-9][0-9]{0,14})$/.exec(id);
+  return match ? Number(match[1]) : undefined;
+}
 
 /**
  * Status changes as they happen, read from `message_events` (the table every status change is
  * written to, by the API, the dispatcher and the webhooks alike). Reading the database rather than
  * listening in process is what makes it work when the worker runs in another process, on SQLite or
  * PostgreSQL, with or without Redis. One read per interval serves every subscriber of this process,
- * and it runs only while someone listens; the read is a primary-key range (event ids begin with
- * their time), so its cost follows the rate of changes, not the size of the table.
+ * and it runs only while someone listens.
+ *
+ * On SQLite each read takes the events numbered after the last one it saw: one writer at a time
+ * numbers and commits, so no event can appear below a number already read. On PostgreSQL a read
+ * takes the last `lookbackMs` by time (its own index) and skips what it sent. Either way the cost
+ * follows the rate of changes, not the size of the table.
  */
 export class MessageEventFeed {
   private readonly intervalMs: number;
   private readonly lookbackMs: number;
   private readonly maxPerRead: number;
+  private readonly numberedInCommitOrder: boolean;
   private readonly subscribers = new Set<Subscriber>();
-  /** Event ids already sent, with the time they were made, so a second read of the window skips them. */
-  private readonly sent = new Map<string, number>();
+  /** PostgreSQL: events already sent, with the time they were made, so a second read of the window skips them. */
+  private readonly sent = new Map<number, number>();
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
+  /** SQLite: the highest number read. */
+  private readAfter = 0;
+  /** PostgreSQL: when the last read began. */
   private readFrom = 0;
   private closed = false;
 
-  constructor(private readonly db: Kysely<Database>, options: FeedOptions = {}) {
+  constructor(private readonly store: Pick<Store, 'db' | 'dialect'>, options: FeedOptions = {}) {
     this.intervalMs = options.intervalMs ?? 500;
     this.lookbackMs = options.lookbackMs ?? 5_000;
     this.maxPerRead = options.maxPerRead ?? 2_000;
+    this.numberedInCommitOrder = store.dialect === 'sqlite';
   }
 
   subscribe(keyId: string | null, listener: (notice: FeedNotice) => void): () => void {
@@ -70,6 +91,9 @@ export class MessageEventFeed {
       // Nothing before now is new to anyone who starts listening now.
       this.readFrom = Date.now();
       this.sent.clear();
+      if (this.numberedInCommitOrder) this.run(async () => {
+        this.readAfter = await this.newest();
+      });
       this.timer = setInterval(() => this.tick(), this.intervalMs);
       this.timer.unref();
     }
@@ -81,11 +105,11 @@ export class MessageEventFeed {
   }
 
   /**
-   * Changes after `lastEventId` (a reconnecting client's `Last-Event-ID`), at most RESUME_LIMIT;
-   * `undefined` when there were more, so the client should reload instead.
+   * Changes after the event numbered `afterNumber` (a reconnecting client's `Last-Event-ID`), at most
+   * RESUME_LIMIT; `undefined` when there were more, so the client should reload instead.
    */
-  async since(lastEventId: string, keyId: string | null): Promise<StatusChange[] | undefined> {
-    const rows = await this.query(lastEventId, keyId, RESUME_LIMIT + 1);
+  async since(afterNumber: number, keyId: string | null): Promise<StatusChange[] | undefined> {
+    const rows = await this.query(afterNumber, null, keyId, RESUME_LIMIT + 1);
     return rows.length > RESUME_LIMIT ? undefined : rows.map(toChange);
   }
 
@@ -102,15 +126,29 @@ export class MessageEventFeed {
 
   private tick(): void {
     // A slow read is not stacked on by the next tick.
-    if (this.reading) return;
-    this.reading = this.read().catch((err) => processLog.warn(`event feed read failed; retrying: ${(err as Error).message}`)).finally(() => {
+    if (!this.reading) this.run(() => this.read());
+  }
+
+  private run(work: () => Promise<void>): void {
+    this.reading = work().catch((err) => processLog.warn(`event feed read failed; retrying: ${(err as Error).message}`)).finally(() => {
       this.reading = undefined;
     });
   }
 
   private async read(): Promise<void> {
+    if (this.numberedInCommitOrder) {
+      const rows = await this.query(this.readAfter, null, null, this.maxPerRead + 1);
+      if (rows.length > this.maxPerRead) {
+        this.readAfter = await this.newest();
+        this.broadcast(() => ({ kind: 'resync' }));
+        return;
+      }
+      if (rows.length > 0) this.readAfter = rows[rows.length - 1].id;
+      this.send(rows);
+      return;
+    }
     const startedAt = Date.now();
-    const rows = await this.query(idBoundary('evt', this.readFrom - this.lookbackMs, 'first'), null, this.maxPerRead + 1);
+    const rows = await this.query(0, this.readFrom - this.lookbackMs, null, this.maxPerRead + 1);
     this.readFrom = startedAt;
     for (const [id, at] of this.sent) if (at < startedAt - 2 * this.lookbackMs) this.sent.delete(id);
     if (rows.length > this.maxPerRead) {
@@ -119,10 +157,14 @@ export class MessageEventFeed {
       return;
     }
     const fresh = rows.filter((row) => !this.sent.has(row.id));
-    if (fresh.length === 0) return;
     for (const row of fresh) this.sent.set(row.id, row.created_at);
+    this.send(fresh);
+  }
+
+  private send(rows: EventRow[]): void {
+    if (rows.length === 0) return;
     this.broadcast((subscriber) => {
-      const visible = fresh.filter((row) => subscriber.keyId === null || row.key_id === subscriber.keyId);
+      const visible = rows.filter((row) => subscriber.keyId === null || row.key_id === subscriber.keyId);
       return visible.length > 0 ? { kind: 'changes', changes: visible.map(toChange) } : undefined;
     });
   }
@@ -134,19 +176,26 @@ export class MessageEventFeed {
     }
   }
 
-  private query(afterId: string, keyId: string | null, limit: number) {
-    let q = this.db.selectFrom('message_events as e')
+  private async newest(): Promise<number> {
+    const row = await this.store.db.selectFrom('message_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+    return Number(row?.id ?? 0);
+  }
+
+  /** Events numbered after `afterNumber` and, when given, made since `fromTime`, in number order. */
+  private query(afterNumber: number, fromTime: number | null, keyId: string | null, limit: number) {
+    let q = this.store.db.selectFrom('message_events as e')
       .innerJoin('messages as m', 'm.id', 'e.message_id')
       .select(['e.id', 'e.message_id', 'e.status', 'e.previous_status', 'e.source', 'e.created_at', 'm.batch_id', 'm.key_id'])
-      .where('e.id', '>', afterId);
+      .where('e.id', '>', afterNumber);
+    if (fromTime !== null) q = q.where('e.created_at', '>=', fromTime);
     if (keyId !== null) q = q.where('m.key_id', '=', keyId);
     return q.orderBy('e.id').limit(limit).execute();
   }
 }
 
-function toChange(row: { id: string; message_id: string; batch_id: string; status: string; previous_status: string | null; source: string; created_at: number }): StatusChange {
+function toChange(row: { id: number; message_id: string; batch_id: string; status: string; previous_status: string | null; source: string; created_at: number }): StatusChange {
   return {
-    id: row.id, message_id: row.message_id, batch_id: row.batch_id, status: row.status, previous_status: row.previous_status, source: row.source,
+    id: eventId(row.id), message_id: row.message_id, batch_id: row.batch_id, status: row.status, previous_status: row.previous_status, source: row.source,
     timestamp: new Date(Number(row.created_at)).toISOString(),
   };
 }

@@ -108,7 +108,6 @@ export interface Transition {
 export async function recordTransitions(db: Db, transitions: Transition[], notify = true): Promise<void> {
   if (transitions.length === 0) return;
   await insertRows(db, 'message_events', transitions.map((t) => ({
-    id: newId('evt', t.at),
     message_id: t.message.id,
     status: t.to,
     previous_status: t.from,

@@ -116,7 +116,8 @@ export interface EarlyReportsTable {
 }
 
 export interface MessageEventsTable {
-  id: string;
+  /** Numbered by the database as it is inserted (migration 0017). */
+  id: Generated<number>;
   message_id: string;
   status: string;
   previous_status: string | null;

@@ -29,7 +29,7 @@ async function until(condition: () => boolean, what: string) {
 
 describe('MessageEventFeed', () => {
   it('hears each status change once, though every read covers the look-back window again', async () => {
-    const feed = new MessageEventFeed(gw.services.store.db, { intervalMs: 20, lookbackMs: 5_000 });
+    const feed = new MessageEventFeed(gw.services.store, { intervalMs: 20, lookbackMs: 5_000 });
     const heard: FeedNotice[] = [];
     const stop = feed.subscribe(null, (notice) => heard.push(notice));
     try {
@@ -52,7 +52,7 @@ describe('MessageEventFeed', () => {
   });
 
   it('says resync, and sends no partial list, when one read finds more changes than it may send', async () => {
-    const feed = new MessageEventFeed(gw.services.store.db, { intervalMs: 1_000, maxPerRead: 2 });
+    const feed = new MessageEventFeed(gw.services.store, { intervalMs: 1_000, maxPerRead: 2 });
     const heard: FeedNotice[] = [];
     const stop = feed.subscribe(null, (notice) => heard.push(notice));
     try {
@@ -68,7 +68,7 @@ describe('MessageEventFeed', () => {
   });
 
   it('replays what came after a Last-Event-ID, only of the key\'s own messages', async () => {
-    const feed = new MessageEventFeed(gw.services.store.db);
+    const feed = new MessageEventFeed(gw.services.store);
     const before = await sendOne('before');
     await drain(gw.services);
     const events = await gw.services.store.db.selectFrom('message_events').select(['id', 'status']).where('message_id', '=', before).orderBy('id').execute();

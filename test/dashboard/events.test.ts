@@ -147,6 +147,17 @@ describe('GET /api/events', () => {
     }
   });
 
+  it('tells a client resuming from an event id made before the events were numbered (migration 0017) to reload', async () => {
+    const resumed = await openStream(admin, { 'last-event-id': 'evt_01m8b223yp0qgjyjzfg8fbrd3e' });
+    try {
+      expect(resumed.status).toBe(200);
+      await resumed.until((events) => events.some((e) => e.event === 'resync'), 'resync event');
+      expect(resumed.events[0].event).toBe('resync');
+    } finally {
+      await resumed.close();
+    }
+  });
+
   it('ends open streams when the gateway shuts down, instead of holding the shutdown', async () => {
     const other = await startGateway({ API_KEY_REQUIRED: 'false' });
     await other.start();

@@ -84,14 +84,16 @@ describe.skipIf(onPostgres)('migration 0011 (SQLite)', () => {
     expect((await new Migrator({ db, provider: { getMigrations: async () => before } }).migrateToLatest()).error).toBeUndefined();
     const at = Date.UTC(2026, 10, 1);
     const rows = Array.from({ length: 50 }, (_, i) => ({ id: newId('evt', at + i), message_id: `msg_${i % 7}`, status: 'sent', previous_status: 'sending', source: 'dispatcher', detail: i % 2 ? null : 'd', created_at: at + i }));
-    await db.insertInto('message_events').values(rows).execute();
+    await (db as Kysely<any>).insertInto('message_events').values(rows).execute();
     await db.insertInto('send_attempts').values([{ id: 'att_1', message_id: 'msg_1', provider: 'simulator', outcome: 'accepted', provider_message_id: 'p1', error_code: null, provider_error_code: null, error_message: null, duration_ms: 3, created_at: at }]).execute();
     await db.insertInto('batches').values([{ id: 'bat_1', name: 'spring', kind: 'batch', status: 'queued', sms_type: 'promotional', message_type: 'text', provider: 'simulator', template_id: null, schedule_at: null, expire_at: null, callback_url: null, total_recipients: 2, accepted: 2, rejected: 0, duplicates: 0, total_segments: 2, estimated_cost: 0.02, currency: 'USD', metadata: null, created_at: at, updated_at: at, key_id: 'key_1' }]).execute();
     await db.insertInto('audit_log').values([{ id: 'aud_1', created_at: at, key_id: 'key_1', action: 'sms.send', resource: 'message', resource_id: 'msg_1', result: 200, ip: '127.0.0.1' }]).execute();
     const tablesBefore = dump();
     expect(Object.values(tablesBefore.rows).map((rows) => rows.length)).toEqual([50, 1, 1, 1]);
 
-    await migrate(db, 'sqlite');
+    // Only as far as 0011: 0017 makes message_events anew (migration-0017.test.ts).
+    const through0011 = Object.fromEntries(Object.entries(migrations).filter(([name]) => name <= '0011_queue_indexes'));
+    expect((await new Migrator({ db, provider: { getMigrations: async () => through0011 } }).migrateToLatest()).error).toBeUndefined();
 
     const definition = (table: string) => (raw.prepare(`select sql from sqlite_master where type = 'table' and name = ?`).get(table) as { sql: string }).sql;
     expect(definition('batches')).toMatch(/WITHOUT ROWID$/);

@@ -3,7 +3,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Type } from 'typebox';
 import { isAdmin, type Caller } from '../../domain/api-keys.js';
 import type { Services } from '../../services/container.js';
-import { MessageEventFeed, type FeedNotice, type StatusChange } from '../../services/event-feed.js';
+import { eventNumber, MessageEventFeed, type FeedNotice, type StatusChange } from '../../services/event-feed.js';
 import { presentedCredentials } from '../auth.js';
 import { replied } from '../close-app.js';
 import { sendProblem } from '../problem.js';
@@ -13,7 +13,8 @@ import { GUARDED, problems } from '../reply-schemas.js';
 const KEEPALIVE_MS = 15_000;
 /** What a browser's EventSource waits before reconnecting. */
 const RETRY_MS = 3_000;
-const EVENT_ID = /^evt_[0-9a-z]{26}$/;
+/** An event id from before migration 0017 (evt_ + time + random): it cannot be placed among numbered events. */
+const TIME_EVENT_ID = /^evt_[0-9a-z]{26}$/;
 
 const StreamHeaders = Type.Object({
   'last-event-id': Type.Optional(Type.String({ maxLength: 100, description: 'resume after this event (at most 500 are replayed, else a resync event)' })),
@@ -33,7 +34,7 @@ function statusFrames(changes: StatusChange[]): string {
  * the stream with fetch(), which can send one, so the key never goes in a URL.
  */
 export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const feed = new MessageEventFeed(services.store.db);
+  const feed = new MessageEventFeed(services.store);
   const open = new Set<ServerResponse>();
   let closing = false;
   // Before the server stops waiting for connections: an open stream would hold the shutdown forever.
@@ -61,12 +62,14 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       return sendProblem(reply, 406, 'Not acceptable', 'this is a server-sent events stream: send Accept: text/event-stream');
     }
     const lastEventId = request.headers['last-event-id'];
-    if (lastEventId !== undefined && !EVENT_ID.test(lastEventId)) {
+    const resumeAfter = lastEventId === undefined ? undefined : eventNumber(lastEventId);
+    if (lastEventId !== undefined && resumeAfter === undefined && !TIME_EVENT_ID.test(lastEventId)) {
       return sendProblem(reply, 422, 'Validation failed', 'Last-Event-ID is not an event id', [{ field: 'last-event-id', message: 'must be an id from this stream (evt_...)' }]);
     }
     const caller: Caller = request.caller;
     const keyId = isAdmin(caller) ? null : caller.keyId;
-    const missed = lastEventId ? await feed.since(lastEventId, keyId) : [];
+    // An id from before the upgrade: what came after it cannot be told, so the client reloads (resync).
+    const missed = lastEventId === undefined ? [] : resumeAfter === undefined ? undefined : await feed.since(resumeAfter, keyId);
     // Stopping began while the missed events were read: a stream opened now would never be ended.
     if (closing) return sendProblem(reply, 503, 'Service unavailable', 'the server is stopping: reconnect to another instance or later');
 
