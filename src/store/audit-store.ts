@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import { idBoundary, newId } from '../domain/ids.js';
+import type { Insertable, Kysely } from 'kysely';
 import type { GroupCommit } from './group-commit.js';
 import type { AuditLogTable, Database } from './schema.js';
 
@@ -15,7 +14,7 @@ export interface AuditEntry {
 }
 
 /** A row as the API shows it: the time as ISO 8601. */
-export type AuditRecord = Omit<AuditLogTable, 'created_at'> & { time: string };
+export type AuditRecord = Omit<AuditLogTable, 'id' | 'created_at'> & { id: string; time: string };
 
 export interface AuditFilter {
   action?: string;
@@ -42,7 +41,6 @@ const MAX_RETRY_MS = 30_000;
  * SQLite statement cache holds one per shape) and 500 rows stay far below any bind-parameter limit.
  */
 const CHUNK_SIZES = [500, 100, 20, 5, 1];
-const PREFIX = 'aud';
 const MAX_TEXT = 200;
 
 /** Text as it may be stored anywhere: valid Unicode, no control characters (PostgreSQL refuses NUL), bounded. */
@@ -64,7 +62,7 @@ function clean(text: string | null): string | null {
  * `close()` writes everything still buffered.
  */
 export class AuditStore {
-  private pending: AuditLogTable[] = [];
+  private pending: Array<Insertable<AuditLogTable>> = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private failures = 0;
@@ -79,7 +77,6 @@ export class AuditStore {
 
   append(entry: AuditEntry, now = Date.now()): void {
     this.pending.push({
-      id: newId(PREFIX, now),
       created_at: now,
       key_id: clean(entry.keyId),
       action: clean(entry.action) ?? '',
@@ -160,16 +157,16 @@ export class AuditStore {
     let q = this.db.selectFrom('audit_log');
     if (filter.action !== undefined) q = q.where('action', '=', filter.action);
     if (filter.key_id !== undefined) q = q.where('key_id', '=', filter.key_id);
-    // Audit ids begin with their creation time: a date range is a primary-key range, newest first is id order.
-    if (filter.date_from !== undefined) q = q.where('id', '>=', idBoundary(PREFIX, filter.date_from, 'first'));
-    if (filter.date_to !== undefined) q = q.where('id', '<=', idBoundary(PREFIX, filter.date_to, 'last'));
+    if (filter.date_from !== undefined) q = q.where('created_at', '>=', filter.date_from);
+    if (filter.date_to !== undefined) q = q.where('created_at', '<=', filter.date_to);
     const [rows, total] = await Promise.all([
-      q.selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute(),
+      // Newest first, in the order of audit_log_time (which holds the number on both databases).
+      q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     return {
       items: rows.map((r) => ({
-        id: r.id,
+        id: `aud_${r.id}`,
         time: new Date(Number(r.created_at)).toISOString(),
         key_id: r.key_id,
         action: r.action,

@@ -2,6 +2,7 @@ import { Migrator, PostgresAdapter, sql, type CreateTableBuilder, type Kysely, t
 import { messageStatsMigration, summaryTriggersRevision } from './analytics-summary.js';
 import { messageTotalsMigration } from './message-totals.js';
 import { batchTotalsMigration } from './batch-totals.js';
+import { numberedKeysMigration } from './numbered-keys.js';
 import { rebuildWithoutRowid } from './without-rowid.js';
 
 const money = sql`double precision`;
@@ -457,37 +458,7 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('messages').addColumn('send_ms', 'integer').execute();
     },
   },
-  '0017_event_numbers': {
-    // An event's key was a text id (evt_ + time + random): 27 bytes in every row and the same again in the
-    // primary key's own index, ~230 bytes per message sent (three events). A number is the row's own key
-    // on SQLite (the rowid: no index of its own) and 8 bytes on PostgreSQL. AUTOINCREMENT: a number is never
-    // given twice, so the live feed (services/event-feed.ts), which on SQLite reads past the last number it
-    // saw, cannot take a new event for one it sent. The table is made anew, numbered in the old ids' order
-    // (their time); old processes that still write text ids fail until they are stopped (docs/deployment.md).
-    async up(db) {
-      const onPostgres = db.getExecutor().adapter instanceof PostgresAdapter;
-      if (onPostgres) await sql`set local lock_timeout = '5s'`.execute(db);
-      await db.schema
-        .createTable('message_events__numbered')
-        .addColumn('id', onPostgres ? 'bigint' : 'integer', (c) => onPostgres ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement())
-        .addColumn('message_id', 'text', (c) => c.notNull())
-        .addColumn('status', 'text', (c) => c.notNull())
-        .addColumn('previous_status', 'text')
-        .addColumn('source', 'text', (c) => c.notNull())
-        .addColumn('detail', 'text')
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .execute();
-      await sql`insert into message_events__numbered (message_id, status, previous_status, source, detail, created_at)
-        select message_id, status, previous_status, source, detail, created_at from message_events order by id`.execute(db);
-      await db.schema.dropTable('message_events').execute();
-      await db.schema.alterTable('message_events__numbered').renameTo('message_events').execute();
-      // Without created_at as before: a message has a handful of events, sorted when read.
-      await db.schema.createIndex('message_events_message').on('message_events').columns(['message_id']).execute();
-      // PostgreSQL numbers an insert before it commits, so numbers do not arrive in order there: its feed
-      // looks back by time instead (services/event-feed.ts).
-      if (onPostgres) await db.schema.createIndex('message_events_time').on('message_events').columns(['created_at']).execute();
-    },
-  },
+  '0017_numbered_keys': numberedKeysMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -251,7 +251,8 @@ export interface InboundMessagesTable {
 }
 
 export interface AuditLogTable {
-  id: string;
+  /** Numbered by the database as it is inserted (migration 0017). */
+  id: Generated<number>;
   created_at: number;
   key_id: string | null;
   action: string;

@@ -87,7 +87,7 @@ describe.skipIf(onPostgres)('migration 0011 (SQLite)', () => {
     await (db as Kysely<any>).insertInto('message_events').values(rows).execute();
     await db.insertInto('send_attempts').values([{ id: 'att_1', message_id: 'msg_1', provider: 'simulator', outcome: 'accepted', provider_message_id: 'p1', error_code: null, provider_error_code: null, error_message: null, duration_ms: 3, created_at: at }]).execute();
     await db.insertInto('batches').values([{ id: 'bat_1', name: 'spring', kind: 'batch', status: 'queued', sms_type: 'promotional', message_type: 'text', provider: 'simulator', template_id: null, schedule_at: null, expire_at: null, callback_url: null, total_recipients: 2, accepted: 2, rejected: 0, duplicates: 0, total_segments: 2, estimated_cost: 0.02, currency: 'USD', metadata: null, created_at: at, updated_at: at, key_id: 'key_1' }]).execute();
-    await db.insertInto('audit_log').values([{ id: 'aud_1', created_at: at, key_id: 'key_1', action: 'sms.send', resource: 'message', resource_id: 'msg_1', result: 200, ip: '127.0.0.1' }]).execute();
+    await (db as Kysely<any>).insertInto('audit_log').values([{ id: 'aud_1', created_at: at, key_id: 'key_1', action: 'sms.send', resource: 'message', resource_id: 'msg_1', result: 200, ip: '127.0.0.1' }]).execute();
     const tablesBefore = dump();
     expect(Object.values(tablesBefore.rows).map((rows) => rows.length)).toEqual([50, 1, 1, 1]);
 
