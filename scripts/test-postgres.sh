@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The HTTP and store tests again, on PostgreSQL (TEST_POSTGRES_URL, default the local `test` database).
+# The HTTP, store and live-feed tests again, on PostgreSQL (TEST_POSTGRES_URL, default the local `test` database).
 # Outside CI a machine without PostgreSQL skips this run and says so; in CI it is a failure.
 set -euo pipefail
 url="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
@@ -8,4 +8,4 @@ if ! node -e "const pg=require('pg');const c=new pg.Client({connectionString:pro
   echo "*** PostgreSQL is not reachable at $url: the PostgreSQL test run is SKIPPED ***" >&2
   exit 0
 fi
-TEST_DATABASE=postgres exec npx vitest run test/http test/store test/services test/twilio-compat
+TEST_DATABASE=postgres exec npx vitest run test/http test/store test/services test/twilio-compat test/dashboard/event-feed.test.ts test/dashboard/events.test.ts

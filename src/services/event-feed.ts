@@ -37,6 +37,8 @@ interface Subscriber {
 type EventRow = Awaited<ReturnType<MessageEventFeed['query']>>[number];
 
 const RESUME_LIMIT = 500;
+/** PostgreSQL: at most this many events of the look-back window are marked as sent when listening starts. */
+const START_LIMIT = 20_000;
 const ID_PREFIX = 'evt_';
 
 /** An event's id as the stream shows it. */
@@ -91,9 +93,7 @@ export class MessageEventFeed {
       // Nothing before now is new to anyone who starts listening now.
       this.readFrom = Date.now();
       this.sent.clear();
-      if (this.numberedInCommitOrder) this.run(async () => {
-        this.readAfter = await this.newest();
-      });
+      this.run(() => this.startAtNow());
       this.timer = setInterval(() => this.tick(), this.intervalMs);
       this.timer.unref();
     }
@@ -148,16 +148,17 @@ export class MessageEventFeed {
       return;
     }
     const startedAt = Date.now();
-    const rows = await this.query(0, this.readFrom - this.lookbackMs, null, this.maxPerRead + 1);
-    this.readFrom = startedAt;
     for (const [id, at] of this.sent) if (at < startedAt - 2 * this.lookbackMs) this.sent.delete(id);
-    if (rows.length > this.maxPerRead) {
-      for (const row of rows) this.sent.set(row.id, row.created_at);
+    // The window holds what was sent already (at most all of `sent`) besides what is new: only the new count against maxPerRead.
+    const limit = this.maxPerRead + this.sent.size + 1;
+    const rows = await this.query(null, this.readFrom - this.lookbackMs, null, limit);
+    this.readFrom = startedAt;
+    const fresh = rows.filter((row) => !this.sent.has(row.id));
+    for (const row of fresh) this.sent.set(row.id, row.created_at);
+    if (fresh.length > this.maxPerRead || rows.length === limit) {
       this.broadcast(() => ({ kind: 'resync' }));
       return;
     }
-    const fresh = rows.filter((row) => !this.sent.has(row.id));
-    for (const row of fresh) this.sent.set(row.id, row.created_at);
     this.send(fresh);
   }
 
@@ -176,17 +177,26 @@ export class MessageEventFeed {
     }
   }
 
+  /** What is already stored is not news: SQLite starts after the newest number, PostgreSQL marks the look-back window as sent. */
+  private async startAtNow(): Promise<void> {
+    if (this.numberedInCommitOrder) {
+      this.readAfter = await this.newest();
+      return;
+    }
+    for (const row of await this.query(null, this.readFrom - this.lookbackMs, null, START_LIMIT)) this.sent.set(row.id, row.created_at);
+  }
+
   private async newest(): Promise<number> {
     const row = await this.store.db.selectFrom('message_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     return Number(row?.id ?? 0);
   }
 
-  /** Events numbered after `afterNumber` and, when given, made since `fromTime`, in number order. */
-  private query(afterNumber: number, fromTime: number | null, keyId: string | null, limit: number) {
+  /** Events numbered after `afterNumber` or made since `fromTime`, in number order. */
+  private query(afterNumber: number | null, fromTime: number | null, keyId: string | null, limit: number) {
     let q = this.store.db.selectFrom('message_events as e')
       .innerJoin('messages as m', 'm.id', 'e.message_id')
-      .select(['e.id', 'e.message_id', 'e.status', 'e.previous_status', 'e.source', 'e.created_at', 'm.batch_id', 'm.key_id'])
-      .where('e.id', '>', afterNumber);
+      .select(['e.id', 'e.message_id', 'e.status', 'e.previous_status', 'e.source', 'e.created_at', 'm.batch_id', 'm.key_id']);
+    if (afterNumber !== null) q = q.where('e.id', '>', afterNumber);
     if (fromTime !== null) q = q.where('e.created_at', '>=', fromTime);
     if (keyId !== null) q = q.where('m.key_id', '=', keyId);
     return q.orderBy('e.id').limit(limit).execute();

@@ -67,6 +67,29 @@ describe('MessageEventFeed', () => {
     }
   });
 
+  it('counts only what is new against maxPerRead, so a busy minute is no reason to resync', async () => {
+    // On SQLite a read takes only what was numbered since the last; on PostgreSQL it looks back 5 s and
+    // finds the earlier messages' changes again, which must not count: together they are more than maxPerRead.
+    const feed = new MessageEventFeed(gw.services.store, { intervalMs: 20, maxPerRead: 4 });
+    const heard: FeedNotice[] = [];
+    const stop = feed.subscribe(null, (notice) => heard.push(notice));
+    try {
+      const changes = () => heard.flatMap((n) => (n.kind === 'changes' ? n.changes : []));
+      const sent: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const id = await sendOne(`steady ${i}`);
+        sent.push(id);
+        await drain(gw.services);
+        await until(() => changes().some((c) => c.message_id === id && c.status === 'delivered') || heard.some((n) => n.kind === 'resync'), `message ${i} delivered`);
+      }
+      expect(heard.some((n) => n.kind === 'resync')).toBe(false);
+      for (const id of sent) expect(changes().filter((c) => c.message_id === id).map((c) => c.status)).toEqual(['sending', 'sent', 'delivered']);
+    } finally {
+      stop();
+      await feed.close();
+    }
+  });
+
   it('replays what came after a Last-Event-ID, only of the key\'s own messages', async () => {
     const feed = new MessageEventFeed(gw.services.store);
     const before = await sendOne('before');
