@@ -3,7 +3,7 @@
  * last seconds again, and "resync" instead of a flood when one read finds more than it sends.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MessageEventFeed, type FeedNotice } from '../../src/services/event-feed.js';
+import { MessageEventFeed, type FeedNotice, type FeedOptions, type StatusChange } from '../../src/services/event-feed.js';
 import { drain, startGateway, type TestGateway, US } from '../helpers/gateway.js';
 
 let gw: TestGateway;
@@ -27,13 +27,22 @@ async function until(condition: () => boolean, what: string) {
   }
 }
 
+/** Runs `body` while a feed with `options` is listened to, with what it heard so far. */
+async function listening(options: FeedOptions, body: (heard: FeedNotice[], changes: () => StatusChange[]) => Promise<void>) {
+  const feed = new MessageEventFeed(gw.services.store, options);
+  const heard: FeedNotice[] = [];
+  const stop = feed.subscribe(null, (notice) => heard.push(notice));
+  try {
+    await body(heard, () => heard.flatMap((n) => (n.kind === 'changes' ? n.changes : [])));
+  } finally {
+    stop();
+    await feed.close();
+  }
+}
+
 describe('MessageEventFeed', () => {
   it('hears each status change once, though every read covers the look-back window again', async () => {
-    const feed = new MessageEventFeed(gw.services.store, { intervalMs: 20, lookbackMs: 5_000 });
-    const heard: FeedNotice[] = [];
-    const stop = feed.subscribe(null, (notice) => heard.push(notice));
-    try {
-      const changes = () => heard.flatMap((n) => (n.kind === 'changes' ? n.changes : []));
+    await listening({ intervalMs: 20, lookbackMs: 5_000 }, async (heard, changes) => {
       const first = await sendOne('first');
       await drain(gw.services);
       await until(() => changes().some((c) => c.message_id === first && c.status === 'delivered'), 'first delivered');
@@ -45,36 +54,23 @@ describe('MessageEventFeed', () => {
       expect(new Set(ids).size).toBe(ids.length);
       expect(changes().filter((c) => c.message_id === first).map((c) => c.status)).toEqual(['sending', 'sent', 'delivered']);
       expect(heard.some((n) => n.kind === 'resync')).toBe(false);
-    } finally {
-      stop();
-      await feed.close();
-    }
+    });
   });
 
   it('says resync, and sends no partial list, when one read finds more changes than it may send', async () => {
-    const feed = new MessageEventFeed(gw.services.store, { intervalMs: 1_000, maxPerRead: 2 });
-    const heard: FeedNotice[] = [];
-    const stop = feed.subscribe(null, (notice) => heard.push(notice));
-    try {
+    await listening({ intervalMs: 1_000, maxPerRead: 2 }, async (heard) => {
       // Four messages make twelve changes: however the reads split them, one read finds more than two.
       for (let i = 0; i < 4; i++) await sendOne(`burst ${i}`);
       await drain(gw.services);
       await until(() => heard.some((n) => n.kind === 'resync'), 'a resync notice');
       for (const notice of heard) if (notice.kind === 'changes') expect(notice.changes.length).toBeLessThanOrEqual(2);
-    } finally {
-      stop();
-      await feed.close();
-    }
+    });
   });
 
   it('counts only what is new against maxPerRead, so a busy minute is no reason to resync', async () => {
     // On SQLite a read takes only what was numbered since the last; on PostgreSQL it looks back 5 s and
     // finds the earlier messages' changes again, which must not count: together they are more than maxPerRead.
-    const feed = new MessageEventFeed(gw.services.store, { intervalMs: 20, maxPerRead: 4 });
-    const heard: FeedNotice[] = [];
-    const stop = feed.subscribe(null, (notice) => heard.push(notice));
-    try {
-      const changes = () => heard.flatMap((n) => (n.kind === 'changes' ? n.changes : []));
+    await listening({ intervalMs: 20, maxPerRead: 4 }, async (heard, changes) => {
       const sent: string[] = [];
       for (let i = 0; i < 3; i++) {
         const id = await sendOne(`steady ${i}`);
@@ -84,10 +80,7 @@ describe('MessageEventFeed', () => {
       }
       expect(heard.some((n) => n.kind === 'resync')).toBe(false);
       for (const id of sent) expect(changes().filter((c) => c.message_id === id).map((c) => c.status)).toEqual(['sending', 'sent', 'delivered']);
-    } finally {
-      stop();
-      await feed.close();
-    }
+    });
   });
 
   it('replays what came after a Last-Event-ID, only of the key\'s own messages', async () => {
