@@ -122,7 +122,11 @@ function seed(dbPath: string, n: number): Seeded {
   const insertMessage = db.prepare(`insert into messages (id, batch_id, to_number, country, from_number, body, message_type, sms_type, encoding, segments, priority,
     provider, status, provider_message_id, estimated_cost, cost, currency, attempts, error_code, error_message, schedule_at, due_at, created_at, updated_at, sent_at, final_at, route)
     values (?, ?, ?, ?, null, ?, 'text', ?, 'gsm7', ?, ?, ?, ?, ?, ?, ?, 'USD', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const insertEvent = db.prepare('insert into message_events (id, message_id, status, previous_status, source, detail, created_at) values (?, ?, ?, ?, ?, null, ?)');
+  // From migration 0017 the database numbers events; a schema made by an older checkout wants a text id.
+  const numberedEvents = (db.prepare(`select type from pragma_table_info('message_events') where name = 'id'`).get() as { type: string }).type.toLowerCase() === 'integer';
+  const insertEvent = numberedEvents
+    ? db.prepare('insert into message_events (message_id, status, previous_status, source, detail, created_at) values (?, ?, ?, ?, null, ?)')
+    : db.prepare('insert into message_events (id, message_id, status, previous_status, source, detail, created_at) values (?, ?, ?, ?, ?, null, ?)');
   const insertOutbox = db.prepare(`insert into simulator_outbox (id, message_id, to_number, from_number, body, encoding, segments, accepted_at, report_due_at, report_status, reported_at)
     values (?, ?, ?, null, ?, 'gsm7', ?, ?, ?, ?, ?)`);
 
@@ -170,7 +174,8 @@ function seed(dbPath: string, n: number): Seeded {
         // The events the gateway writes for each change (acceptance is derived from the message, not stored).
         let previous = batchStatus === 'queued' ? 'queued' : batchStatus;
         const step = (to: string, when: number, source: string) => {
-          insertEvent.run(newId('evt', when), id, to, previous, source, when);
+          if (numberedEvents) insertEvent.run(id, to, previous, source, when);
+          else insertEvent.run(newId('evt', when), id, to, previous, source, when);
           previous = to;
         };
         if (tried) step('sending', at + 100, 'dispatcher');

@@ -73,7 +73,13 @@ export class MessageEventFeed {
   /** PostgreSQL: events already sent, with the time they were made, so a second read of the window skips them. */
   private readonly sent = new Map<number, number>();
   private timer: NodeJS.Timeout | undefined;
+  /** The read (or the start) under way; the next one is chained after it, never run beside it. */
   private reading: Promise<void> | undefined;
+  /** Raised whenever listening starts or stops: a read begun under an older value changes nothing. */
+  private generation = 0;
+  /** Whether this generation knows where "now" is (startAtNow succeeded). */
+  private positioned = false;
+  private started: Promise<void> = Promise.resolve();
   /** SQLite: the highest number read. */
   private readAfter = 0;
   /** PostgreSQL: when the last read began. */
@@ -87,26 +93,40 @@ export class MessageEventFeed {
     this.numberedInCommitOrder = store.dialect === 'sqlite';
   }
 
-  subscribe(keyId: string | null, listener: (notice: FeedNotice) => void): () => void {
+  /**
+   * Listens. `started` resolves once the feed knows where "now" is: every change stored after that is
+   * heard. A reconnecting client reads what it missed (`since`) after `started`, so nothing falls
+   * between the two; what both give is its to drop.
+   */
+  subscribe(keyId: string | null, listener: (notice: FeedNotice) => void): { unsubscribe: () => void; started: Promise<void> } {
     const subscriber: Subscriber = { keyId, listener };
     if (this.subscribers.size === 0 && !this.closed) {
       // Nothing before now is new to anyone who starts listening now.
+      this.generation++;
+      this.positioned = false;
       this.readFrom = Date.now();
       this.sent.clear();
-      this.run(() => this.startAtNow());
-      this.timer = setInterval(() => this.tick(), this.intervalMs);
+      this.started = this.schedule();
+      this.timer = setInterval(() => {
+        if (!this.reading) void this.schedule();
+      }, this.intervalMs);
       this.timer.unref();
     }
     this.subscribers.add(subscriber);
-    return () => {
-      this.subscribers.delete(subscriber);
-      if (this.subscribers.size === 0) this.stop();
+    return {
+      unsubscribe: () => {
+        this.subscribers.delete(subscriber);
+        if (this.subscribers.size === 0) this.stop();
+      },
+      started: this.started,
     };
   }
 
   /**
    * Changes after the event numbered `afterNumber` (a reconnecting client's `Last-Event-ID`), at most
-   * RESUME_LIMIT; `undefined` when there were more, so the client should reload instead.
+   * RESUME_LIMIT; `undefined` when there were more, so the client should reload instead. On
+   * PostgreSQL a number below `afterNumber` can still commit later (see the class comment): such a
+   * change is not replayed.
    */
   async since(afterNumber: number, keyId: string | null): Promise<StatusChange[] | undefined> {
     const rows = await this.query(afterNumber, null, keyId, RESUME_LIMIT + 1);
@@ -122,24 +142,35 @@ export class MessageEventFeed {
   private stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.generation++;
   }
 
-  private tick(): void {
-    // A slow read is not stacked on by the next tick.
-    if (!this.reading) this.run(() => this.read());
+  /** Runs the next step after the one under way: finding "now" until that succeeds, then reading. */
+  private schedule(): Promise<void> {
+    const generation = this.generation;
+    const step = async () => {
+      if (generation !== this.generation) return;
+      if (this.positioned) await this.read(generation);
+      else await this.startAtNow(generation);
+    };
+    const next: Promise<void> = (this.reading ?? Promise.resolve()).then(step)
+      .catch((err) => processLog.warn(`event feed read failed; retrying: ${(err as Error).message}`))
+      .finally(() => {
+        if (this.reading === next) this.reading = undefined;
+      });
+    this.reading = next;
+    return next;
   }
 
-  private run(work: () => Promise<void>): void {
-    this.reading = work().catch((err) => processLog.warn(`event feed read failed; retrying: ${(err as Error).message}`)).finally(() => {
-      this.reading = undefined;
-    });
-  }
-
-  private async read(): Promise<void> {
+  private async read(generation: number): Promise<void> {
     if (this.numberedInCommitOrder) {
       const rows = await this.query(this.readAfter, null, null, this.maxPerRead + 1);
+      if (generation !== this.generation) return;
       if (rows.length > this.maxPerRead) {
-        this.readAfter = await this.newest();
+        // Past everything there is now, before saying so: a client's reload then sees what the feed skips.
+        const newest = await this.newest();
+        if (generation !== this.generation) return;
+        this.readAfter = newest;
         this.broadcast(() => ({ kind: 'resync' }));
         return;
       }
@@ -152,6 +183,7 @@ export class MessageEventFeed {
     // The window holds what was sent already (at most all of `sent`) besides what is new: only the new count against maxPerRead.
     const limit = this.maxPerRead + this.sent.size + 1;
     const rows = await this.query(null, this.readFrom - this.lookbackMs, null, limit);
+    if (generation !== this.generation) return;
     this.readFrom = startedAt;
     const fresh = rows.filter((row) => !this.sent.has(row.id));
     for (const row of fresh) this.sent.set(row.id, row.created_at);
@@ -178,12 +210,17 @@ export class MessageEventFeed {
   }
 
   /** What is already stored is not news: SQLite starts after the newest number, PostgreSQL marks the look-back window as sent. */
-  private async startAtNow(): Promise<void> {
+  private async startAtNow(generation: number): Promise<void> {
     if (this.numberedInCommitOrder) {
-      this.readAfter = await this.newest();
-      return;
+      const newest = await this.newest();
+      if (generation !== this.generation) return;
+      this.readAfter = newest;
+    } else {
+      const window = await this.query(null, Date.now() - this.lookbackMs, null, START_LIMIT);
+      if (generation !== this.generation) return;
+      for (const row of window) this.sent.set(row.id, row.created_at);
     }
-    for (const row of await this.query(null, this.readFrom - this.lookbackMs, null, START_LIMIT)) this.sent.set(row.id, row.created_at);
+    this.positioned = true;
   }
 
   private async newest(): Promise<number> {

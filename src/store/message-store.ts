@@ -44,6 +44,8 @@ export async function insertRows<T extends keyof Database>(db: Db, table: T, row
  * quoted as both databases quote them; only the placeholders differ.
  */
 export function insertText(postgres: boolean, table: string, columns: string[], rows: number): string {
+  // Written into the SQL as they are: only plain names (ours) may come here.
+  for (const name of [table, ...columns]) if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain SQL name: ${name}`);
   let n = 0;
   const tuple = () => `(${columns.map(() => (postgres ? `$${++n}` : '?')).join(', ')})`;
   return `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values ${Array.from({ length: rows }, tuple).join(', ')}`;

@@ -7,8 +7,9 @@ import { PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
  * row and again in the key's own index: about 80 bytes a row. A number is the row's own key on SQLite
  * (the rowid: no index of its own) and 8 bytes on PostgreSQL.
  *
- * AUTOINCREMENT on SQLite: a number is never given twice, so the live feed (services/event-feed.ts),
- * which on SQLite reads past the last number it saw, cannot take a new event for one it sent.
+ * AUTOINCREMENT on SQLite: a committed number is never given again, even after its row is deleted,
+ * so the live feed (services/event-feed.ts), which on SQLite reads past the last number it saw,
+ * cannot take a new event for one it sent. (A rolled-back number is given again, but no reader saw it.)
  *
  * Each table is made anew and its rows copied in, numbered in the order of their old ids (their
  * time). Processes of an older version write text ids and fail until they are stopped
@@ -28,7 +29,14 @@ const AUDIT_COLUMNS: Column[] = [
 export const numberedKeysMigration: Migration = {
   async up(db: Kysely<any>) {
     const onPostgres = db.getExecutor().adapter instanceof PostgresAdapter;
-    if (onPostgres) await sql`set local lock_timeout = '5s'`.execute(db);
+    if (onPostgres) {
+      await sql`set local lock_timeout = '5s'`.execute(db);
+      // The copy may take minutes on a large database; the pool's statement_timeout is for requests.
+      await sql`set local statement_timeout = 0`.execute(db);
+      // INSERT … SELECT alone locks out no writer: a row an older process committed after the copy began
+      // would go with the old table. Locked, that process waits (and fails after its own timeout) instead.
+      await sql`lock table message_events, audit_log in access exclusive mode`.execute(db);
+    }
 
     await renumber(db, onPostgres, 'message_events', EVENT_COLUMNS);
     // Without created_at as before: a message has a handful of events, sorted when read.
@@ -41,6 +49,9 @@ export const numberedKeysMigration: Migration = {
     // Newest first and date ranges (audit-store.ts): SQLite keeps the rowid, the number, in every entry;
     // PostgreSQL gets it written in.
     await db.schema.createIndex('audit_log_time').on('audit_log').columns(onPostgres ? ['created_at', 'id'] : ['created_at']).execute();
+    // Statistics for the new tables at once: without them PostgreSQL's planner read the feed's window
+    // (created_at >= …) along the whole primary key until autoanalyze came round.
+    if (onPostgres) await sql`analyze message_events, audit_log`.execute(db);
   },
 };
 
@@ -55,4 +66,9 @@ async function renumber(db: Kysely<any>, onPostgres: boolean, table: string, col
   await sql`insert into ${sql.table(staging)} (${list}) select ${list} from ${sql.table(table)} order by id`.execute(db);
   await db.schema.dropTable(table).execute();
   await db.schema.alterTable(staging).renameTo(table).execute();
+  if (onPostgres) {
+    // The names the table would have had if made under its own name.
+    await sql.raw(`alter table "${table}" rename constraint "${staging}_pkey" to "${table}_pkey"`).execute(db);
+    await sql.raw(`alter sequence "${staging}_id_seq" rename to "${table}_id_seq"`).execute(db);
+  }
 }

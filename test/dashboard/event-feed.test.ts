@@ -1,9 +1,11 @@
 /**
- * MessageEventFeed on its own: each change heard once although every read looks back over the
- * last seconds again, and "resync" instead of a flood when one read finds more than it sends.
+ * MessageEventFeed on its own: each change heard once, only what is new counted against what a read
+ * may send ("resync" beyond it), nothing stored before listening began, nothing uncommitted.
  */
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageEventFeed, type FeedNotice, type FeedOptions, type StatusChange } from '../../src/services/event-feed.js';
+import { dropDatabase, freshDatabaseUrl, onPostgres } from '../helpers/database.js';
 import { drain, startGateway, type TestGateway, US } from '../helpers/gateway.js';
 
 let gw: TestGateway;
@@ -31,11 +33,12 @@ async function until(condition: () => boolean, what: string) {
 async function listening(options: FeedOptions, body: (heard: FeedNotice[], changes: () => StatusChange[]) => Promise<void>) {
   const feed = new MessageEventFeed(gw.services.store, options);
   const heard: FeedNotice[] = [];
-  const stop = feed.subscribe(null, (notice) => heard.push(notice));
+  const { unsubscribe, started } = feed.subscribe(null, (notice) => heard.push(notice));
   try {
+    await started;
     await body(heard, () => heard.flatMap((n) => (n.kind === 'changes' ? n.changes : [])));
   } finally {
-    stop();
+    unsubscribe();
     await feed.close();
   }
 }
@@ -81,6 +84,58 @@ describe('MessageEventFeed', () => {
       expect(heard.some((n) => n.kind === 'resync')).toBe(false);
       for (const id of sent) expect(changes().filter((c) => c.message_id === id).map((c) => c.status)).toEqual(['sending', 'sent', 'delivered']);
     });
+  });
+
+  it('hears nothing stored before it started listening, though it listened and stopped before', async () => {
+    const feed = new MessageEventFeed(gw.services.store, { intervalMs: 20 });
+    const first = feed.subscribe(null, () => undefined);
+    await first.started;
+    first.unsubscribe();
+    // Stored while no one listens: old news to whoever listens next.
+    const before = await sendOne('while no one listens');
+    await drain(gw.services);
+    const heard: FeedNotice[] = [];
+    const second = feed.subscribe(null, (notice) => heard.push(notice));
+    try {
+      await second.started;
+      const after = await sendOne('after the second start');
+      await drain(gw.services);
+      const changes = () => heard.flatMap((n) => (n.kind === 'changes' ? n.changes : []));
+      await until(() => changes().some((c) => c.message_id === after && c.status === 'delivered'), 'the later message delivered');
+      expect(changes().filter((c) => c.message_id === before)).toEqual([]);
+      expect(heard.some((n) => n.kind === 'resync')).toBe(false);
+    } finally {
+      second.unsubscribe();
+      await feed.close();
+    }
+  });
+
+  it.skipIf(onPostgres)('on SQLite never reads past an event another connection has not committed yet', async () => {
+    const url = await freshDatabaseUrl();
+    const other = await startGateway({ DATABASE_URL: url });
+    const writer = new Database(url.slice('sqlite:'.length));
+    const feed = new MessageEventFeed(other.services.store, { intervalMs: 10 });
+    const heard: FeedNotice[] = [];
+    const { unsubscribe, started } = feed.subscribe(null, (notice) => heard.push(notice));
+    try {
+      const res = await other.app.inject({ method: 'POST', url: '/api/sms/send', payload: { to: [{ number: US }], message: 'held' } });
+      const id = res.json().messages[0].id as string;
+      await started;
+      // Numbered inside an open transaction of another connection (as the dispatch thread's are).
+      writer.exec('begin immediate');
+      writer.prepare(`insert into message_events (message_id, status, previous_status, source, detail, created_at) values (?, 'canceled', 'queued', 'test', null, ?)`).run(id, Date.now());
+      await new Promise((r) => setTimeout(r, 100));
+      const changes = () => heard.flatMap((n) => (n.kind === 'changes' ? n.changes : []));
+      expect(changes().some((c) => c.source === 'test')).toBe(false);
+      writer.exec('commit');
+      await until(() => changes().some((c) => c.source === 'test'), 'the event once committed');
+    } finally {
+      unsubscribe();
+      await feed.close();
+      writer.close();
+      await other.stop();
+      await dropDatabase(url);
+    }
   });
 
   it('replays what came after a Last-Event-ID, only of the key\'s own messages', async () => {

@@ -31,4 +31,9 @@ describe('insertText', () => {
       }
     });
   }
+
+  it('refuses a name it would have to quote', () => {
+    expect(() => insertText(false, 'messages', ['id', 'x"); drop table messages; --'], 1)).toThrow(/not a plain SQL name/);
+    expect(() => insertText(true, 'Messages', ['id'], 1)).toThrow(/not a plain SQL name/);
+  });
 });

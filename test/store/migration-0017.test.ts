@@ -57,8 +57,13 @@ describe('migration 0017: numbered events', () => {
     // A message's events are read through an index of their message.
     const indexes = s.dialect === 'sqlite'
       ? (await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'message_events' and sql is not null`.execute(s.db)).rows
-      : (await sql<{ name: string }>`select indexname as name from pg_indexes where tablename = 'message_events' and schemaname = current_schema() and indexname <> 'message_events__numbered_pkey'`.execute(s.db)).rows;
+      : (await sql<{ name: string }>`select indexname as name from pg_indexes where tablename = 'message_events' and schemaname = current_schema() and indexname <> 'message_events_pkey'`.execute(s.db)).rows;
     expect(indexes.map((r) => r.name).sort()).toEqual(s.dialect === 'sqlite' ? ['message_events_message'] : ['message_events_message', 'message_events_time']);
+    if (s.dialect === 'postgres') {
+      // Named as if the table had been made under its own name.
+      const sequence = await sql<{ name: string }>`select pg_get_serial_sequence('message_events', 'id') as name`.execute(s.db);
+      expect(sequence.rows[0].name).toMatch(/\.message_events_id_seq$/);
+    }
   });
 
   it('numbers the stored audit rows in time order, and lists old and new rows newest first, by date as before', async () => {

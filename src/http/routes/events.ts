@@ -68,10 +68,27 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     }
     const caller: Caller = request.caller;
     const keyId = isAdmin(caller) ? null : caller.keyId;
-    // An id from before the upgrade: what came after it cannot be told, so the client reloads (resync).
-    const missed = lastEventId === undefined ? [] : resumeAfter === undefined ? undefined : await feed.since(resumeAfter, keyId);
+    // Listening starts before what was missed is read, so no change falls between the two; until the
+    // stream is open, what the feed hears waits here.
+    const waiting: FeedNotice[] = [];
+    let deliver = (notice: FeedNotice) => {
+      waiting.push(notice);
+    };
+    const subscription = feed.subscribe(keyId, (notice) => deliver(notice));
+    let missed: StatusChange[] | undefined;
+    try {
+      await subscription.started;
+      // An id from before the upgrade: what came after it cannot be told, so the client reloads (resync).
+      missed = lastEventId === undefined ? [] : resumeAfter === undefined ? undefined : await feed.since(resumeAfter, keyId);
+    } catch (err) {
+      subscription.unsubscribe();
+      throw err;
+    }
     // Stopping began while the missed events were read: a stream opened now would never be ended.
-    if (closing) return sendProblem(reply, 503, 'Service unavailable', 'the server is stopping: reconnect to another instance or later');
+    if (closing) {
+      subscription.unsubscribe();
+      return sendProblem(reply, 503, 'Service unavailable', 'the server is stopping: reconnect to another instance or later');
+    }
 
     reply.hijack();
     // A stream is not a request in progress: stopping ends it (preClose above) rather than wait for it.
@@ -93,10 +110,19 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     const send = (text: string) => {
       if (!res.writableEnded) res.write(text);
     };
-    const unsubscribe = feed.subscribe(keyId, (notice: FeedNotice) => {
+    deliver = (notice) => {
       if (notice.kind === 'resync') send(frame('resync', {}));
       else send(statusFrames(notice.changes));
-    });
+    };
+    // What the feed heard while the missed changes were read: those the replay held already are not sent twice.
+    const replayed = new Set(missed?.map((change) => change.id));
+    for (const notice of waiting) {
+      if (notice.kind === 'resync') deliver(notice);
+      else {
+        const changes = notice.changes.filter((change) => !replayed.has(change.id));
+        if (changes.length > 0) deliver({ kind: 'changes', changes });
+      }
+    }
     // A key revoked while its stream is open: the stream ends at the next keep-alive. A failed
     // check (the database busy) is not a revocation: the stream stays and the next one decides.
     const presented = presentedCredentials(request);
@@ -109,7 +135,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     open.add(res);
     res.on('close', () => {
       clearInterval(keepAlive);
-      unsubscribe();
+      subscription.unsubscribe();
       open.delete(res);
     });
   });
