@@ -44,7 +44,7 @@ async function listening(options: FeedOptions, body: (heard: FeedNotice[], chang
 }
 
 describe('MessageEventFeed', () => {
-  it('hears each status change once, though every read covers the look-back window again', async () => {
+  it('hears each status change once (on PostgreSQL every read covers the look-back window again)', async () => {
     await listening({ intervalMs: 20, lookbackMs: 5_000 }, async (heard, changes) => {
       const first = await sendOne('first');
       await drain(gw.services);

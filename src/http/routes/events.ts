@@ -133,10 +133,13 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     }, KEEPALIVE_MS);
     keepAlive.unref();
     open.add(res);
-    res.on('close', () => {
+    const ended = () => {
       clearInterval(keepAlive);
       subscription.unsubscribe();
       open.delete(res);
-    });
+    };
+    res.on('close', ended);
+    // A client that left while what it missed was read: its 'close' came before anyone listened for it.
+    if (!res.socket || res.socket.destroyed) ended();
   });
 };
