@@ -170,9 +170,7 @@ export class SendService {
     const batchId = newId('bat', now);
     const messages: PreparedMessage[] = [];
     const bodyErrors: FieldError[] = [];
-    let seen = 0;
-    for (const r of valid) {
-      if (++seen % RECIPIENTS_PER_TURN === 0) await nextTurn();
+    for await (const r of inTurns(valid)) {
       const body = this.body(input.message, template, input.template_variables, r, messageType, options.literal);
       if (!body.ok) {
         if (body.variables) {
@@ -241,9 +239,7 @@ export class SendService {
     const messages: PreparedMessage[] = [];
     // One text for every recipient (nothing rendered per recipient): sealed once, not once per recipient.
     const seal = template === undefined && !hasPlaceholders(input.message!) ? sealOnce(this.cipher) : undefined;
-    let seen = 0;
-    for (const r of valid) {
-      if (++seen % RECIPIENTS_PER_TURN === 0) await nextTurn();
+    for await (const r of inTurns(valid)) {
       const body = this.body(input.message, template, input.template_variables, r, messageType);
       if (!body.ok) {
         // A problem with the shared text (too long, bad hex) is the request's, not one recipient's.
@@ -531,6 +527,14 @@ export class SendService {
  * turn every hundred. Nothing is written until all are prepared, so no one can see half a request.
  */
 const RECIPIENTS_PER_TURN = 100;
+
+/** `items`, with a turn of the event loop after every RECIPIENTS_PER_TURN of them. */
+async function* inTurns<T>(items: readonly T[]): AsyncGenerator<T> {
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % RECIPIENTS_PER_TURN === 0) await nextTurn();
+    yield items[i];
+  }
+}
 
 function sum(messages: PreparedMessage[]): { segments: number; cost: number } {
   let segments = 0;

@@ -23,8 +23,8 @@ const insertTexts = new Map<string, string>();
 export async function insertRows<T extends keyof Database>(db: Db, table: T, rows: Insertable<Database[T]>[]): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]) as Array<keyof typeof rows[0]>;
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
   for (const slice of powerOfTwoChunks(rows, Math.floor(MAX_PARAMS / columns.length))) {
-    const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
     const key = `${postgres ? 'pg' : 'sqlite'}|${String(table)}|${columns.join(',')}|${slice.length}`;
     let text = insertTexts.get(key);
     if (text === undefined) {
