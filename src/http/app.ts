@@ -13,6 +13,7 @@ import { authentication } from './auth.js';
 import { trackForClose } from './close-app.js';
 import { limitConnectionsPerClient } from './connection-limit.js';
 import { parseJsonBody } from './json-body.js';
+import { requestLogger } from './request-logger.js';
 import { ApiRateLimiter, limitApiCalls } from './rate-limit.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, sendProblem } from './problem.js';
 import { BODY_LIMITS } from './body-limits.js';
@@ -64,6 +65,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // Per-request log lines cost more than the request on the hot path; errors are still logged.
     // At debug and trace the operator asked for them.
     logController: new LogController({ disableRequestLogging: !logsRequests(config.logLevel) }),
+    childLoggerFactory: requestLogger,
     // Routes that take more set their own limit (BODY_LIMITS); a larger body is refused from its Content-Length, unread.
     bodyLimit: BODY_LIMITS.default,
     // Ids are at most 100 characters (the route schemas say so and name the field); longer paths are still a problem+json.
