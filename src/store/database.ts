@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { GatewaySqliteDialect } from './sqlite-dialect.js';
+import { registerSqliteConnection } from './sqlite-transactions.js';
 import { WalCheckpoints } from './wal-checkpoints.js';
 import { WalSync } from './wal-sync.js';
 import { WriteTurn } from './write-turn.js';
@@ -120,7 +121,9 @@ export function createStore(databaseUrl: string, durability: SqliteDurability = 
     if (onDisk) raw.pragma('wal_autocheckpoint = 0');
     // A dispatch thread's connection leaves them to the main thread's store.
     const checkpoints = onDisk && !sharedTurn ? new WalCheckpoints(path) : undefined;
-    const db = new Kysely<Database>({ dialect: new GatewaySqliteDialect({ database: cachingDatabase(raw) }) });
+    const statements = cachingDatabase(raw);
+    const db = new Kysely<Database>({ dialect: new GatewaySqliteDialect({ database: statements }) });
+    registerSqliteConnection(db, statements);
     const walSync = durability === 'full' && onDisk ? new WalSync(`${path}-wal`) : undefined;
     const writeTurn = !onDisk ? undefined : sharedTurn ? new WriteTurn(sharedTurn.buffer, sharedTurn.party) : WriteTurn.create();
     return {

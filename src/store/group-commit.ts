@@ -4,6 +4,7 @@ import { whenWriteLockFree, type DialectName } from './database.js';
 import type { WalSync } from './wal-sync.js';
 import type { WriteTurn } from './write-turn.js';
 import { processLog } from '../logging.js';
+import { sqliteConnection, withOpenTransaction, type SqliteStatements } from './sqlite-transactions.js';
 
 type Job<T> = (trx: Transaction<Database>) => Promise<T>;
 
@@ -33,8 +34,12 @@ export class GroupCommit {
    * (Not AsyncLocalStorage: on Node 20 it puts a hook on every promise of the process.)
    */
   private readonly effectsOf = new WeakMap<Kysely<Database>, Array<() => void>>();
+  /** SQLite's connection: statements written out run on it directly inside the group's transaction (sqlite-transactions.ts). */
+  private readonly statements: SqliteStatements | undefined;
 
-  constructor(private readonly db: Kysely<Database>, private readonly dialect: DialectName, private readonly walSync?: WalSync, private readonly turn?: WriteTurn) {}
+  constructor(private readonly db: Kysely<Database>, private readonly dialect: DialectName, private readonly walSync?: WalSync, private readonly turn?: WriteTurn) {
+    this.statements = dialect === 'sqlite' ? sqliteConnection(db) : undefined;
+  }
 
   run<T>(job: Job<T>): Promise<T> {
     return this.enqueue(job, false);
@@ -101,7 +106,7 @@ export class GroupCommit {
       const effects = jobs.map((): Array<() => void> => []);
       try {
         const failures = new Map<number, unknown>();
-        await whenWriteLockFree(() => this.db.transaction().execute(async (trx) => {
+        await whenWriteLockFree(() => this.db.transaction().execute((trx) => withOpenTransaction(trx, this.statements, async () => {
           for (const [i, { job, contained }] of jobs.entries()) {
             if (!contained) {
               values.push(await this.attempt(job, trx, effects[i]));
@@ -118,7 +123,7 @@ export class GroupCommit {
               failures.set(i, err);
             }
           }
-        }), this.turn);
+        })), this.turn);
         jobs.forEach((p, i) => settled.push(failures.has(i) ? { job: p, error: failures.get(i) } : { job: p, effects: effects[i], value: values[i] }));
       } catch (err) {
         if (jobs.length === 1) settled.push({ job: jobs[0], error: err });
@@ -158,7 +163,7 @@ export class GroupCommit {
       // A fresh attempt: what the failed group's attempt collected is dropped with its writes.
       const effects: Array<() => void> = [];
       try {
-        const value = await whenWriteLockFree(() => this.db.transaction().execute((trx) => this.attempt(p.job, trx, effects)), this.turn);
+        const value = await whenWriteLockFree(() => this.db.transaction().execute((trx) => withOpenTransaction(trx, this.statements, () => this.attempt(p.job, trx, effects))), this.turn);
         settled.push({ job: p, effects, value });
       } catch (error) {
         settled.push({ job: p, error });

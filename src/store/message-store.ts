@@ -1,4 +1,4 @@
-import { CompiledQuery, PostgresAdapter, sql, type Insertable, type RawBuilder, type Kysely, type Selectable } from 'kysely';
+import { PostgresAdapter, sql, type Insertable, type RawBuilder, type Kysely, type Selectable } from 'kysely';
 import type { FieldCipher } from '../domain/field-cipher.js';
 import { idBoundary, newId } from '../domain/ids.js';
 import type { MessageStatus } from '../domain/message-status.js';
@@ -6,6 +6,7 @@ import type { DialectName } from './database.js';
 import type { BatchesTable, Database, MessagesTable, StoredMessagesTable } from './schema.js';
 import { storedTotal } from './message-totals.js';
 import { inList, powerOfTwoChunks } from './statement-shapes.js';
+import { executeCompiled } from './sqlite-transactions.js';
 
 export type MessageRow = Selectable<StoredMessagesTable>;
 export type BatchRow = Selectable<BatchesTable>;
@@ -33,7 +34,7 @@ export async function insertRows<T extends keyof Database>(db: Db, table: T, row
     }
     const parameters: unknown[] = [];
     for (const row of slice) for (const c of columns) parameters.push(row[c] ?? null);
-    await db.executeQuery(CompiledQuery.raw(text, parameters));
+    await executeCompiled(db, text, parameters);
   }
 }
 

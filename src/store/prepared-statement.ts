@@ -1,5 +1,6 @@
-import { CompiledQuery, type Compilable, type Kysely, type QueryResult, type RawBuilder } from 'kysely';
+import type { Compilable, Kysely, QueryResult, RawBuilder } from 'kysely';
 import type { Database } from './schema.js';
+import { executeCompiled } from './sqlite-transactions.js';
 
 /** What stands in for argument `i` while the query is built; nothing a caller would pass. */
 const marker = (i: number) => `\u0000arg${i}\u0000`;
@@ -28,7 +29,7 @@ export class PreparedStatement<A extends unknown[], R = unknown> {
       const slot = slots[i];
       parameters[i] = 'arg' in slot ? args[slot.arg] : slot.value;
     }
-    return db.executeQuery<R>(CompiledQuery.raw(sql, parameters));
+    return executeCompiled<R>(db, sql, parameters);
   }
 
   /** The SQL text as compiled (for tests and EXPLAIN). */
