@@ -143,9 +143,10 @@ export function maskLogLine(line: string): string {
 
 /**
  * pino's `redact` for credential headers wherever a request's headers are logged. The `*.headers`
- * paths cost ~1.2 µs per request (pino runs them on the bindings of the child logger Fastify makes
- * for each request) and are kept: `logMethod` never sees a child's bindings, and pino applies a
- * `formatters.bindings` to the root logger only, so they are what scrubs headers bound to a child.
+ * paths cost ~1.2 µs per child logger (pino runs them on its bindings; a request makes its child only
+ * when it logs, see http/request-logger.ts) and are kept: `logMethod` never sees a child's bindings,
+ * and pino applies a `formatters.bindings` to the root logger only, so they are what scrubs headers
+ * bound to a child.
  */
 const REDACT_PATHS = ['authorization', 'x-api-key', 'cookie', 'set-cookie', 'proxy-authorization'].flatMap((h) => [
   `req.headers["${h}"]`, `headers["${h}"]`, `request.headers["${h}"]`, `*.headers["${h}"]`,

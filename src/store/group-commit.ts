@@ -23,6 +23,11 @@ interface Pending {
  * jobs that fail as a matter of course (`mayFail`: not found, conflict, rate limit) run in a
  * savepoint instead, so a flood of them does not turn every group into single transactions.
  * On PostgreSQL, where connections are pooled, every job simply gets its own transaction.
+ *
+ * On SQLite, statements written out once (`insertRows`, `PreparedStatement`) run straight on the
+ * connection inside a job (sqlite-transactions.ts; only for a Kysely made by createStore), while
+ * Kysely's own queries run a few microtasks after they are called: a job awaits each query before
+ * its next statement, never leaving one running beside another.
  */
 export class GroupCommit {
   private pending: Pending[] = [];

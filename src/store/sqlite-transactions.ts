@@ -39,9 +39,9 @@ export async function withOpenTransaction<T>(trx: Kysely<Database>, statements: 
  * Runs SQL that is already written out (`insertRows`, `PreparedStatement`). In a transaction the
  * group commit holds on SQLite it runs the statement at once, as Kysely's SQLite driver would at
  * the end of its executor: that executor costs ~3 µs and ~2 KB of promises and closures per
- * statement, a tenth of an OTP generate's garbage. The answer has the driver's shape. Elsewhere
- * (PostgreSQL, no transaction) it goes through Kysely. Statements run in the order they are
- * called: a job must await a Kysely query before it calls this, as every job does.
+ * statement (bench/RESULTS.md, thirteenth pass). The answer has the driver's shape. Elsewhere
+ * (PostgreSQL, no transaction, a Kysely not made by createStore) it goes through Kysely. Statements
+ * run in the order they are called: a job must await a Kysely query before it calls this (GroupCommit).
  */
 export function executeCompiled<R>(db: Kysely<Database>, sql: string, parameters: readonly unknown[]): Promise<QueryResult<R>> {
   const statements = openOn.get(db);

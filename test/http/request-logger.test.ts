@@ -14,24 +14,44 @@ function capture() {
 }
 
 describe('RequestLogger', () => {
-  it('makes its child on the first line, with the bindings and options it was given', () => {
+  it('makes its child on the first line at an enabled level, with the bindings and options it was given', () => {
     const { logger, lines } = capture();
     const child = vi.spyOn(logger, 'child');
     const log = new RequestLogger(logger, { reqId: 'req-1' }, { level: 'warn' });
     expect(log.level).toBe('warn');
+    log.info('below the level');
+    log.debug('below the level');
+    log.silent('never');
     expect(child).not.toHaveBeenCalled();
 
-    log.info('below the level');
     log.warn({ n: 1 }, 'kept');
     log.error('also kept');
     expect(child).toHaveBeenCalledTimes(1);
     expect(child).toHaveBeenCalledWith({ reqId: 'req-1' }, { level: 'warn' });
     expect(lines.map((l) => [l.reqId, l.msg, l.n])).toEqual([['req-1', 'kept', 1], ['req-1', 'also kept', undefined]]);
 
+    log.info('below the level, the child there now');
+    expect(lines).toHaveLength(2);
     log.level = 'info';
     log.info('now kept');
     log.child({ step: 'two' }).info('grandchild');
     expect(lines.slice(2).map((l) => [l.reqId, l.step, l.msg])).toEqual([['req-1', undefined, 'now kept'], ['req-1', 'two', 'grandchild']]);
+  });
+
+  it('takes the parent\'s level when the route sets none, and a silent one writes nothing', () => {
+    const { logger, lines } = capture();
+    const child = vi.spyOn(logger, 'child');
+    const inherited = new RequestLogger(logger, { reqId: 'req-2' }, {});
+    expect(inherited.level).toBe('info');
+    inherited.debug('below');
+    expect(child).not.toHaveBeenCalled();
+    inherited.info('kept');
+    expect(lines.map((l) => [l.reqId, l.msg])).toEqual([['req-2', 'kept']]);
+
+    const silent = new RequestLogger(logger, { reqId: 'req-3' }, { level: 'silent' });
+    silent.fatal('not even this');
+    expect(child).toHaveBeenCalledTimes(1);
+    expect(lines).toHaveLength(1);
   });
 });
 

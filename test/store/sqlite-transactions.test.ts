@@ -71,15 +71,50 @@ describe('executeCompiled', () => {
   });
 
   it('fails as a rejected promise, which fails only its own job', async () => {
+    // Watched from outside the job: a failed expect inside it would only reject the job, as expected anyway.
+    let thrown: unknown;
+    let answer: Promise<unknown> | undefined;
     const results = await Promise.allSettled([
       commits.run((trx) => executeCompiled(trx, store.dialect === 'sqlite' ? 'insert into secrets (name, value, created_at) values (?, ?, ?)' : 'insert into secrets (name, value, created_at) values ($1, $2, $3)', ['kept', 'v', 1])),
       commits.run(async (trx) => {
-        const answer = executeCompiled(trx, 'insert into no_such_table values (1)', []);
-        expect(answer).toBeInstanceOf(Promise);
+        try {
+          answer = executeCompiled(trx, 'insert into no_such_table values (1)', []);
+        } catch (err) {
+          thrown = err;
+        }
         await answer;
       }),
     ]);
+    expect(thrown).toBeUndefined();
+    expect(answer).toBeInstanceOf(Promise);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/no_such_table/);
     expect((await store.db.selectFrom('secrets').select('name').execute()).map((r) => r.name)).toEqual(['kept']);
+  });
+
+  it('reads its own writes either way within a job, and a job that fails in its savepoint leaves none of them', async () => {
+    const p = (n: number) => (store.dialect === 'sqlite' ? '?' : `$${n}`);
+    const insert = `insert into secrets (name, value, created_at) values (${p(1)}, ${p(2)}, ${p(3)})`;
+    const seen = await commits.run(async (trx) => {
+      await executeCompiled(trx, insert, ['first', 'direct', 1]);
+      const afterDirect = (await trx.selectFrom('secrets').select('name').execute()).map((r) => r.name);
+      await trx.insertInto('secrets').values({ name: 'second', value: 'kysely', created_at: 2 }).execute();
+      const { rows } = await executeCompiled<{ name: string }>(trx, 'select name from secrets order by name', []);
+      await trx.updateTable('secrets').set({ value: 'changed' }).where('name', '=', 'first').execute();
+      const { rows: changed } = await executeCompiled<{ value: string }>(trx, `select value from secrets where name = ${p(1)}`, ['first']);
+      return { afterDirect, both: rows.map((r) => r.name), changed: changed[0].value };
+    });
+    expect(seen).toEqual({ afterDirect: ['first'], both: ['first', 'second'], changed: 'changed' });
+
+    const results = await Promise.allSettled([
+      commits.mayFail(async (trx) => {
+        await executeCompiled(trx, insert, ['undone', 'v', 3]);
+        await trx.insertInto('secrets').values({ name: 'undone too', value: 'v', created_at: 4 }).execute();
+        throw new Error('not found');
+      }),
+      commits.run((trx) => executeCompiled(trx, insert, ['beside', 'v', 5])),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+    expect((await store.db.selectFrom('secrets').select('name').orderBy('name').execute()).map((r) => r.name)).toEqual(['beside', 'first', 'second']);
   });
 });
