@@ -170,7 +170,9 @@ export class SendService {
     const batchId = newId('bat', now);
     const messages: PreparedMessage[] = [];
     const bodyErrors: FieldError[] = [];
-    for await (const r of inTurns(valid)) {
+    for (let i = 0; i < valid.length; i++) {
+      if (turnBefore(i)) await nextTurn();
+      const r = valid[i];
       const body = this.body(input.message, template, input.template_variables, r, messageType, options.literal);
       if (!body.ok) {
         if (body.variables) {
@@ -239,7 +241,9 @@ export class SendService {
     const messages: PreparedMessage[] = [];
     // One text for every recipient (nothing rendered per recipient): sealed once, not once per recipient.
     const seal = template === undefined && !hasPlaceholders(input.message!) ? sealOnce(this.cipher) : undefined;
-    for await (const r of inTurns(valid)) {
+    for (let i = 0; i < valid.length; i++) {
+      if (turnBefore(i)) await nextTurn();
+      const r = valid[i];
       const body = this.body(input.message, template, input.template_variables, r, messageType);
       if (!body.ok) {
         // A problem with the shared text (too long, bad hex) is the request's, not one recipient's.
@@ -528,12 +532,12 @@ export class SendService {
  */
 const RECIPIENTS_PER_TURN = 100;
 
-/** `items`, with a turn of the event loop after every RECIPIENTS_PER_TURN of them. */
-async function* inTurns<T>(items: readonly T[]): AsyncGenerator<T> {
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0 && i % RECIPIENTS_PER_TURN === 0) await nextTurn();
-    yield items[i];
-  }
+/**
+ * Whether the recipient at `index` waits for a turn of the event loop first. Asked in a plain loop: an
+ * async generator yielding each recipient cost a promise per recipient, ~150 µs CPU per 1,000 against ~14.
+ */
+function turnBefore(index: number): boolean {
+  return index > 0 && index % RECIPIENTS_PER_TURN === 0;
 }
 
 function sum(messages: PreparedMessage[]): { segments: number; cost: number } {

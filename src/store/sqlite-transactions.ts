@@ -38,7 +38,7 @@ export async function withOpenTransaction<T>(trx: Kysely<Database>, statements: 
 /**
  * Runs SQL that is already written out (`insertRows`, `PreparedStatement`). In a transaction the
  * group commit holds on SQLite it runs the statement at once, as Kysely's SQLite driver would at
- * the end of its executor: that executor costs ~3 µs and ~2 KB of promises and closures per
+ * the end of its executor: that executor costs ~3 µs and a few KB of promises and closures per
  * statement (bench/RESULTS.md, thirteenth pass). The answer has the driver's shape. Elsewhere
  * (PostgreSQL, no transaction, a Kysely not made by createStore) it goes through Kysely. Statements
  * run in the order they are called: a job must await a Kysely query before it calls this (GroupCommit).
