@@ -1,8 +1,10 @@
 /**
  * CPU per call of the hot use cases below HTTP, for two or more builds alternating in one run: a
  * one-recipient send, an OTP generate and an OTP verify (a wrong code: the same two statements as a
- * right one, without having to read the code back). For changes too small to show through the HTTP
- * figures' ±15 % spread on these machines (bench/RESULTS.md, thirteenth pass).
+ * right one, without having to read the code back), and the dispatcher's work per message (`dispatch`:
+ * the sends' messages claimed, handed to the simulator, stored as sent and delivered by its reports, on
+ * the same thread and connection). For changes too small to show through the HTTP figures' ±15 % spread
+ * on these machines (bench/RESULTS.md, thirteenth pass).
  *
  * Each build is a directory with a compiled `dist/`. Per build and run, a fresh node process opens a
  * fresh SQLite file with the build's own `createServices` (dispatcher and loops off, limits raised as
@@ -29,16 +31,17 @@ const builds = values.build.map((b) => {
 if (builds.length === 0) throw new Error('give at least one --build name=<dir>');
 const RUNS = Number(values.runs);
 const CALLS = Number(values.calls);
-const KINDS = ['send', 'generate', 'verify'] as const;
+const KINDS = ['send', 'generate', 'verify', 'dispatch'] as const;
 type Kind = typeof KINDS[number];
 
-/** Runs in the child process, on the build's dist: prints {send, generate, verify} in µs of CPU per call. */
+/** Runs in the child process, on the build's dist: prints {send, generate, verify, dispatch} in µs of CPU per call or message. */
 const child = `
 const [dist, dbPath, calls] = [process.argv[2], process.argv[3], Number(process.argv[4])];
 const { loadConfig } = await import(dist + '/config.js');
-const { createServices, stopWorkers } = await import(dist + '/services/container.js');
+const { createServices, startWorkers, stopWorkers } = await import(dist + '/services/container.js');
+const { countByStatus } = await import(dist + '/store/message-store.js');
 const services = await createServices(loadConfig({
-  DATABASE_URL: 'sqlite:' + dbPath, LOG_LEVEL: 'silent', RUN_WORKER: 'false', PORT: '0',
+  DATABASE_URL: 'sqlite:' + dbPath, LOG_LEVEL: 'silent', RUN_WORKER: 'false', PORT: '0', SIMULATOR_DELIVERY_DELAY_MS: '0',
   RATE_LIMIT_PER_SECOND: '10000000', RATE_LIMIT_PER_MINUTE: '100000000', RATE_LIMIT_PER_HOUR: '1000000000',
   MAX_SMS_PER_NUMBER_PER_HOUR: '1000000', OTP_PUMPING_MIN_CONVERSION: '0',
 }));
@@ -60,6 +63,14 @@ const out = {};
 await phase('send', '510', calls, 0); out.send = await phase('send', '415', calls, 0);
 await phase('generate', '510', calls, 100000); out.generate = await phase('generate', '415', calls, 100000);
 await phase('verify', '510', calls, 100000); out.verify = await phase('verify', '415', calls, 100000);
+// The sends' messages (2 × calls) and the codes are still queued: the dispatcher's loops take them all, here on
+// this thread (no second connection, so no write turns). Per message, warm-up included, polling for the end too.
+const queued = await countByStatus(services.store.db, ['queued']);
+const before = process.cpuUsage();
+startWorkers(services);
+while (await countByStatus(services.store.db, ['queued', 'sending', 'sent']) > 0) await new Promise((r) => setTimeout(r, 50));
+const used = process.cpuUsage(before);
+out.dispatch = (used.user + used.system) / queued;
 console.log(JSON.stringify(out));
 await stopWorkers(services);
 await services.store.close();
@@ -90,7 +101,7 @@ for (let run = 0; run < RUNS; run++) {
     console.log(`run ${run + 1} ${build.name}: ${KINDS.map((k) => `${k} ${r[k].toFixed(1)} µs`).join(', ')}`);
   }
 }
-console.log('\n| build | send µs CPU (runs) | generate | verify |\n| --- | --- | --- | --- |');
+console.log('\n| build | send µs CPU (runs) | generate | verify | dispatch, per message |\n| --- | --- | --- | --- | --- |');
 for (const [name, rs] of results) {
   console.log(`| ${name} | ${KINDS.map((k) => `${median(rs.map((r) => r[k])).toFixed(1)} (${rs.map((r) => r[k].toFixed(1)).join(', ')})`).join(' | ')} |`);
 }

@@ -7,6 +7,7 @@ import type { ProviderBudget } from './domain/rate-limit.js';
 import type { FieldCipher } from './domain/field-cipher.js';
 import { decideSendOutcome } from './domain/send-decision.js';
 import type { GatewayMetrics } from './metrics.js';
+import { callDeadline } from './providers/call-deadline.js';
 import type { SendOutcome, SmsProvider } from './providers/provider.js';
 import type { RecentOutcomes } from './providers/recent-outcomes.js';
 import type { ProviderRouter } from './providers/routing/provider-router.js';
@@ -15,15 +16,15 @@ import type { WakeUps } from './services/wake-ups.js';
 import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, type AcceptedSend } from './store/dispatch-store.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
-import { claimDue, claimStale, moveStatus, recordTransitions, routeOf, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
+import { claimDue, claimStale, moveStatus, recordTransitions, routeOf, type ClaimedMessage, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
 import type { Database, MessagesTable } from './store/schema.js';
 import { PollingLoop } from './services/polling-loop.js';
 
 const MAINTENANCE_INTERVAL_MS = 500;
 
 type Result =
-  | { message: MessageRow; outcome: SendOutcome; startedAt: number; finishedAt: number }
-  | { message: MessageRow; outcome: { kind: 'expired' | 'released' }; startedAt: number; finishedAt: number };
+  | { message: ClaimedMessage; outcome: SendOutcome; startedAt: number; finishedAt: number }
+  | { message: ClaimedMessage; outcome: { kind: 'expired' | 'released' }; startedAt: number; finishedAt: number };
 
 export interface DispatcherDeps {
   config: Config;
@@ -136,7 +137,7 @@ export class Dispatcher {
     });
   }
 
-  private async sendAll(provider: SmsProvider, messages: MessageRow[], budget: ProviderBudget, leaseUntil: number): Promise<Result[]> {
+  private async sendAll(provider: SmsProvider, messages: ClaimedMessage[], budget: ProviderBudget, leaseUntil: number): Promise<Result[]> {
     const results: Result[] = [];
     const inFlight = new Set<Promise<void>>();
     // The last moment a send may start: one started later could outlast the claim's lease.
@@ -177,11 +178,12 @@ export class Dispatcher {
     return results;
   }
 
-  private async sendOne(provider: SmsProvider, message: MessageRow): Promise<Result> {
+  private async sendOne(provider: SmsProvider, message: ClaimedMessage): Promise<Result> {
     const { config, metrics } = this.deps;
     const started = Date.now();
     metrics.queueWaitSeconds.observe({ provider: provider.name }, Math.max(0, started - message.due_at) / 1000);
     let outcome: SendOutcome;
+    const deadline = callDeadline(config.dispatch.providerTimeoutSeconds * 1000);
     try {
       outcome = await provider.send({
         id: message.id,
@@ -194,10 +196,12 @@ export class Dispatcher {
         smsType: message.sms_type as SmsType,
         statusCallbackUrl: `${config.publicUrl}/api/webhooks/${provider.name}`,
         validitySeconds: message.expire_at === null ? undefined : Math.max(1, Math.floor((message.expire_at - started) / 1000)),
-      }, AbortSignal.timeout(config.dispatch.providerTimeoutSeconds * 1000));
+      }, deadline.signal);
     } catch (err) {
       const e = err as Error;
       outcome = { kind: 'unknown', code: e.name === 'TimeoutError' ? 'PROVIDER_TIMEOUT' : 'PROVIDER_ERROR', message: e.message };
+    } finally {
+      deadline.clear();
     }
     const finishedAt = Date.now();
     metrics.dispatchSeconds.observe({ provider: provider.name }, (finishedAt - started) / 1000);
@@ -218,7 +222,7 @@ export class Dispatcher {
       const attempts: Parameters<typeof recordSendAttempts>[1] = [];
       // The claim's event, written with the outcome, and only where the outcome was stored: a round that
       // outlived its lease finds its messages decided by recovery, which wrote that event itself.
-      const claimed = (message: MessageRow): Transition => ({ message, from: 'queued', to: 'sending', source: 'dispatcher', at: claimedAt });
+      const claimed = (message: ClaimedMessage): Transition => ({ message, from: 'queued', to: 'sending', source: 'dispatcher', at: claimedAt });
       await releaseUnsent(trx, results.filter((r) => r.outcome.kind === 'released').map((r) => r.message), now);
       for (const result of results) {
         const { message, outcome } = result;
@@ -249,8 +253,8 @@ export class Dispatcher {
 
   /** What one tried send does: its attempt (a row, or the message itself once markSent moves it), the provider's health, and the message's next step. */
   private async storeAttempt(
-    trx: Kysely<Database>, providerName: string, { message, outcome, startedAt, finishedAt }: { message: MessageRow; outcome: SendOutcome; startedAt: number; finishedAt: number },
-    round: { transitions: Transition[]; accepted: AcceptedSend[]; attempts: Parameters<typeof recordSendAttempts>[1]; claimed: (message: MessageRow) => Transition },
+    trx: Kysely<Database>, providerName: string, { message, outcome, startedAt, finishedAt }: { message: ClaimedMessage; outcome: SendOutcome; startedAt: number; finishedAt: number },
+    round: { transitions: Transition[]; accepted: AcceptedSend[]; attempts: Parameters<typeof recordSendAttempts>[1]; claimed: (message: ClaimedMessage) => Transition },
     unavailable: Set<string>, now: number,
   ): Promise<void> {
     const { config, metrics } = this.deps;
@@ -308,7 +312,7 @@ export class Dispatcher {
   }
 
   /** False when the message was no longer this round's to end (recovery had it first, or it was claimed again since). */
-  private async finish(trx: Kysely<Database>, message: MessageRow, to: 'failed' | 'expired', code: string, text: string, now: number): Promise<boolean> {
+  private async finish(trx: Kysely<Database>, message: ClaimedMessage, to: 'failed' | 'expired', code: string, text: string, now: number): Promise<boolean> {
     const moved = await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
     this.countFinal(trx, moved, to);
     return moved.length > 0;
@@ -351,10 +355,13 @@ export class Dispatcher {
         verdicts.push({ message, found: 'unknown' });
         continue;
       }
+      const deadline = callDeadline(config.dispatch.providerTimeoutSeconds * 1000);
       try {
-        verdicts.push({ message, found: await provider.lookup({ messageId: message.id, to: message.to_number, attemptedAt: message.updated_at }, AbortSignal.timeout(config.dispatch.providerTimeoutSeconds * 1000)) });
+        verdicts.push({ message, found: await provider.lookup({ messageId: message.id, to: message.to_number, attemptedAt: message.updated_at }, deadline.signal) });
       } catch {
         // The provider can't answer now: leave the claim's fresh lease to run out and ask again later.
+      } finally {
+        deadline.clear();
       }
     }
     const at = Date.now();

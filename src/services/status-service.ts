@@ -21,6 +21,14 @@ export interface ReportOutcome {
   reason?: string;
 }
 
+/**
+ * What judging a report and writing its change read of a message. Not the whole row: a 40-property object
+ * per report (its texts, metadata and times) cost ~7 µs more a report, inside the write turn of the thread
+ * that applies them (bench/RESULTS.md, fourteenth pass).
+ */
+const REPORTED_COLUMNS = ['id', 'status', 'provider', 'sms_type', 'provider_message_id', 'sent_at', 'batch_id', 'custom_id', 'callback_url'] as const;
+type ReportedMessage = Pick<MessageRow, typeof REPORTED_COLUMNS[number]>;
+const REPORTED_MESSAGE_COLUMNS = REPORTED_COLUMNS.map((c) => `messages.${c}` as const);
 
 /**
  * Applies delivery reports. Statuses only move forward; a late or repeated report changes
@@ -33,7 +41,7 @@ export class StatusService {
   /** A report for one of our message ids (POST /api/sms/{id}/webhook). */
   async applyToMessage(messageId: string, report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string }, source: string): Promise<ReportOutcome> {
     const [outcome] = await this.commits.mayFail(async (trx) => {
-      const message = await trx.selectFrom('messages').selectAll().where('id', '=', messageId).executeTakeFirst();
+      const message = await trx.selectFrom('messages').select(REPORTED_COLUMNS).where('id', '=', messageId).executeTakeFirst();
       if (!message) throw new NotFoundError('message', messageId);
       const outcome = await this.apply(trx, message, report, source, Date.now());
       if (outcome.refused) throw new ConflictError(`message ${messageId} is ${message.status}: ${outcome.reason}`);
@@ -73,19 +81,19 @@ export class StatusService {
   private async applyReports(trx: Kysely<Database>, provider: string, reports: StatusReport[], source: string, now: number): Promise<ReportOutcome[]> {
     const ourIds = reports.map((r) => r.messageId).filter((id): id is string => id !== undefined);
     const theirIds = reports.filter((r) => r.messageId === undefined).flatMap((r) => [r.providerMessageId, ...(r.part ? [r.part.id] : [])]);
-    const byId = new Map<string, MessageRow>();
-    const byProviderId = new Map<string, MessageRow>();
+    const byId = new Map<string, ReportedMessage>();
+    const byProviderId = new Map<string, ReportedMessage>();
     // In slices: one statement may bind only so many parameters.
     for (let i = 0; i < ourIds.length; i += 500) {
-      for (const m of await trx.selectFrom('messages').selectAll().where('id', 'in', inList(ourIds.slice(i, i + 500))).where('provider', '=', provider).execute()) byId.set(m.id, m);
+      for (const m of await trx.selectFrom('messages').select(REPORTED_COLUMNS).where('id', 'in', inList(ourIds.slice(i, i + 500))).where('provider', '=', provider).execute()) byId.set(m.id, m);
     }
     for (let i = 0; i < theirIds.length; i += 500) {
       const slice = theirIds.slice(i, i + 500);
-      for (const m of await trx.selectFrom('messages').selectAll().where('provider', '=', provider).where('provider_message_id', 'in', inList(slice)).execute()) {
+      for (const m of await trx.selectFrom('messages').select(REPORTED_COLUMNS).where('provider', '=', provider).where('provider_message_id', 'in', inList(slice)).execute()) {
         byProviderId.set(m.provider_message_id!, m);
       }
       // A report about a later part of a long text names only that part's id.
-      const parts = await trx.selectFrom('message_parts').innerJoin('messages', 'messages.id', 'message_parts.message_id').selectAll('messages')
+      const parts = await trx.selectFrom('message_parts').innerJoin('messages', 'messages.id', 'message_parts.message_id').select(REPORTED_MESSAGE_COLUMNS)
         .select('message_parts.part_id').where('message_parts.provider', '=', provider).where('message_parts.part_id', 'in', inList(slice)).execute();
       for (const { part_id: partId, ...m } of parts) byProviderId.set(partId, m);
     }
@@ -96,7 +104,7 @@ export class StatusService {
     const outcomes: ReportOutcome[] = new Array(reports.length);
     // A report about a message of one part, the first about it here, is judged on the message as read and
     // written with the others like it in one statement; the rest go one by one after them, in order.
-    const together: Array<{ index: number; message: MessageRow; report: StatusReport }> = [];
+    const together: Array<{ index: number; message: ReportedMessage; report: StatusReport }> = [];
     const alone: number[] = [];
     const seen = new Set<string>();
     reports.forEach((report, index) => {
@@ -154,7 +162,7 @@ export class StatusService {
    * UPDATE for all (each row only if still in the status it was judged in) and one insert of their
    * events. A message another transaction moved meanwhile is judged again alone, as `apply` does.
    */
-  private async applyTogether(trx: Kysely<Database>, items: Array<{ message: MessageRow; report: StatusReport }>, source: string, now: number): Promise<ReportOutcome[]> {
+  private async applyTogether(trx: Kysely<Database>, items: Array<{ message: ReportedMessage; report: StatusReport }>, source: string, now: number): Promise<ReportOutcome[]> {
     const judged = items.map(({ message, report }) => this.judge(message, report, now));
     const writes = judged.flatMap((j) => ('changes' in j ? [{ id: j.message.id, from: j.from, set: j.changes }] : []));
     const moved = await moveEach(trx, writes);
@@ -177,7 +185,7 @@ export class StatusService {
    * message takes the status all its parts make together (delivered once every part is).
    */
   private async throughParts(
-    trx: Kysely<Database>, provider: string, message: MessageRow, report: StatusReport, now: number, partsOf: Map<string, Array<{ part_id: string; status: string }>>,
+    trx: Kysely<Database>, provider: string, message: ReportedMessage, report: StatusReport, now: number, partsOf: Map<string, Array<{ part_id: string; status: string }>>,
   ): Promise<StatusReport> {
     const known = partsOf.get(message.id) ?? [];
     if (!report.part && known.length === 0) return report;
@@ -197,8 +205,8 @@ export class StatusService {
   }
 
   /** What a report does to a message as read: nothing (with why), or these changes. */
-  private judge(message: MessageRow, report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string }, now: number):
-    { message: MessageRow; outcome: ReportOutcome } | { message: MessageRow; from: MessageStatus; to: MessageStatus; changes: Partial<MessagesTable>; applied: ReportOutcome } {
+  private judge(message: ReportedMessage, report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string }, now: number):
+    { message: ReportedMessage; outcome: ReportOutcome } | { message: ReportedMessage; from: MessageStatus; to: MessageStatus; changes: Partial<MessagesTable>; applied: ReportOutcome } {
     const from = message.status as MessageStatus;
     const to = report.status;
     const base = { message_id: message.id, provider_message_id: message.provider_message_id ?? report.providerMessageId ?? null, previous_status: from };
@@ -225,7 +233,7 @@ export class StatusService {
     return { message, from, to, changes, applied: { ...base, status: to, applied: true } };
   }
 
-  private transition(trx: Kysely<Database>, message: MessageRow, from: MessageStatus, to: MessageStatus, report: { errorCode?: string; errorMessage?: string }, source: string, now: number): Transition {
+  private transition(trx: Kysely<Database>, message: ReportedMessage, from: MessageStatus, to: MessageStatus, report: { errorCode?: string; errorMessage?: string }, source: string, now: number): Transition {
     // Counted once committed: a rolled-back attempt that runs again would otherwise count twice.
     if (to === 'delivered') this.commits.afterCommit(trx, () => this.metrics.delivered.inc({ provider: message.provider }));
     else if (isFinal(to)) this.commits.afterCommit(trx, () => this.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to }));
@@ -234,7 +242,7 @@ export class StatusService {
 
   private async apply(
     trx: Kysely<Database>,
-    message: MessageRow,
+    message: ReportedMessage,
     report: Omit<StatusReport, 'providerMessageId'> & { providerMessageId?: string },
     source: string,
     now: number,
@@ -248,7 +256,7 @@ export class StatusService {
       // Another transaction moved it since we read it: on PostgreSQL, typically the dispatcher storing
       // `sent` while this report of `delivered` waited for its row lock. Judged again on the row as it
       // is now, or a fast provider's report would be lost.
-      const fresh = retries > 0 ? await trx.selectFrom('messages').selectAll().where('id', '=', message.id).executeTakeFirst() : undefined;
+      const fresh = retries > 0 ? await trx.selectFrom('messages').select(REPORTED_COLUMNS).where('id', '=', message.id).executeTakeFirst() : undefined;
       if (fresh && fresh.status !== from) return this.apply(trx, fresh, report, source, now, retries - 1);
       return { ...judged.applied, status: from, applied: false, reason: 'changed concurrently' };
     }

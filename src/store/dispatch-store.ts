@@ -1,7 +1,7 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { newId } from '../domain/ids.js';
 import { REPORTABLE_STATUSES } from '../domain/message-status.js';
-import { insertRows, moveEach, statusLiteral, type MessageRow } from './message-store.js';
+import { insertRows, moveEach, statusLiteral, type ClaimedMessage, type MessageRow } from './message-store.js';
 import type { Database, SendAttemptsTable } from './schema.js';
 
 type Db = Kysely<Database>;
@@ -44,7 +44,7 @@ export async function leaveForRecovery(db: Db, claim: Claim, code: string, messa
 }
 
 export interface AcceptedSend {
-  message: MessageRow;
+  message: ClaimedMessage;
   providerMessageId: string;
   /** One id per part when the provider reports parts one by one. */
   partIds?: string[];

@@ -102,7 +102,6 @@ export interface TransitionSubject {
   id: string;
   batch_id: string;
   custom_id: string | null;
-  metadata: string | null;
   callback_url: string | null;
 }
 
@@ -183,7 +182,7 @@ export interface MovedMessage extends TransitionSubject {
   sms_type: MessagesTable['sms_type'];
 }
 
-const MOVED_COLUMNS = ['id', 'batch_id', 'custom_id', 'metadata', 'callback_url', 'provider', 'sms_type'] as const;
+const MOVED_COLUMNS = ['id', 'batch_id', 'custom_id', 'callback_url', 'provider', 'sms_type'] as const;
 
 /**
  * A status written into the SQL rather than bound, for statements on `messages` that filter by status.
@@ -325,7 +324,18 @@ function oneMessageBatch(m: MessageRow): BatchRow {
  * claim is one UPDATE, so two workers never take the same message; the lease says how
  * long the claim holds before recovery may take the message back.
  */
-export async function claimDue(db: Db, dialect: DialectName, provider: string, limit: number, now: number, leaseUntil: number): Promise<MessageRow[]> {
+/**
+ * What a round reads of each message it claims: what the send needs, what its outcome is decided on, and its
+ * transition's subject. Not the whole row: a 40-property object per message, with its metadata and times,
+ * cost the dispatch thread ~7 µs a message, inside its write turn (bench/RESULTS.md, fourteenth pass).
+ */
+const CLAIMED_COLUMNS = [
+  'id', 'batch_id', 'custom_id', 'callback_url', 'provider', 'route', 'sms_type', 'priority', 'due_at', 'expire_at', 'attempts', 'claims',
+  'to_number', 'from_number', 'body', 'sealed_body', 'message_type', 'encoding', 'segments', 'estimated_cost',
+] as const;
+export type ClaimedMessage = Pick<MessageRow, typeof CLAIMED_COLUMNS[number]>;
+
+export async function claimDue(db: Db, dialect: DialectName, provider: string, limit: number, now: number, leaseUntil: number): Promise<ClaimedMessage[]> {
   let due = db
     .selectFrom('messages')
     .select('id')
@@ -341,7 +351,7 @@ export async function claimDue(db: Db, dialect: DialectName, provider: string, l
     .updateTable('messages')
     .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), claims: eb('claims', '+', 1), lease_until: leaseUntil, updated_at: now }))
     .where('id', 'in', due)
-    .returningAll()
+    .returning(CLAIMED_COLUMNS)
     .execute();
   // Ids grow with acceptance time: equal priority and due time go first come, first served.
   rows.sort((a, b) => a.priority - b.priority || a.due_at - b.due_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
 import { leaveForRecovery, markSent, releaseUnsent, requeue } from '../../src/store/dispatch-store.js';
-import { claimDue, claimStale, moveEach, moveStatus, type MessageRow } from '../../src/store/message-store.js';
+import { claimDue, claimStale, moveEach, moveStatus, type ClaimedMessage } from '../../src/store/message-store.js';
 import { freshStores } from '../helpers/fresh-store.js';
 import { messageRow } from '../helpers/message-row.js';
 
@@ -25,11 +25,12 @@ describe('a claim\'s writes', () => {
     // The first round hands it back unsent; a newer round claims it.
     await releaseUnsent(db, [first], at + 2);
     const newer = await claim();
-    expect(newer).toMatchObject({ status: 'sending', attempts: first.attempts });
+    expect(newer.attempts).toBe(first.attempts);
+    expect((await db.selectFrom('messages').select('status').where('id', '=', id).executeTakeFirst())?.status).toBe('sending');
     expect(newer.claims).toBe(first.claims + 1);
 
     // Neither the first round nor recovery of the first claim can end the newer claim.
-    const stale: MessageRow[] = [first, recovered];
+    const stale: ClaimedMessage[] = [first, recovered];
     for (const old of stale) {
       expect(await requeue(db, old, { provider: 'simulator', dueAt: at, code: 'X', message: 'x' }, at + 3)).toBe(false);
       expect(await leaveForRecovery(db, old, 'X', 'x', at + 3)).toBe(false);
