@@ -320,11 +320,6 @@ function oneMessageBatch(m: MessageRow): BatchRow {
 }
 
 /**
- * Claims up to `limit` due messages of one provider for sending, most urgent first. The
- * claim is one UPDATE, so two workers never take the same message; the lease says how
- * long the claim holds before recovery may take the message back.
- */
-/**
  * What a round reads of each message it claims: what the send needs, what its outcome is decided on, and its
  * transition's subject. Not the whole row: a 40-property object per message, with its metadata and times,
  * cost the dispatch thread ~3.5 µs more a message, inside its write turn (bench/RESULTS.md, fourteenth pass).
@@ -335,6 +330,11 @@ const CLAIMED_COLUMNS = [
 ] as const;
 export type ClaimedMessage = Pick<MessageRow, typeof CLAIMED_COLUMNS[number]>;
 
+/**
+ * Claims up to `limit` due messages of one provider for sending, most urgent first. The
+ * claim is one UPDATE, so two workers never take the same message; the lease says how
+ * long the claim holds before recovery may take the message back.
+ */
 export async function claimDue(db: Db, dialect: DialectName, provider: string, limit: number, now: number, leaseUntil: number): Promise<ClaimedMessage[]> {
   let due = db
     .selectFrom('messages')
