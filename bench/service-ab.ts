@@ -2,15 +2,16 @@
  * CPU per call of the hot use cases below HTTP, for two or more builds alternating in one run: a
  * one-recipient send, an OTP generate and an OTP verify (a wrong code: the same two statements as a
  * right one, without having to read the code back), and the dispatcher's work per message (`dispatch`:
- * the sends' messages claimed, handed to the simulator, stored as sent and delivered by its reports, on
- * the same thread and connection). For changes too small to show through the HTTP figures' ±15 % spread
+ * every message the run queued, the sends' and the codes', claimed, handed to the simulator, stored as
+ * sent and delivered by its reports, on the same thread and connection). For changes too small to show through the HTTP figures' ±15 % spread
  * on these machines (bench/RESULTS.md, thirteenth pass).
  *
  * Each build is a directory with a compiled `dist/`. Per build and run, a fresh node process opens a
- * fresh SQLite file with the build's own `createServices` (dispatcher and loops off, limits raised as
- * user-path.ts raises them) and calls the service 50 at a time, as 50 connections would: the group
- * commit and its WAL fsync are in, HTTP, the dispatcher and the load generator are not. `--calls`
- * after as many warm-up ones. CPU is the process's user+system time (`process.cpuUsage`) ÷ calls.
+ * fresh SQLite file with the build's own `createServices` (dispatcher and loops off until the dispatch
+ * phase, limits raised as user-path.ts raises them) and calls the service 50 at a time, as 50 connections
+ * would: the group commit and its WAL fsync are in, HTTP, the dispatcher and the load generator are not.
+ * `--calls` after as many warm-up ones. CPU is the process's user+system time (`process.cpuUsage`) ÷ calls
+ * (÷ messages for `dispatch`, whose figure also holds the other loops, the WAL threads and its own polling).
  *
  * Usage: npx tsx bench/service-ab.ts --build base=/tmp/base --build head=. [--runs 5] [--calls 10000]
  *        (`git worktree add /tmp/base <commit>`, link node_modules into it, `npm run build:server` there)
