@@ -124,12 +124,20 @@ export class MessageEventFeed {
 
   /**
    * Changes after the event numbered `afterNumber` (a reconnecting client's `Last-Event-ID`), at most
-   * RESUME_LIMIT; `undefined` when there were more, so the client should reload instead. On
-   * PostgreSQL a number below `afterNumber` can still commit later (see the class comment): such a
-   * change is not replayed.
+   * RESUME_LIMIT; `undefined` when there were more, so the client should reload instead.
+   * On PostgreSQL a number below `afterNumber` can commit after the client heard `afterNumber` (see the
+   * class comment), so the look-back window before that event is replayed as well. Changes the client may
+   * have heard come again, in number order, so that none it missed is left out. A message's own changes
+   * are numbered in the order they happened: applying them in order ends where the message is.
    */
   async since(afterNumber: number, keyId: string | null): Promise<StatusChange[] | undefined> {
-    const rows = await this.query(afterNumber, null, keyId, RESUME_LIMIT + 1);
+    let lookBackFrom: number | undefined;
+    if (!this.numberedInCommitOrder) {
+      const heard = await this.store.db.selectFrom('message_events').select('created_at').where('id', '=', afterNumber).executeTakeFirst();
+      // Gone (retention purged it): the numbers after it are all that can be told.
+      if (heard) lookBackFrom = Number(heard.created_at) - this.lookbackMs;
+    }
+    const rows = await this.query(afterNumber, null, keyId, RESUME_LIMIT + 1, lookBackFrom);
     return rows.length > RESUME_LIMIT ? undefined : rows.map(toChange);
   }
 
@@ -228,12 +236,18 @@ export class MessageEventFeed {
     return Number(row?.id ?? 0);
   }
 
-  /** Events numbered after `afterNumber` or made since `fromTime`, in number order. */
-  private query(afterNumber: number | null, fromTime: number | null, keyId: string | null, limit: number) {
+  /**
+   * Events numbered after `afterNumber` or made since `fromTime`, in number order. With `lookBackFrom`,
+   * also those numbered below `afterNumber` and made since that time.
+   */
+  private query(afterNumber: number | null, fromTime: number | null, keyId: string | null, limit: number, lookBackFrom?: number) {
     let q = this.store.db.selectFrom('message_events as e')
       .innerJoin('messages as m', 'm.id', 'e.message_id')
       .select(['e.id', 'e.message_id', 'e.status', 'e.previous_status', 'e.source', 'e.created_at', 'm.batch_id', 'm.key_id']);
-    if (afterNumber !== null) q = q.where('e.id', '>', afterNumber);
+    if (afterNumber !== null && lookBackFrom !== undefined) {
+      const after = afterNumber;
+      q = q.where((eb) => eb.or([eb('e.id', '>', after), eb.and([eb('e.id', '<', after), eb('e.created_at', '>=', lookBackFrom)])]));
+    } else if (afterNumber !== null) q = q.where('e.id', '>', afterNumber);
     if (fromTime !== null) q = q.where('e.created_at', '>=', fromTime);
     if (keyId !== null) q = q.where('m.key_id', '=', keyId);
     return q.orderBy('e.id').limit(limit).execute();

@@ -3,6 +3,7 @@
  * may send ("resync" beyond it), nothing stored before listening began, nothing uncommitted.
  */
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageEventFeed, type FeedNotice, type FeedOptions, type StatusChange } from '../../src/services/event-feed.js';
 import { dropDatabase, freshDatabaseUrl, onPostgres } from '../helpers/database.js';
@@ -135,6 +136,31 @@ describe('MessageEventFeed', () => {
       writer.close();
       await other.stop();
       await dropDatabase(url);
+    }
+  });
+
+  it.skipIf(!onPostgres)('on PostgreSQL replays, after a Last-Event-ID, a change numbered before it that committed after it', async () => {
+    const id = await sendOne('resumed');
+    const feed = new MessageEventFeed(gw.services.store);
+    const early = new pg.Client({ connectionString: gw.services.config.databaseUrl });
+    await early.connect();
+    try {
+      // Numbered first, inside a transaction still open...
+      await early.query('begin');
+      const held = await early.query<{ id: string }>(
+        `insert into message_events (message_id, status, previous_status, source, detail, created_at) values ($1, 'canceled', 'queued', 'test-held', null, $2) returning id`, [id, Date.now()]);
+      // ...then a higher number, committed at once: the one a client hears, and reconnects with.
+      const heard = await gw.services.store.db.insertInto('message_events')
+        .values({ message_id: id, status: 'canceled', previous_status: 'queued', source: 'test-heard', detail: null, created_at: Date.now() })
+        .returning('id').executeTakeFirstOrThrow();
+      expect(Number(held.rows[0].id)).toBeLessThan(Number(heard.id));
+      await early.query('commit');
+      const replay = await feed.since(Number(heard.id), null);
+      expect(replay?.map((c) => c.source)).toContain('test-held');
+      expect(replay?.map((c) => c.source)).not.toContain('test-heard');
+    } finally {
+      await early.end();
+      await feed.close();
     }
   });
 
