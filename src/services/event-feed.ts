@@ -135,11 +135,13 @@ export class MessageEventFeed {
     if (!this.numberedInCommitOrder) {
       const heard = await this.store.db.selectFrom('message_events').select('created_at').where('id', '=', afterNumber).executeTakeFirst();
       // Gone (retention purged it): the numbers after it are all that can be told. Two reads, not one with
-      // an OR: each keeps to its own index range (the time index, the key).
-      if (heard) below = await this.query(null, Number(heard.created_at) - this.lookbackMs, keyId, RESUME_LIMIT + 1, afterNumber);
+      // an OR: each keeps to its own index range (the time index, the key). The window, mostly heard
+      // already, does not count against what was missed; it has the bound of one read of the live feed.
+      if (heard) below = await this.query(null, Number(heard.created_at) - this.lookbackMs, keyId, this.maxPerRead + 1, afterNumber);
+      if (below.length > this.maxPerRead) return undefined;
     }
-    const rows = [...below, ...await this.query(afterNumber, null, keyId, RESUME_LIMIT + 1)];
-    return rows.length > RESUME_LIMIT ? undefined : rows.map(toChange);
+    const after = await this.query(afterNumber, null, keyId, RESUME_LIMIT + 1);
+    return after.length > RESUME_LIMIT ? undefined : [...below, ...after].map(toChange);
   }
 
   async close(): Promise<void> {

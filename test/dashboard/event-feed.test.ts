@@ -144,11 +144,13 @@ describe('MessageEventFeed', () => {
     const feed = new MessageEventFeed(gw.services.store);
     const early = new pg.Client({ connectionString: gw.services.config.databaseUrl });
     await early.connect();
+    const insert = `insert into message_events (message_id, status, previous_status, source, detail, created_at) values ($1, 'canceled', 'queued', $2, null, $3) returning id`;
     try {
-      // Numbered first, inside a transaction still open...
+      // Numbered and committed longest before: outside the look-back window of the event resumed from.
+      await early.query(insert, [id, 'test-old', Date.now() - 60_000]);
+      // Numbered next, inside a transaction still open...
       await early.query('begin');
-      const held = await early.query<{ id: string }>(
-        `insert into message_events (message_id, status, previous_status, source, detail, created_at) values ($1, 'canceled', 'queued', 'test-held', null, $2) returning id`, [id, Date.now()]);
+      const held = await early.query<{ id: string }>(insert, [id, 'test-held', Date.now()]);
       // ...then a higher number, committed at once: the one a client hears, and reconnects with.
       const heard = await gw.services.store.db.insertInto('message_events')
         .values({ message_id: id, status: 'canceled', previous_status: 'queued', source: 'test-heard', detail: null, created_at: Date.now() })
@@ -158,6 +160,9 @@ describe('MessageEventFeed', () => {
       const replay = await feed.since(Number(heard.id), null);
       expect(replay?.map((c) => c.source)).toContain('test-held');
       expect(replay?.map((c) => c.source)).not.toContain('test-heard');
+      expect(replay?.map((c) => c.source)).not.toContain('test-old');
+      // The look-back read is the key's own too.
+      expect(await feed.since(Number(heard.id), 'key_someone_else')).toEqual([]);
     } finally {
       await early.end();
       await feed.close();
