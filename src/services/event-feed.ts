@@ -242,9 +242,9 @@ export class MessageEventFeed {
   /**
    * Events numbered after `afterNumber` (and below `beforeNumber`) or made since `fromTime`, in number order.
    * A read by time takes its `limit` in time order, and is put in number order here: asked for the time
-   * range in number order, PostgreSQL walks the primary key from its start (numbers and times rise
-   * together, which its estimate does not know), 66 ms at 600,000 events against 1.5 ms on the time index
-   * (bench/RESULTS.md, fourteenth pass).
+   * range in number order, PostgreSQL can walk the primary key from its start (numbers and times rise
+   * together, which its estimate does not know): 51–66 ms on a table of 600,000 events against 1.5 ms on
+   * the time index (bench/RESULTS.md, fourteenth pass).
    */
   private async query(afterNumber: number | null, fromTime: number | null, keyId: string | null, limit: number, beforeNumber?: number) {
     const events = this.store.db.selectFrom('message_events as e');
