@@ -400,7 +400,9 @@ export class Dispatcher {
           if (decision.action === 'failover' || decision.action === 'retry') {
             // Due at once: an interruption, not the provider, stopped this send.
             const requeued = await move(message, 'queued', { provider: decision.to, due_at: at, lease_until: null }, `provider never received it: queued again for ${decision.to}`);
+            // Counted as the dispatcher counts its own: a failover, or a retry of the same provider.
             if (requeued && decision.action === 'failover') commits.afterCommit(trx, () => metrics.failovers.inc({ from: message.provider, to: decision.to }));
+            else if (requeued) commits.afterCommit(trx, () => metrics.sendRetries.inc({ provider: message.provider }));
           } else if (await move(message, 'failed',
             { error_code: 'PROVIDER_NOT_RECEIVED', error_message: `the provider never received it and the ${config.dispatch.maxAttempts} attempts are spent`, final_at: at, lease_until: null, sealed_body: null },
             'provider never received it; attempts spent')) {

@@ -284,6 +284,19 @@ describe('recovery', () => {
     expect(await message(gw, id)).toMatchObject({ status: 'sent', provider: 'plivo' });
     expect(twilio.sendRequests()).toBe(1);
   });
+
+  it('queues a send twilio never received for twilio again when it is the only provider, and counts the retry', async () => {
+    const twilio = later(await twilioDriver({ answerCreate: () => 'hang' }));
+    const { gw } = await gateway({ ...twilio.env, PROVIDER_TIMEOUT: '1', SEND_MAX_ATTEMPTS: '2' });
+    const id = await sendOne(gw, { provider: 'twilio' });
+    const { dispatcher, router } = gw.services;
+    await dispatcher.dispatchOnce(router.get('twilio')!);
+    expect((await get(gw.app, '/metrics')).body).not.toMatch(/^sms_send_retries_total\{provider="twilio"\}/m);
+    expect(await dispatcher.recover(Date.now() + gw.services.config.dispatch.leaseSeconds * 1000)).toBe(1);
+    expect(await message(gw, id)).toMatchObject({ status: 'queued', provider: 'twilio' });
+    expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_send_retries_total\{provider="twilio"\} 1$/m);
+    expect((await get(gw.app, '/metrics')).body).not.toMatch(/^sms_failovers_total\{/m);
+  });
 });
 
 describe('circuit breaker', () => {
