@@ -1,3 +1,4 @@
+import { AppliedChanges } from './applied-changes';
 import { authHeaders } from './client';
 
 /** One status change, as `GET /api/events` sends it (`event: status`). */
@@ -33,11 +34,14 @@ export function followStatusChanges(key: string, handlers: StreamHandlers): () =
   const controller = new AbortController();
   let lastEventId: string | undefined;
   let stopped = false;
+  const applied = new AppliedChanges();
 
   const dispatch = (event: string, data: string, id: string | undefined) => {
     if (id) lastEventId = id;
-    if (event === 'status') handlers.onChanges([JSON.parse(data) as StatusChange]);
-    else if (event === 'resync') handlers.onResync();
+    if (event === 'status') {
+      const change = JSON.parse(data) as StatusChange;
+      if (applied.isNew(change.message_id, change.id)) handlers.onChanges([change]);
+    } else if (event === 'resync') handlers.onResync();
     else if (event === 'revoked') {
       stopped = true;
       handlers.onRevoked();
