@@ -100,6 +100,8 @@ export interface Config {
     failureRate: number;
     transientErrorRate: number;
     latencyMs: number;
+    /** SIMULATOR_OUTBOX_KEEP: how many of the newest entries the outbox keeps (0: all of them). */
+    outboxKeep: number;
   };
   /** The SMPP server for ESMEs (src/smpp-server): off unless SMPP_SERVER_PORT is set. */
   smppServer: { port: number; host: string } | undefined;
@@ -357,6 +359,7 @@ export function loadConfig(env: Env = process.env): Config {
       failureRate: num(env, 'SIMULATOR_FAILURE_RATE', 0, 0, 1),
       transientErrorRate: num(env, 'SIMULATOR_TRANSIENT_ERROR_RATE', 0, 0, 1),
       latencyMs: int(env, 'SIMULATOR_LATENCY_MS', 0, 0, 60_000),
+      outboxKeep: int(env, 'SIMULATOR_OUTBOX_KEEP', 10_000, 0),
     },
     smppServer: str(env, 'SMPP_SERVER_PORT') === undefined ? undefined
       : { port: int(env, 'SMPP_SERVER_PORT', 2775, 0, 65535), host: str(env, 'SMPP_SERVER_HOST') ?? '0.0.0.0' },

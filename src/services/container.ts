@@ -32,6 +32,7 @@ import { providerHealth, type ProviderHealth } from './provider-health.js';
 import { SharedCounters } from './shared-counters.js';
 import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
+import { SimulatorOutboxTrim } from './simulator-outbox-trim.js';
 import { StatusService } from './status-service.js';
 import { createStore, type SharedWriteTurn, type Store } from '../store/database.js';
 import { openReadDb } from '../store/read-thread/dialect.js';
@@ -72,6 +73,8 @@ export interface Services {
   simulator: SimulatorProvider | undefined;
   simulatorOutbox: SimulatorOutboxStore | undefined;
   simulatorReports: SimulatorReports | undefined;
+  /** SIMULATOR_OUTBOX_KEEP (not 0): the outbox kept to its newest entries. */
+  simulatorOutboxTrim: SimulatorOutboxTrim | undefined;
   keys: ApiKeyService;
   optOuts: OptOutService;
   inbound: InboundService;
@@ -206,6 +209,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     callbacks: new CallbackService(config, db, dialect, commits, metrics, cipher),
     dispatcher: new Dispatcher({ config, dialect, commits, router, metrics, cipher, status, wakeUps }),
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status, commits) : undefined,
+    simulatorOutboxTrim: simulatorOutbox && config.simulator.outboxKeep > 0 ? new SimulatorOutboxTrim(db, commits, config.simulator.outboxKeep) : undefined,
     retention: config.retention ? new Retention(config.retention, commits, metrics) : undefined,
     providerHealth: async () => providerHealth(router),
     async readiness() {
@@ -238,13 +242,14 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   return services;
 }
 
-/** The background loops: dispatch, status callbacks, the simulator's delivery reports. */
+/** The background loops: dispatch, status callbacks, the simulator's delivery reports and outbox trim, retention. */
 export function startWorkers(services: Services): void {
   // Providers holding connections (SMPP binds) connect where messages are dispatched.
   for (const provider of services.router.all()) provider.start?.();
   services.dispatcher.start();
   services.callbacks.start();
   services.simulatorReports?.start();
+  services.simulatorOutboxTrim?.start();
   services.retention?.start();
 }
 
@@ -254,7 +259,7 @@ export function startWorkers(services: Services): void {
  * which lease recovery takes over, as after a crash.
  */
 export async function stopWorkers(services: Services, deadlineMs = services.config.shutdownTimeoutSeconds * 1000): Promise<boolean> {
-  const stopped = Promise.all([services.dispatcher.stop(), services.callbacks.stop(), services.simulatorReports?.stop(), services.retention?.stop()]).then(() => true);
+  const stopped = Promise.all([services.dispatcher.stop(), services.callbacks.stop(), services.simulatorReports?.stop(), services.simulatorOutboxTrim?.stop(), services.retention?.stop()]).then(() => true);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), deadlineMs); });
   const inTime = await Promise.race([stopped, deadline]);

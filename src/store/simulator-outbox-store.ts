@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { FieldCipher } from '../domain/field-cipher.js';
+import { FINAL_STATUSES } from '../domain/message-status.js';
 import type { SimulatorOutbox, SimulatorOutboxEntry } from '../providers/simulator.js';
 import type { GroupCommit } from './group-commit.js';
 import { insertRows } from './message-store.js';
@@ -48,7 +49,9 @@ export class SimulatorOutboxStore implements SimulatorOutbox {
     let q = this.db.selectFrom('simulator_outbox');
     if (to) q = q.where('to_number', '=', to);
     const [items, total] = await Promise.all([
-      q.selectAll().orderBy('accepted_at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute(),
+      // Newest first by id, which begins with the time it was accepted (newId): the primary key's order.
+      // By accepted_at it was a sort of the whole table, 0.7 s at 1,000,000 entries.
+      q.selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     return { items: items.map((i) => ({ ...i, body: this.cipher.open(i.body) })), total: Number(total.n) };
@@ -58,6 +61,28 @@ export class SimulatorOutboxStore implements SimulatorOutbox {
     return this.db.selectFrom('simulator_outbox').select(['id', 'message_id', 'report_status'])
       .where('reported_at', 'is', null).where('report_due_at', '<=', now).orderBy('report_due_at').limit(limit).execute();
   }
+}
+
+/**
+ * Deletes up to `batch` of the oldest entries beyond the newest `keep`, in one transaction. An entry
+ * stays while its report is due, and while its message is not final: recovery asks the simulator
+ * whether it took a message whose send was interrupted (`lookup`), and an entry gone would read as
+ * "never received" and send it again. Returns how many went.
+ */
+export async function trimOutbox(db: Kysely<Database>, commits: GroupCommit, keep: number, batch: number): Promise<number> {
+  const edge = await db.selectFrom('simulator_outbox').select('id').orderBy('id', 'desc').limit(1).offset(keep).executeTakeFirst();
+  if (!edge) return 0;
+  return commits.run(async (trx) => {
+    const oldest = trx.selectFrom('simulator_outbox as o').select('o.id')
+      .where('o.id', '<=', edge.id)
+      .where('o.reported_at', 'is not', null)
+      .where(({ not, exists, selectFrom }) => not(exists(
+        selectFrom('messages as m').select('m.id').whereRef('m.id', '=', 'o.message_id').where('m.status', 'not in', FINAL_STATUSES),
+      )))
+      .orderBy('o.id').limit(batch);
+    const deleted = await trx.deleteFrom('simulator_outbox').where('id', 'in', oldest).executeTakeFirst();
+    return Number(deleted.numDeletedRows);
+  });
 }
 
 /** The entries' reports went out: written in the transaction that applied them (SimulatorReports). */
