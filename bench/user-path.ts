@@ -552,7 +552,9 @@ interface OtpResult {
 }
 
 async function figure5(mode: Mode, round: number): Promise<OtpResult> {
-  const gw = await startGateway(mode, { OTP_PUMPING_MIN_CONVERSION: '0' });
+  // Every code is read back from the simulator's outbox: past its default 10,000 entries (--pairs above 9,000)
+  // it must keep them all, or the first ones delivered would be trimmed before they are read.
+  const gw = await startGateway(mode, { OTP_PUMPING_MIN_CONVERSION: '0', ...(PAIRS + 1000 > 10_000 ? { SIMULATOR_OUTBOX_KEEP: '0' } : {}) });
   const db = new Database(gw.dbPath!, { readonly: true, fileMustExist: true });
   const sampler = new Sampler(gw.pids);
   try {

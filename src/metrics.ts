@@ -9,7 +9,7 @@ export class GatewayMetrics {
   readonly sent = new Counter({ name: 'sms_messages_sent_total', help: 'Messages handed to a provider', labelNames: ['provider', 'sms_type'], registers: [this.registry] });
   readonly failed = new Counter({ name: 'sms_messages_failed_total', help: 'Messages that ended failed, undelivered or expired', labelNames: ['provider', 'sms_type', 'status'], registers: [this.registry] });
   readonly delivered = new Counter({ name: 'sms_messages_delivered_total', help: 'Messages reported delivered', labelNames: ['provider'], registers: [this.registry] });
-  readonly sendRetries = new Counter({ name: 'sms_send_retries_total', help: 'Transient provider errors that scheduled a retry', labelNames: ['provider'], registers: [this.registry] });
+  readonly sendRetries = new Counter({ name: 'sms_send_retries_total', help: 'Sends queued again for the same provider: after a transient error, or an interrupted send the provider never received', labelNames: ['provider'], registers: [this.registry] });
   readonly dispatchSeconds = new Histogram({
     name: 'sms_dispatch_duration_seconds', help: 'Time a provider took to answer a send', labelNames: ['provider'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],

@@ -5,7 +5,7 @@ import { trimOutbox } from '../store/simulator-outbox-store.js';
 import { PollingLoop } from './polling-loop.js';
 
 /** Entries deleted per transaction: short, so sends waiting for the write lock wait only milliseconds. */
-const BATCH = 1_000;
+const ENTRIES_PER_TRANSACTION = 1_000;
 /** How often to look once nothing is left to trim. */
 const INTERVAL_MS = 5_000;
 
@@ -30,7 +30,7 @@ export class SimulatorOutboxTrim {
 
   /** One batch; returns how many entries went (0: none beyond what the outbox keeps, or none it may let go). */
   async trimOnce(): Promise<number> {
-    const trimmed = await trimOutbox(this.db, this.commits, this.keep, BATCH);
+    const trimmed = await trimOutbox(this.db, this.commits, this.keep, ENTRIES_PER_TRANSACTION);
     // Let sends and reports take the write lock between batches.
     if (trimmed > 0) await new Promise((r) => setImmediate(r));
     return trimmed;

@@ -64,6 +64,11 @@ describe('SIMULATOR_OUTBOX_KEEP', () => {
     expect((await get(gw.app, `/api/sms/${ids[0]}`)).body.status).toBe('sent');
     expect(await trim.trimOnce()).toBe(2);
     expect((await outbox(gw)).items.map((e: any) => e.message_id)).toEqual([ids[3], ids[0]]);
+
+    // A message no longer stored (deleted by hand; retention takes its entry with it) lets its entry go.
+    await services.store.db.deleteFrom('messages').where('id', '=', ids[0]).execute();
+    expect(await trim.trimOnce()).toBe(1);
+    expect((await outbox(gw)).items.map((e: any) => e.message_id)).toEqual([ids[3]]);
   });
 
   it('keeps 10,000 by default; 0 keeps every entry', async () => {

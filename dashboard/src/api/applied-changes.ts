@@ -1,33 +1,49 @@
-/** Messages whose latest change number is remembered, the least recently changed forgotten first. */
+/** Messages whose latest change is remembered, the least recently changed forgotten first. */
 const REMEMBERED_MESSAGES = 10_000;
 
-/** The number in an event id (`evt_123`); undefined for any other shape. */
+/** A change's place in its message's history: its time, then its number, as `GET /api/sms/{id}` lists events. */
+interface Place {
+  at: number;
+  n: number;
+}
+
+/**
+ * The number in an event id (`evt_123`); undefined for any other shape. The same pattern as the
+ * server's `eventNumber` (src/services/event-feed.ts): the dashboard is built apart and cannot import it.
+ */
 function numberOf(id: string): number | undefined {
   const match = /^evt_([1-9][0-9]{0,14})$/.exec(id);
   return match ? Number(match[1]) : undefined;
 }
 
+const before = (a: Place, b: Place) => a.at < b.at || (a.at === b.at && a.n < b.n);
+
 /**
- * Which status changes of the events stream are new to the page. A stream resumed on PostgreSQL sends
- * again the changes of the few seconds before Last-Event-ID (one numbered earlier may have committed
- * after it). A message's own changes are numbered in the order they happened, so a change numbered at
- * or below the last one applied for its message was applied already: applying it again would show an
- * older status until the next change.
+ * Which status changes of the events stream are new to the page. A change that comes after a later
+ * one of its message was applied is skipped, rather than showing an older status until the next
+ * change. That happens two ways:
+ * - a stream resumed on PostgreSQL sends again the changes of the few seconds before Last-Event-ID
+ *   (one numbered earlier may have committed after it);
+ * - numbers do not always follow a message's history: a send that fails at once stores its `failed`
+ *   before the claim's `sending`, which is stamped with the earlier claim time but written with the
+ *   outcome's round. So "later" is by time, then number: the order of the message's own event list.
  */
 export class AppliedChanges {
-  private readonly latest = new Map<string, number>();
+  private readonly latest = new Map<string, Place>();
 
   constructor(private readonly remembered = REMEMBERED_MESSAGES) {}
 
-  /** True the first time a change is seen, and records it; false for one at or below its message's latest. */
-  isNew(messageId: string, eventId: string): boolean {
-    const n = numberOf(eventId);
-    if (n === undefined) return true;
-    const last = this.latest.get(messageId);
-    if (last !== undefined && n <= last) return false;
+  /** True for a change later than any applied to its message, and records it; false otherwise. */
+  isNew(change: { message_id: string; id: string; timestamp: string }): boolean {
+    const n = numberOf(change.id);
+    const at = Date.parse(change.timestamp);
+    if (n === undefined || Number.isNaN(at)) return true;
+    const place = { at, n };
+    const last = this.latest.get(change.message_id);
+    if (last !== undefined && !before(last, place)) return false;
     // Re-inserted, so the map's order is the order of the latest changes.
-    this.latest.delete(messageId);
-    this.latest.set(messageId, n);
+    this.latest.delete(change.message_id);
+    this.latest.set(change.message_id, place);
     if (this.latest.size > this.remembered) this.latest.delete(this.latest.keys().next().value!);
     return true;
   }

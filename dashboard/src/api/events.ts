@@ -40,7 +40,7 @@ export function followStatusChanges(key: string, handlers: StreamHandlers): () =
     if (id) lastEventId = id;
     if (event === 'status') {
       const change = JSON.parse(data) as StatusChange;
-      if (applied.isNew(change.message_id, change.id)) handlers.onChanges([change]);
+      if (applied.isNew(change)) handlers.onChanges([change]);
     } else if (event === 'resync') handlers.onResync();
     else if (event === 'revoked') {
       stopped = true;
