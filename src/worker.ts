@@ -228,7 +228,7 @@ export class Dispatcher {
         const { message, outcome } = result;
         if (outcome.kind === 'released') continue;
         if (outcome.kind === 'expired') {
-          if (await this.finish(trx, message, 'expired', 'EXPIRED', 'expire_at passed before it could be sent', now)) transitions.push(claimed(message));
+          await this.finish(trx, message, 'expired', 'EXPIRED', 'expire_at passed before it could be sent', now, claimed(message));
           continue;
         }
         await this.storeAttempt(trx, providerName, result as Result & { outcome: SendOutcome }, { transitions, accepted, attempts, claimed }, unavailable, now);
@@ -279,7 +279,7 @@ export class Dispatcher {
         if (decision.partIds && decision.partIds.length > 1) await recordParts(trx, providerName, message.id, decision.partIds, now);
         break;
       case 'fail':
-        if (await this.finish(trx, message, 'failed', decision.code, decision.message, now)) transitions.push(claimed(message));
+        await this.finish(trx, message, 'failed', decision.code, decision.message, now, claimed(message));
         break;
       case 'failover':
       case 'retry': {
@@ -312,10 +312,10 @@ export class Dispatcher {
   }
 
   /** False when the message was no longer this round's to end (recovery had it first, or it was claimed again since). */
-  private async finish(trx: Kysely<Database>, message: ClaimedMessage, to: 'failed' | 'expired', code: string, text: string, now: number): Promise<boolean> {
-    const moved = await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text);
+  /** Ends a claimed message, its claim's `sending` event written just before the outcome's (nothing when recovery had it first). */
+  private async finish(trx: Kysely<Database>, message: ClaimedMessage, to: 'failed' | 'expired', code: string, text: string, now: number, claim: Transition): Promise<void> {
+    const moved = await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text, () => claim);
     this.countFinal(trx, moved, to);
-    return moved.length > 0;
   }
 
   /** Counts the messages a move ended (failed, expired), once it is committed. */
@@ -373,13 +373,14 @@ export class Dispatcher {
           .orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
         for (const e of events) if (!latest.has(e.message_id)) latest.set(e.message_id, e.status);
       }
-      const moved: MessageRow[] = [];
+      // A crash between claim and outcome left no `sending` event (it is written with the outcome): recovery writes
+      // it just before its own change, stamped with the claim time, which the claim left in updated_at. A round
+      // stored meanwhile moved the message and wrote its own.
+      const claimEvent = (message: MessageRow): Transition | undefined => (latest.get(message.id) === 'sending' ? undefined
+        : { message, from: 'queued', to: 'sending', source: 'dispatcher', detail: 'claimed before an interruption', at: Math.min(message.updated_at, at - 1) });
       /** Moves a stale claim on; false when a round stored meanwhile had moved it already, or it was claimed again since. */
-      const move = async (message: MessageRow, to: MessageStatus, extra: Partial<MessagesTable>, detail: string) => {
-        const done = (await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'recovery', at, extra, detail)).length > 0;
-        if (done) moved.push(message);
-        return done;
-      };
+      const move = async (message: MessageRow, to: MessageStatus, extra: Partial<MessagesTable>, detail: string) =>
+        (await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'recovery', at, extra, detail, () => claimEvent(message))).length > 0;
       for (const { message, found } of verdicts) {
         if (found === 'unknown') {
           if (await move(message, 'failed',
@@ -410,12 +411,6 @@ export class Dispatcher {
           }
         }
       }
-      // A crash between claim and outcome left no `sending` event (it is written with the outcome): add it for
-      // what recovery moved, stamped with the claim time, which the claim left in updated_at. A round stored
-      // meanwhile moved the rest and wrote its own.
-      await recordTransitions(trx, moved.filter((message) => latest.get(message.id) !== 'sending').map((message) => ({
-        message, from: 'queued', to: 'sending', source: 'dispatcher', detail: 'claimed before an interruption', at: Math.min(message.updated_at, at - 1),
-      })));
     });
     return verdicts.length;
   }

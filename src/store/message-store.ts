@@ -201,6 +201,9 @@ export function statusLiteral(status: MessageStatus) {
 /**
  * Moves every message matching `filter` to `to`, one statement per previous status so each
  * recorded change knows where it came from. Call it inside a transaction. Returns the moved messages.
+ * `earlierChange`: a change a moved message made before this one but whose event is not written yet
+ * (the claim's `sending`, which the dispatcher writes with the send's outcome). It is written just
+ * ahead of this change, so event numbers follow the message's history.
  */
 export async function moveStatus(
   db: Db,
@@ -210,6 +213,7 @@ export async function moveStatus(
   now: number,
   extra: Partial<MessagesTable> = {},
   detail: string | null = null,
+  earlierChange?: (message: MovedMessage) => Transition | undefined,
 ): Promise<MovedMessage[]> {
   const moved: MovedMessage[] = [];
   for (const from of filter.from) {
@@ -220,7 +224,11 @@ export async function moveStatus(
     if (filter.expiredBefore !== undefined) query = query.where('expire_at', '<=', filter.expiredBefore);
     if (filter.claims !== undefined) query = query.where('claims', '=', filter.claims);
     const changed = await query.returning(MOVED_COLUMNS).execute();
-    await recordTransitions(db, changed.map((m) => ({ message: m, from, to, source, detail, errorCode: extra.error_code ?? null, at: now })));
+    await recordTransitions(db, changed.flatMap((m) => {
+      const change: Transition = { message: m, from, to, source, detail, errorCode: extra.error_code ?? null, at: now };
+      const earlier = earlierChange?.(m);
+      return earlier ? [earlier, change] : [change];
+    }));
     moved.push(...changed);
   }
   return moved;

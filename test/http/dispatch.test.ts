@@ -188,6 +188,9 @@ describe('dispatcher', () => {
     const requeued = (await get(gw.app, `/api/sms/${id}`)).body;
     expect(requeued.status).toBe('queued');
     expect(requeued.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['queued', 'recovery']]);
+    // Numbered in that order too (the events stream's order): the claim's `sending`, written by recovery, before its own change.
+    const stored = await gw.services.store.db.selectFrom('message_events').select(['status', 'source']).where('message_id', '=', id).orderBy('id').execute();
+    expect(stored.map((e) => [e.status, e.source])).toEqual([['sending', 'dispatcher'], ['queued', 'recovery']]);
     await drain(gw.services);
     expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
     expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);

@@ -44,6 +44,12 @@ async function storedAttempts(gw: Awaited<ReturnType<typeof gateway>>['gw'], id:
   return rows.map((r) => r.outcome);
 }
 
+/** A message's stored events in number order (the order the events stream sends them), checked to be in time order too. */
+async function eventsByNumber(gw: Awaited<ReturnType<typeof gateway>>['gw'], id: string): Promise<string[]> {
+  const events = await gw.services.store.db.selectFrom('message_events').select(['status', 'created_at']).where('message_id', '=', id).orderBy('id').execute();
+  events.forEach((e, i) => expect(e.created_at).toBeGreaterThanOrEqual(i === 0 ? 0 : Number(events[i - 1].created_at)));
+  return events.map((e) => e.status);
+}
 const twilioError = (code: number, text: string, status: number) => ({ code, message: text, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
 const UNAVAILABLE: FakeAnswer = { status: 503, body: twilioError(20500, 'Service Unavailable', 503) };
 const ROUTE_TWILIO_THEN_PLIVO = { routes: [{ match: { country: ['US'] }, providers: ['twilio', 'plivo'], strategy: 'priority' }] };
@@ -296,6 +302,19 @@ describe('recovery', () => {
     expect(await message(gw, id)).toMatchObject({ status: 'queued', provider: 'twilio' });
     expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_send_retries_total\{provider="twilio"\} 1$/m);
     expect((await get(gw.app, '/metrics')).body).not.toMatch(/^sms_failovers_total\{/m);
+    // The claim's `sending`, which recovery writes for the interrupted round, comes before its own change.
+    expect(await eventsByNumber(gw, id)).toEqual(['sending', 'queued']);
+  });
+});
+
+describe('event numbers', () => {
+  it('follow a message failed at once: the claim\'s sending, then failed, each no earlier than the one before', async () => {
+    const twilio = later(await twilioDriver({ answerCreate: () => ({ status: 400, body: twilioError(21211, "The 'To' number is not a valid phone number.", 400) }) }));
+    const { gw } = await gateway(twilio.env);
+    const id = await sendOne(gw, { provider: 'twilio' });
+    await drain(gw.services);
+    expect(await message(gw, id)).toMatchObject({ status: 'failed' });
+    expect(await eventsByNumber(gw, id)).toEqual(['sending', 'failed']);
   });
 });
 

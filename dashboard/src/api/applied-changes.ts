@@ -19,14 +19,13 @@ function numberOf(id: string): number | undefined {
 const before = (a: Place, b: Place) => a.at < b.at || (a.at === b.at && a.n < b.n);
 
 /**
- * Which status changes of the events stream are new to the page. A change that comes after a later
- * one of its message was applied is skipped, rather than showing an older status until the next
- * change. That happens two ways:
- * - a stream resumed on PostgreSQL sends again the changes of the few seconds before Last-Event-ID
- *   (one numbered earlier may have committed after it);
- * - numbers do not always follow a message's history: a send that fails at once stores its `failed`
- *   before the claim's `sending`, which is stamped with the earlier claim time but written with the
- *   outcome's round. So "later" is by time, then number: the order of the message's own event list.
+ * Which status changes of the events stream are new to the page. A stream resumed on PostgreSQL sends
+ * again the changes of the few seconds before Last-Event-ID (one numbered earlier may have committed
+ * after it); a change that is not later than the last one applied to its message is skipped, rather
+ * than showing an older status until the next change. "Later" is by time, then number: the order of
+ * the message's own event list. The server numbers a message's changes in that order too, but the
+ * time keeps the page right should a writer ever number one late (as the dispatcher did with a claim's
+ * `sending` before the fifteenth pass of issue 10: docs/dashboard.md).
  */
 export class AppliedChanges {
   private readonly latest = new Map<string, Place>();
