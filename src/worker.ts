@@ -311,8 +311,10 @@ export class Dispatcher {
     else if (outcome.kind === 'retry' && outcome.code !== 'PROVIDER_THROTTLED') breaker.failure(now);
   }
 
-  /** False when the message was no longer this round's to end (recovery had it first, or it was claimed again since). */
-  /** Ends a claimed message, its claim's `sending` event written just before the outcome's (nothing when recovery had it first). */
+  /**
+   * Ends a claimed message, its claim's `sending` event written just before the outcome's. Nothing when the
+   * message was no longer this round's to end (recovery had it first, or it was claimed again since).
+   */
   private async finish(trx: Kysely<Database>, message: ClaimedMessage, to: 'failed' | 'expired', code: string, text: string, now: number, claim: Transition): Promise<void> {
     const moved = await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'dispatcher', now, { error_code: code, error_message: text, final_at: now, lease_until: null, sealed_body: null }, text, () => claim);
     this.countFinal(trx, moved, to);

@@ -302,7 +302,7 @@ describe('recovery', () => {
     expect(await message(gw, id)).toMatchObject({ status: 'queued', provider: 'twilio' });
     expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_send_retries_total\{provider="twilio"\} 1$/m);
     expect((await get(gw.app, '/metrics')).body).not.toMatch(/^sms_failovers_total\{/m);
-    // The claim's `sending`, which recovery writes for the interrupted round, comes before its own change.
+    // The round wrote the claim's `sending` (an unknown outcome leaves the message to recovery); recovery's change comes after it.
     expect(await eventsByNumber(gw, id)).toEqual(['sending', 'queued']);
   });
 });

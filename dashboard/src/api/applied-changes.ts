@@ -23,9 +23,9 @@ const before = (a: Place, b: Place) => a.at < b.at || (a.at === b.at && a.n < b.
  * again the changes of the few seconds before Last-Event-ID (one numbered earlier may have committed
  * after it); a change that is not later than the last one applied to its message is skipped, rather
  * than showing an older status until the next change. "Later" is by time, then number: the order of
- * the message's own event list. The server numbers a message's changes in that order too, but the
- * time keeps the page right should a writer ever number one late (as the dispatcher did with a claim's
- * `sending` before the fifteenth pass of issue 10: docs/dashboard.md).
+ * the message's own event list. The number alone is not always that order: a delivery report that
+ * overtakes the round that sent the message is numbered before the claim's `sending`, which carries
+ * the earlier claim time (docs/dashboard.md).
  */
 export class AppliedChanges {
   private readonly latest = new Map<string, Place>();
