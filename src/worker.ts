@@ -13,7 +13,7 @@ import type { RecentOutcomes } from './providers/recent-outcomes.js';
 import type { ProviderRouter } from './providers/routing/provider-router.js';
 import type { StatusService } from './services/status-service.js';
 import type { WakeUps } from './services/wake-ups.js';
-import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, type AcceptedSend } from './store/dispatch-store.js';
+import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, unrecordedClaims, type AcceptedSend } from './store/dispatch-store.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
 import { claimDue, claimStale, moveStatus, recordTransitions, routeOf, type ClaimedMessage, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
@@ -221,7 +221,8 @@ export class Dispatcher {
       const accepted: AcceptedSend[] = [];
       const attempts: Parameters<typeof recordSendAttempts>[1] = [];
       // The claim's event, written with the outcome, and only where the outcome was stored: a round that
-      // outlived its lease finds its messages decided by recovery, which wrote that event itself.
+      // outlived its lease finds its messages decided by recovery, and one overtaken by a delivery report
+      // finds them moved on by it; each wrote that event itself.
       const claimed = (message: ClaimedMessage): Transition => ({ message, from: 'queued', to: 'sending', source: 'dispatcher', at: claimedAt });
       await releaseUnsent(trx, results.filter((r) => r.outcome.kind === 'released').map((r) => r.message), now);
       for (const result of results) {
@@ -237,8 +238,8 @@ export class Dispatcher {
       for (const a of accepted) {
         // Not a send recovery has already handled (its lease ran out before this round was stored).
         if (!stored.has(a.message.id)) continue;
-        transitions.push(claimed(a.message));
-        if (moved.has(a.message.id)) transitions.push({ message: a.message, from: 'sending', to: 'sent', source: 'dispatcher', at: now });
+        // Overtaken by its delivery report, which moved it on from `sending` and wrote the claim's event ahead of its own.
+        if (moved.has(a.message.id)) transitions.push(claimed(a.message), { message: a.message, from: 'sending', to: 'sent', source: 'dispatcher', at: now });
         commits.afterCommit(trx, () => metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type }));
       }
       // A send markSent moved to `sent` is its message's accepted attempt (findSendAttempts): no row for it.
@@ -368,17 +369,11 @@ export class Dispatcher {
     }
     const at = Date.now();
     await commits.run(async (trx) => {
-      const ids = verdicts.map((v) => v.message.id);
-      const latest = new Map<string, string>();
-      if (ids.length > 0) {
-        const events = await trx.selectFrom('message_events').select(['message_id', 'status']).where('message_id', 'in', ids)
-          .orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
-        for (const e of events) if (!latest.has(e.message_id)) latest.set(e.message_id, e.status);
-      }
+      const unrecorded = await unrecordedClaims(trx, verdicts.map((v) => v.message.id));
       // A crash between claim and outcome left no `sending` event (it is written with the outcome): recovery writes
       // it just before its own change, stamped with the claim time, which the claim left in updated_at. A round
       // stored meanwhile moved the message and wrote its own.
-      const claimEvent = (message: MessageRow): Transition | undefined => (latest.get(message.id) === 'sending' ? undefined
+      const claimEvent = (message: MessageRow): Transition | undefined => (!unrecorded.has(message.id) ? undefined
         : { message, from: 'queued', to: 'sending', source: 'dispatcher', detail: 'claimed before an interruption', at: Math.min(message.updated_at, at - 1) });
       /** Moves a stale claim on; false when a round stored meanwhile had moved it already, or it was claimed again since. */
       const move = async (message: MessageRow, to: MessageStatus, extra: Partial<MessagesTable>, detail: string) =>

@@ -127,9 +127,9 @@ export class MessageEventFeed {
    * RESUME_LIMIT; `undefined` when there were more, so the client should reload instead.
    * On PostgreSQL a number below `afterNumber` can commit after the client heard `afterNumber` (see the
    * class comment), so the look-back window before that event is replayed as well. Changes the client may
-   * have heard come again, in number order, so that none it missed is left out. A client that keeps each
-   * message's last applied change, by time then number, can drop them (docs/dashboard.md: the number
-   * alone does not always follow a message's history).
+   * have heard come again, in number order, so that none it missed is left out. A client that keeps the
+   * number of each message's last applied change can drop them: a message's events are numbered in the
+   * order its changes happened (docs/dashboard.md).
    */
   async since(afterNumber: number, keyId: string | null): Promise<StatusChange[] | undefined> {
     let below: EventRow[] = [];

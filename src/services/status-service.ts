@@ -3,6 +3,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.
 import { canAdvance, HANDED_OVER_STATUSES, isFinal, REPORTABLE_STATUSES, type MessageStatus } from '../domain/message-status.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { MAX_REPORTS_PER_REQUEST, type StatusReport } from '../providers/provider.js';
+import { unrecordedClaims } from '../store/dispatch-store.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { moveEach, recordTransitions, type MessageRow, type Transition } from '../store/message-store.js';
 import { newId } from '../domain/ids.js';
@@ -26,9 +27,16 @@ export interface ReportOutcome {
  * per report (its texts, metadata and times) cost ~6.5 µs more a report, inside the write turn of the thread
  * that applies them (bench/RESULTS.md, fourteenth pass).
  */
-const REPORTED_COLUMNS = ['id', 'status', 'provider', 'sms_type', 'provider_message_id', 'sent_at', 'batch_id', 'custom_id', 'callback_url'] as const;
+const REPORTED_COLUMNS = ['id', 'status', 'provider', 'sms_type', 'provider_message_id', 'sent_at', 'updated_at', 'batch_id', 'custom_id', 'callback_url'] as const;
 type ReportedMessage = Pick<MessageRow, typeof REPORTED_COLUMNS[number]>;
 const REPORTED_MESSAGE_COLUMNS = REPORTED_COLUMNS.map((c) => `messages.${c}` as const);
+
+/**
+ * The time of a report's change, read once the message's row is taken: on PostgreSQL the UPDATE may have
+ * waited for the transaction that moved the message before (the round storing `sent`), and an event stamped
+ * with the time the report began would sort before that change's.
+ */
+const changedAt = (began: number) => Math.max(began, Date.now());
 
 /**
  * Applies delivery reports. Statuses only move forward; a late or repeated report changes
@@ -166,13 +174,17 @@ export class StatusService {
     const judged = items.map(({ message, report }) => this.judge(message, report, now));
     const writes = judged.flatMap((j) => ('changes' in j ? [{ id: j.message.id, from: j.from, set: j.changes }] : []));
     const moved = await moveEach(trx, writes);
+    const at = changedAt(now);
     const outcomes: ReportOutcome[] = [];
     const transitions: Transition[] = [];
+    const claims = await this.unrecordedClaims(trx, judged.filter((j) => 'changes' in j && j.from === 'sending' && moved.has(j.message.id)).map((j) => j.message), at);
     for (const [i, j] of judged.entries()) {
       if (!('changes' in j)) outcomes.push(j.outcome);
       else if (!moved.has(j.message.id)) outcomes.push(await this.apply(trx, j.message, items[i].report, source, now));
       else {
-        transitions.push(this.transition(trx, j.message, j.from, j.to, items[i].report, source, now));
+        const claim = claims.get(j.message.id);
+        if (claim) transitions.push(claim);
+        transitions.push(this.transition(trx, j.message, j.from, j.to, items[i].report, source, at));
         outcomes.push(j.applied);
       }
     }
@@ -233,11 +245,11 @@ export class StatusService {
     return { message, from, to, changes, applied: { ...base, status: to, applied: true } };
   }
 
-  private transition(trx: Kysely<Database>, message: ReportedMessage, from: MessageStatus, to: MessageStatus, report: { errorCode?: string; errorMessage?: string }, source: string, now: number): Transition {
+  private transition(trx: Kysely<Database>, message: ReportedMessage, from: MessageStatus, to: MessageStatus, report: { errorCode?: string; errorMessage?: string }, source: string, at: number): Transition {
     // Counted once committed: a rolled-back attempt that runs again would otherwise count twice.
     if (to === 'delivered') this.commits.afterCommit(trx, () => this.metrics.delivered.inc({ provider: message.provider }));
     else if (isFinal(to)) this.commits.afterCommit(trx, () => this.metrics.failed.inc({ provider: message.provider, sms_type: message.sms_type, status: to }));
-    return { message, from, to, source, errorCode: report.errorCode ?? null, detail: report.errorMessage ?? null, at: now };
+    return { message, from, to, source, errorCode: report.errorCode ?? null, detail: report.errorMessage ?? null, at };
   }
 
   private async apply(
@@ -260,7 +272,23 @@ export class StatusService {
       if (fresh && fresh.status !== from) return this.apply(trx, fresh, report, source, now, retries - 1);
       return { ...judged.applied, status: from, applied: false, reason: 'changed concurrently' };
     }
-    await recordTransitions(trx, [this.transition(trx, message, from, to, report, source, now)]);
+    const at = changedAt(now);
+    const claim = from === 'sending' ? (await this.unrecordedClaims(trx, [message], at)).get(message.id) : undefined;
+    await recordTransitions(trx, [...(claim ? [claim] : []), this.transition(trx, message, from, to, report, source, at)]);
     return judged.applied;
+  }
+
+  /**
+   * The claim's `sending` event of each message this report moved on from `sending` before its round stored
+   * the send's outcome (a fast provider, or a round that then crashed): the round writes that event with the
+   * outcome, so until then it is missing. Written just ahead of the report's change and stamped with the claim's
+   * time, which the claim left in updated_at, so the events' numbers follow the message's history. Read after
+   * the move, which holds the row: a round that wrote the event first (leaving the send to recovery) is seen.
+   */
+  private async unrecordedClaims(trx: Kysely<Database>, moved: ReportedMessage[], now: number): Promise<Map<string, Transition>> {
+    if (moved.length === 0) return new Map();
+    const missing = await unrecordedClaims(trx, moved.map((m) => m.id));
+    return new Map(moved.filter((m) => missing.has(m.id))
+      .map((m) => [m.id, { message: m, from: 'queued', to: 'sending', source: 'dispatcher', at: Math.min(m.updated_at, now) }]));
   }
 }

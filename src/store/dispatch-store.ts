@@ -3,6 +3,7 @@ import { newId } from '../domain/ids.js';
 import { REPORTABLE_STATUSES } from '../domain/message-status.js';
 import { insertRows, moveEach, statusLiteral, type ClaimedMessage, type MessageRow } from './message-store.js';
 import type { Database, SendAttemptsTable } from './schema.js';
+import { inList } from './statement-shapes.js';
 
 type Db = Kysely<Database>;
 
@@ -90,6 +91,22 @@ export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: numb
     if (Number(filled.numUpdatedRows) > 0) stored.add(a.message.id);
   }
   return { moved, stored };
+}
+
+/**
+ * Of these messages, each `sending` or just moved on from it, those whose claim's `sending` event is not
+ * written yet: the round writes it with the send's outcome, so until then the latest event is an older
+ * one (or there is none: acceptance is not an event row). Whoever moves such a message on first (a
+ * delivery report, recovery) writes it, just ahead of its own change.
+ */
+export async function unrecordedClaims(db: Db, ids: string[]): Promise<Set<string>> {
+  const latest = new Map<string, string>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const events = await db.selectFrom('message_events').select(['message_id', 'status']).where('message_id', 'in', inList(ids.slice(i, i + 500)))
+      .orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+    for (const e of events) if (!latest.has(e.message_id)) latest.set(e.message_id, e.status);
+  }
+  return new Set(ids.filter((id) => latest.get(id) !== 'sending'));
 }
 
 /** Every send attempt, whatever came of it: shown as `send_attempts` on the message. */

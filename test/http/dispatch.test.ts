@@ -63,13 +63,19 @@ function holdEachCall(provider: SmsProvider, { taken = false } = {}) {
   };
 }
 
+/** A message's stored events in number order (the events stream's order), as [status, source]. */
+async function eventsByNumber(id: string): Promise<string[][]> {
+  const rows = await gw!.services.store.db.selectFrom('message_events').select(['status', 'source']).where('message_id', '=', id).orderBy('id').execute();
+  return rows.map((e) => [e.status, e.source]);
+}
+
 const SENT_ONCE = /^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m;
 
 /** A recovery run as if the claim's lease had run out. */
 const afterTheLease = () => Date.now() + gw!.services.config.dispatch.leaseSeconds * 1000;
 
 type HeldCalls = ReturnType<typeof holdEachCall>;
-type HeldRound = { round: Promise<number>; send: { answer: () => void } };
+type HeldRound = { round: Promise<number>; send: { answer: (outcome?: SendOutcome) => void } };
 
 /**
  * Sends one message and holds the provider's answer to its dispatch round (the provider has the message)
@@ -250,6 +256,84 @@ describe('dispatcher', () => {
     const m = (await get(gw!.app, `/api/sms/${id}`)).body;
     expect(m).toMatchObject({ status: 'delivered', provider_message_id: expect.stringMatching(/./) });
     expect(m.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'delivered']);
+    // Numbered in that order too: the report wrote the claim's `sending` ahead of its own change, and the round wrote none.
+    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'provider:simulator']]);
+  });
+
+  it('writes the claim\'s event with a delivery report that comes after the round that sent it was lost in a crash', async () => {
+    gw = await startGateway({});
+    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+    // A worker claimed it, handed it to the provider and died before storing the answer; the provider then reports it.
+    const claimedAt = Date.now() - 50;
+    await gw.services.store.db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: claimedAt + 30_000, updated_at: claimedAt }).where('id', '=', id).execute();
+    expect((await post(gw.app, `/api/sms/${id}/webhook`, { status: 'delivered' })).body).toMatchObject({ applied: true, previous_status: 'sending' });
+    const m = (await get(gw.app, `/api/sms/${id}`)).body;
+    expect(m.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['delivered', 'webhook']]);
+    expect(Date.parse(m.events[1].timestamp)).toBe(claimedAt);
+    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
+    // Nothing is left for recovery: the message is no longer sending.
+    expect(await gw.services.dispatcher.recover(afterTheLease())).toBe(0);
+    // A later report writes no second claim event.
+    await post(gw.app, `/api/sms/${id}/webhook`, { status: 'delivered' });
+    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
+  });
+
+  it.runIf(onPostgres)('stamps a report that waited for its message\'s row after the change it waited for', async () => {
+    gw = await startGateway({});
+    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+    const { db } = gw.services.store;
+    const claimedAt = Date.now() - 50;
+    await db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: claimedAt + 30_000, updated_at: claimedAt }).where('id', '=', id).execute();
+    // A round storing `sent` holds the row while the report begins: the report's UPDATE waits for it.
+    let release = () => {};
+    const held = new Promise<void>((r) => { release = r; });
+    let locked = () => {};
+    const rowTaken = new Promise<void>((r) => { locked = r; });
+    const round = db.transaction().execute(async (trx) => {
+      await trx.updateTable('messages').set({ status: 'sent', sent_at: Date.now(), lease_until: null }).where('id', '=', id).execute();
+      locked();
+      await held;
+      const at = Date.now();
+      await trx.insertInto('message_events').values([
+        { message_id: id, status: 'sending', previous_status: 'queued', source: 'dispatcher', detail: null, created_at: claimedAt },
+        { message_id: id, status: 'sent', previous_status: 'sending', source: 'dispatcher', detail: null, created_at: at },
+      ]).execute();
+    });
+    await rowTaken;
+    const report = post(gw.app, `/api/sms/${id}/webhook`, { status: 'delivered' });
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await round;
+    expect((await report).body).toMatchObject({ applied: true, previous_status: 'sent', status: 'delivered' });
+    const events = await db.selectFrom('message_events').select(['status', 'created_at']).where('message_id', '=', id).orderBy('id').execute();
+    expect(events.map((e) => e.status)).toEqual(['sending', 'sent', 'delivered']);
+    expect(Number(events[2].created_at)).toBeGreaterThanOrEqual(Number(events[1].created_at));
+    // So the message's own list, by time, shows them in that order too.
+    expect((await get(gw.app, `/api/sms/${id}`)).body.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'sent', 'delivered']);
+  });
+
+  it('numbers the claim\'s sending before the expiry of a message whose expire_at passed between claim and send', async () => {
+    gw = await startGateway({});
+    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+    // Past its expire_at but still queued: the scheduler has not looked yet, so the round claims it and finds it expired.
+    await gw.services.store.db.updateTable('messages').set({ expire_at: Date.now() - 1 }).where('id', '=', id).execute();
+    expect(await gw.services.dispatcher.dispatchOnce(gw.services.router.get('simulator')!)).toBe(1);
+    const m = (await get(gw.app, `/api/sms/${id}`)).body;
+    expect(m).toMatchObject({ status: 'expired', error_code: 'EXPIRED' });
+    expect(m.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['expired', 'dispatcher']]);
+    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['expired', 'dispatcher']]);
+    expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(0);
+  });
+
+  it('writes no second claim event with a report about a send the round left to recovery', async () => {
+    const id = await sendWithRoundHeld({}, async (_calls, { round, send }) => {
+      // The round hears nothing it can trust: the message stays sending, its claim's event written, for recovery.
+      send.answer({ kind: 'unknown', code: 'PROVIDER_TIMEOUT', message: 'timed out' });
+      await round;
+    });
+    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher']]);
+    expect((await post(gw!.app, `/api/sms/${id}/webhook`, { status: 'delivered' })).body).toMatchObject({ applied: true, previous_status: 'sending' });
+    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
   });
 
   // A round that outlived its lease, or a recovery, that acted on a newer claim of its message would let a

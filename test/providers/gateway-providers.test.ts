@@ -506,6 +506,8 @@ describe('a report that comes before the send answer is stored', () => {
     // attempt is a row of its own; a report kept until then finds the message sent, and the message is the attempt.
     expect(m.send_attempts).toEqual([expect.objectContaining({ provider: 'twilio', outcome: 'accepted', provider_message_id: twilio.messages[0].sid, at: m.sent_at })]);
     expect(await storedAttempts(gw, id)).toEqual(bare ? [] : ['accepted']);
+    // Numbered in the order they happened: a report applied first writes the claim's `sending` ahead of its own change.
+    expect(await eventsByNumber(gw, id)).toEqual(bare ? ['sending', 'sent', 'delivered'] : ['sending', 'delivered']);
   });
 });
 
