@@ -71,6 +71,19 @@ describe('SIMULATOR_OUTBOX_KEEP', () => {
     expect((await outbox(gw)).items.map((e: any) => e.message_id)).toEqual([ids[3]]);
   });
 
+  it('runs with the other background loops: the outbox comes down to its cap without being driven', async () => {
+    gw = await startGateway({ RUN_WORKER: 'true', SIMULATOR_OUTBOX_KEEP: '2', SIMULATOR_DELIVERY_DELAY_MS: '0' });
+    const { startWorkers } = await import('../../src/services/container.js');
+    startWorkers(gw.services);
+    const res = await post(gw.app, '/api/sms/send', { to: [0, 1, 2, 3, 4].map((i) => ({ number: number(i) })), message: 'x' });
+    const ids: string[] = res.body.messages.map((m: any) => m.id);
+    // The trim looks every 5 s once nothing is left: within two looks every report is out and the cap holds.
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && (await outbox(gw)).total !== 2) await sleep(100);
+    expect((await outbox(gw)).total).toBe(2);
+    for (const id of ids) expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
+  }, 20_000);
+
   it('keeps 10,000 by default; 0 keeps every entry', async () => {
     expect(loadConfig(await testEnv({ DATABASE_URL: 'sqlite::memory:' })).simulator.outboxKeep).toBe(10_000);
     gw = await startGateway({ SIMULATOR_OUTBOX_KEEP: '0' });
