@@ -13,7 +13,7 @@ import type { RecentOutcomes } from './providers/recent-outcomes.js';
 import type { ProviderRouter } from './providers/routing/provider-router.js';
 import type { StatusService } from './services/status-service.js';
 import type { WakeUps } from './services/wake-ups.js';
-import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, unrecordedClaims, type AcceptedSend } from './store/dispatch-store.js';
+import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, unrecordedClaims, claimEvent, type AcceptedSend } from './store/dispatch-store.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
 import { claimDue, claimStale, moveStatus, recordTransitions, routeOf, type ClaimedMessage, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
@@ -238,7 +238,7 @@ export class Dispatcher {
       for (const a of accepted) {
         // Not a send recovery has already handled (its lease ran out before this round was stored).
         if (!stored.has(a.message.id)) continue;
-        // Overtaken by its delivery report, which moved it on from `sending` and wrote the claim's event ahead of its own.
+        // Only where this round moved it: a delivery report that moved it on first wrote the claim's event.
         if (moved.has(a.message.id)) transitions.push(claimed(a.message), { message: a.message, from: 'sending', to: 'sent', source: 'dispatcher', at: now });
         commits.afterCommit(trx, () => metrics.sent.inc({ provider: a.message.provider, sms_type: a.message.sms_type }));
       }
@@ -369,15 +369,14 @@ export class Dispatcher {
     }
     const at = Date.now();
     await commits.run(async (trx) => {
-      const unrecorded = await unrecordedClaims(trx, verdicts.map((v) => v.message.id));
       // A crash between claim and outcome left no `sending` event (it is written with the outcome): recovery writes
-      // it just before its own change, stamped with the claim time, which the claim left in updated_at. A round
-      // stored meanwhile moved the message and wrote its own.
-      const claimEvent = (message: MessageRow): Transition | undefined => (!unrecorded.has(message.id) ? undefined
-        : { message, from: 'queued', to: 'sending', source: 'dispatcher', detail: 'claimed before an interruption', at: Math.min(message.updated_at, at - 1) });
+      // it just before its own change. A round stored meanwhile moved the message and wrote its own; one that left
+      // the send to recovery wrote it too, and kept the message `sending`.
+      const unrecordedClaim = async (message: MessageRow): Promise<Transition | undefined> =>
+        ((await unrecordedClaims(trx, [message.id])).has(message.id) ? claimEvent(message, at - 1, 'claimed before an interruption') : undefined);
       /** Moves a stale claim on; false when a round stored meanwhile had moved it already, or it was claimed again since. */
       const move = async (message: MessageRow, to: MessageStatus, extra: Partial<MessagesTable>, detail: string) =>
-        (await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'recovery', at, extra, detail, () => claimEvent(message))).length > 0;
+        (await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'recovery', at, extra, detail, () => unrecordedClaim(message))).length > 0;
       for (const { message, found } of verdicts) {
         if (found === 'unknown') {
           if (await move(message, 'failed',

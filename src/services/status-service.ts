@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.
 import { canAdvance, HANDED_OVER_STATUSES, isFinal, REPORTABLE_STATUSES, type MessageStatus } from '../domain/message-status.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { MAX_REPORTS_PER_REQUEST, type StatusReport } from '../providers/provider.js';
-import { unrecordedClaims } from '../store/dispatch-store.js';
+import { claimEvent, unrecordedClaims } from '../store/dispatch-store.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { moveEach, recordTransitions, type MessageRow, type Transition } from '../store/message-store.js';
 import { newId } from '../domain/ids.js';
@@ -27,7 +27,7 @@ export interface ReportOutcome {
  * per report (its texts, metadata and times) cost ~6.5 µs more a report, inside the write turn of the thread
  * that applies them (bench/RESULTS.md, fourteenth pass).
  */
-const REPORTED_COLUMNS = ['id', 'status', 'provider', 'sms_type', 'provider_message_id', 'sent_at', 'updated_at', 'batch_id', 'custom_id', 'callback_url'] as const;
+const REPORTED_COLUMNS = ['id', 'status', 'provider', 'sms_type', 'provider_message_id', 'sent_at', 'updated_at', 'claims', 'batch_id', 'custom_id', 'callback_url'] as const;
 type ReportedMessage = Pick<MessageRow, typeof REPORTED_COLUMNS[number]>;
 const REPORTED_MESSAGE_COLUMNS = REPORTED_COLUMNS.map((c) => `messages.${c}` as const);
 
@@ -172,12 +172,13 @@ export class StatusService {
    */
   private async applyTogether(trx: Kysely<Database>, items: Array<{ message: ReportedMessage; report: StatusReport }>, source: string, now: number): Promise<ReportOutcome[]> {
     const judged = items.map(({ message, report }) => this.judge(message, report, now));
-    const writes = judged.flatMap((j) => ('changes' in j ? [{ id: j.message.id, from: j.from, set: j.changes }] : []));
+    // From `sending`, only while it is still the claim read: one claimed again since is another send's.
+    const writes = judged.flatMap((j) => ('changes' in j ? [{ id: j.message.id, from: j.from, claims: j.from === 'sending' ? j.message.claims : undefined, set: j.changes }] : []));
     const moved = await moveEach(trx, writes);
     const at = changedAt(now);
     const outcomes: ReportOutcome[] = [];
     const transitions: Transition[] = [];
-    const claims = await this.unrecordedClaims(trx, judged.filter((j) => 'changes' in j && j.from === 'sending' && moved.has(j.message.id)).map((j) => j.message), at);
+    const claims = await this.claimEvents(trx, judged.filter((j) => 'changes' in j && j.from === 'sending' && moved.has(j.message.id)).map((j) => j.message), at);
     for (const [i, j] of judged.entries()) {
       if (!('changes' in j)) outcomes.push(j.outcome);
       else if (!moved.has(j.message.id)) outcomes.push(await this.apply(trx, j.message, items[i].report, source, now));
@@ -263,32 +264,32 @@ export class StatusService {
     const judged = this.judge(message, report, now);
     if (!('changes' in judged)) return judged.outcome;
     const { from, to, changes } = judged;
-    const updated = await trx.updateTable('messages').set(changes).where('id', '=', message.id).where('status', '=', from).executeTakeFirst();
+    let update = trx.updateTable('messages').set(changes).where('id', '=', message.id).where('status', '=', from);
+    if (from === 'sending') update = update.where('claims', '=', message.claims);
+    const updated = await update.executeTakeFirst();
     if (Number(updated.numUpdatedRows) === 0) {
       // Another transaction moved it since we read it: on PostgreSQL, typically the dispatcher storing
       // `sent` while this report of `delivered` waited for its row lock. Judged again on the row as it
       // is now, or a fast provider's report would be lost.
       const fresh = retries > 0 ? await trx.selectFrom('messages').select(REPORTED_COLUMNS).where('id', '=', message.id).executeTakeFirst() : undefined;
-      if (fresh && fresh.status !== from) return this.apply(trx, fresh, report, source, now, retries - 1);
+      if (fresh && (fresh.status !== from || fresh.claims !== message.claims)) return this.apply(trx, fresh, report, source, now, retries - 1);
       return { ...judged.applied, status: from, applied: false, reason: 'changed concurrently' };
     }
     const at = changedAt(now);
-    const claim = from === 'sending' ? (await this.unrecordedClaims(trx, [message], at)).get(message.id) : undefined;
+    const claim = from === 'sending' ? (await this.claimEvents(trx, [message], at)).get(message.id) : undefined;
     await recordTransitions(trx, [...(claim ? [claim] : []), this.transition(trx, message, from, to, report, source, at)]);
     return judged.applied;
   }
 
   /**
-   * The claim's `sending` event of each message this report moved on from `sending` before its round stored
+   * The claim's `sending` event of each message these reports moved on from `sending` before its round stored
    * the send's outcome (a fast provider, or a round that then crashed): the round writes that event with the
-   * outcome, so until then it is missing. Written just ahead of the report's change and stamped with the claim's
-   * time, which the claim left in updated_at, so the events' numbers follow the message's history. Read after
-   * the move, which holds the row: a round that wrote the event first (leaving the send to recovery) is seen.
+   * outcome, so until then it is missing. Written just ahead of the report's change (at `changeAt`), so the
+   * events' numbers follow the message's history.
    */
-  private async unrecordedClaims(trx: Kysely<Database>, moved: ReportedMessage[], now: number): Promise<Map<string, Transition>> {
+  private async claimEvents(trx: Kysely<Database>, moved: ReportedMessage[], changeAt: number): Promise<Map<string, Transition>> {
     if (moved.length === 0) return new Map();
     const missing = await unrecordedClaims(trx, moved.map((m) => m.id));
-    return new Map(moved.filter((m) => missing.has(m.id))
-      .map((m) => [m.id, { message: m, from: 'queued', to: 'sending', source: 'dispatcher', at: Math.min(m.updated_at, now) }]));
+    return new Map(moved.filter((m) => missing.has(m.id)).map((m) => [m.id, claimEvent(m, changeAt)]));
   }
 }

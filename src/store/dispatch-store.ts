@@ -1,7 +1,7 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { newId } from '../domain/ids.js';
 import { REPORTABLE_STATUSES } from '../domain/message-status.js';
-import { insertRows, moveEach, statusLiteral, type ClaimedMessage, type MessageRow } from './message-store.js';
+import { insertRows, moveEach, statusLiteral, type ClaimedMessage, type MessageRow, type Transition, type TransitionSubject } from './message-store.js';
 import type { Database, SendAttemptsTable } from './schema.js';
 import { inList } from './statement-shapes.js';
 
@@ -94,19 +94,30 @@ export async function markSent(db: Db, accepted: AcceptedSend[], claimedAt: numb
 }
 
 /**
- * Of these messages, each `sending` or just moved on from it, those whose claim's `sending` event is not
- * written yet: the round writes it with the send's outcome, so until then the latest event is an older
- * one (or there is none: acceptance is not an event row). Whoever moves such a message on first (a
- * delivery report, recovery) writes it, just ahead of its own change.
+ * Of these messages, each just moved on from `sending` by the caller, those whose claim's `sending` event
+ * is not written yet: the round writes it with the send's outcome, so until then the latest event is an
+ * older one (or there is none: acceptance is not an event row). Whoever moves such a message on first (a
+ * delivery report, recovery) writes it, just ahead of its own change. Ask after the move, which holds the
+ * row: on PostgreSQL a round that wrote the event (leaving the send to recovery) may commit until then.
+ * Latest by number, which follows each message's history; times can disagree across hosts' clocks.
  */
 export async function unrecordedClaims(db: Db, ids: string[]): Promise<Set<string>> {
   const latest = new Map<string, string>();
   for (let i = 0; i < ids.length; i += 500) {
     const events = await db.selectFrom('message_events').select(['message_id', 'status']).where('message_id', 'in', inList(ids.slice(i, i + 500)))
-      .orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+      .orderBy('id', 'desc').execute();
     for (const e of events) if (!latest.has(e.message_id)) latest.set(e.message_id, e.status);
   }
   return new Set(ids.filter((id) => latest.get(id) !== 'sending'));
+}
+
+/**
+ * The claim's `sending` event, written late by whoever acts on the claim first. Stamped with the claim
+ * time, which the claim left in updated_at (nothing changes it while the claim's event is unwritten), and
+ * never after the change it is written ahead of.
+ */
+export function claimEvent(message: TransitionSubject & Pick<MessageRow, 'updated_at'>, changeAt: number, detail: string | null = null): Transition {
+  return { message, from: 'queued', to: 'sending', source: 'dispatcher', detail, at: Math.min(message.updated_at, changeAt) };
 }
 
 /** Every send attempt, whatever came of it: shown as `send_attempts` on the message. */

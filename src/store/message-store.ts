@@ -202,8 +202,8 @@ export function statusLiteral(status: MessageStatus) {
  * Moves every message matching `filter` to `to`, one statement per previous status so each
  * recorded change knows where it came from. Call it inside a transaction. Returns the moved messages.
  * `earlierChange`: a change a moved message made before this one but whose event is not written yet
- * (the claim's `sending`, which the dispatcher writes with the send's outcome). It is written just
- * ahead of this change, so event numbers follow the message's history.
+ * (the claim's `sending`, which the dispatcher writes with the send's outcome). Asked once the UPDATE
+ * holds the row, and written just ahead of this change, so event numbers follow the message's history.
  */
 export async function moveStatus(
   db: Db,
@@ -213,7 +213,7 @@ export async function moveStatus(
   now: number,
   extra: Partial<MessagesTable> = {},
   detail: string | null = null,
-  earlierChange?: (message: MovedMessage) => Transition | undefined,
+  earlierChange?: (message: MovedMessage) => Transition | undefined | Promise<Transition | undefined>,
 ): Promise<MovedMessage[]> {
   const moved: MovedMessage[] = [];
   for (const from of filter.from) {
@@ -224,11 +224,13 @@ export async function moveStatus(
     if (filter.expiredBefore !== undefined) query = query.where('expire_at', '<=', filter.expiredBefore);
     if (filter.claims !== undefined) query = query.where('claims', '=', filter.claims);
     const changed = await query.returning(MOVED_COLUMNS).execute();
-    await recordTransitions(db, changed.flatMap((m) => {
-      const change: Transition = { message: m, from, to, source, detail, errorCode: extra.error_code ?? null, at: now };
-      const earlier = earlierChange?.(m);
-      return earlier ? [earlier, change] : [change];
-    }));
+    const transitions: Transition[] = [];
+    for (const m of changed) {
+      const earlier = await earlierChange?.(m);
+      if (earlier) transitions.push(earlier);
+      transitions.push({ message: m, from, to, source, detail, errorCode: extra.error_code ?? null, at: now });
+    }
+    await recordTransitions(db, transitions);
     moved.push(...changed);
   }
   return moved;

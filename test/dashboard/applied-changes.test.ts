@@ -18,6 +18,15 @@ describe('AppliedChanges', () => {
     expect(letThrough(applied, [['d', 'evt_10'], ['d', 'evt_9'], ['d', 'evt_11']])).toEqual(['evt_10 d', 'evt_11 d']);
   });
 
+  it('goes by the number, not the time: a change numbered later is applied even when stamped earlier', () => {
+    // The stream's changes carry their timestamp; a message's numbers follow its history, its clocks may not.
+    const applied = new AppliedChanges();
+    const change = (id: string, ms: number) => ({ message_id: 'a', id, timestamp: new Date(Date.parse('2026-11-27T10:00:00.000Z') + ms).toISOString() });
+    expect(applied.isNew(change('evt_5', 20))).toBe(true);
+    expect(applied.isNew(change('evt_6', 10))).toBe(true);
+    expect(applied.isNew(change('evt_5', 20))).toBe(false);
+  });
+
   it('never skips an id without a number, and forgets the least recently changed message past its bound', () => {
     const applied = new AppliedChanges(2);
     expect(letThrough(applied, [['a', 'evt_01kabcdefghjkmnpqrstvwxyz0'], ['a', 'evt_01kabcdefghjkmnpqrstvwxyz0']])).toHaveLength(2);

@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { drain, startGateway, type TestGateway, US, US2 } from '../helpers/gateway.js';
 import { onPostgres } from '../helpers/database.js';
 import { get, post } from '../helpers/http.js';
+import type { Kysely } from 'kysely';
 import type { SendOutcome, SmsProvider } from '../../src/providers/provider.js';
+import type { Database } from '../../src/store/schema.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -278,6 +280,29 @@ describe('dispatcher', () => {
     expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
   });
 
+  /**
+   * Holds the message's row in a transaction of its own (another process's round, on PostgreSQL) that runs
+   * `write`, until `meanwhile` has started what must wait for that row; commits 50 ms later.
+   */
+  async function whileRowHeld<T>(id: string, write: (trx: Kysely<Database>) => Promise<void>, meanwhile: () => Promise<T>): Promise<T> {
+    let release = () => {};
+    const held = new Promise<void>((r) => { release = r; });
+    let taken = () => {};
+    const rowTaken = new Promise<void>((r) => { taken = r; });
+    const other = gw!.services.store.db.transaction().execute(async (trx) => {
+      await trx.updateTable('messages').set({ lease_until: Date.now() }).where('id', '=', id).execute();
+      taken();
+      await held;
+      await write(trx);
+    });
+    await rowTaken;
+    const waiting = meanwhile();
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await other;
+    return waiting;
+  }
+
   it.runIf(onPostgres)('stamps a report that waited for its message\'s row after the change it waited for', async () => {
     gw = await startGateway({});
     const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
@@ -285,31 +310,64 @@ describe('dispatcher', () => {
     const claimedAt = Date.now() - 50;
     await db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: claimedAt + 30_000, updated_at: claimedAt }).where('id', '=', id).execute();
     // A round storing `sent` holds the row while the report begins: the report's UPDATE waits for it.
-    let release = () => {};
-    const held = new Promise<void>((r) => { release = r; });
-    let locked = () => {};
-    const rowTaken = new Promise<void>((r) => { locked = r; });
-    const round = db.transaction().execute(async (trx) => {
+    const report = await whileRowHeld(id, async (trx) => {
       await trx.updateTable('messages').set({ status: 'sent', sent_at: Date.now(), lease_until: null }).where('id', '=', id).execute();
-      locked();
-      await held;
-      const at = Date.now();
       await trx.insertInto('message_events').values([
         { message_id: id, status: 'sending', previous_status: 'queued', source: 'dispatcher', detail: null, created_at: claimedAt },
-        { message_id: id, status: 'sent', previous_status: 'sending', source: 'dispatcher', detail: null, created_at: at },
+        { message_id: id, status: 'sent', previous_status: 'sending', source: 'dispatcher', detail: null, created_at: Date.now() },
       ]).execute();
-    });
-    await rowTaken;
-    const report = post(gw.app, `/api/sms/${id}/webhook`, { status: 'delivered' });
-    await new Promise((r) => setTimeout(r, 50));
-    release();
-    await round;
-    expect((await report).body).toMatchObject({ applied: true, previous_status: 'sent', status: 'delivered' });
+    }, () => post(gw!.app, `/api/sms/${id}/webhook`, { status: 'delivered' }));
+    expect(report.body).toMatchObject({ applied: true, previous_status: 'sent', status: 'delivered' });
     const events = await db.selectFrom('message_events').select(['status', 'created_at']).where('message_id', '=', id).orderBy('id').execute();
     expect(events.map((e) => e.status)).toEqual(['sending', 'sent', 'delivered']);
     expect(Number(events[2].created_at)).toBeGreaterThanOrEqual(Number(events[1].created_at));
     // So the message's own list, by time, shows them in that order too.
     expect((await get(gw.app, `/api/sms/${id}`)).body.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'sent', 'delivered']);
+  });
+
+  it.runIf(onPostgres)('writes the claim\'s event once when a round leaves the send to recovery while recovery is moving it', async () => {
+    gw = await startGateway({});
+    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+    const claimedAt = Date.now() - 50;
+    await gw.services.store.db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: Date.now() - 1, updated_at: claimedAt }).where('id', '=', id).execute();
+    const calls = holdEachCall(gw.services.router.get('simulator')!);
+    try {
+      const recovery = gw.services.dispatcher.recover();
+      const lookup = await calls.nextLookup(recovery);
+      // The round that outlived its lease stores an unknown outcome (the claim's event, the message left sending)
+      // while recovery, told the simulator never got it, queues the message again: recovery waits for its row.
+      await whileRowHeld(id, async (trx) => {
+        await trx.insertInto('message_events').values({ message_id: id, status: 'sending', previous_status: 'queued', source: 'dispatcher', detail: null, created_at: claimedAt }).execute();
+      }, async () => {
+        lookup.answer();
+        return recovery;
+      });
+      expect(await recovery).toBe(1);
+    } finally {
+      calls.restore();
+    }
+    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['queued', 'recovery']]);
+  });
+
+  it.runIf(onPostgres)('stamps the claim\'s event of a report with the claim it moved on, when the message was claimed again meanwhile', async () => {
+    gw = await startGateway({});
+    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+    const { db } = gw.services.store;
+    const firstClaim = Date.now() - 100;
+    await db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: firstClaim + 30_000, updated_at: firstClaim }).where('id', '=', id).execute();
+    const secondClaim = Date.now() - 20;
+    // While the report waits for the row, the first send is retried and the message claimed again (claims 2).
+    const report = await whileRowHeld(id, async (trx) => {
+      await trx.insertInto('message_events').values([
+        { message_id: id, status: 'sending', previous_status: 'queued', source: 'dispatcher', detail: null, created_at: firstClaim },
+        { message_id: id, status: 'queued', previous_status: 'sending', source: 'dispatcher', detail: 'retry', created_at: firstClaim + 10 },
+      ]).execute();
+      await trx.updateTable('messages').set({ claims: 2, attempts: 2, updated_at: secondClaim }).where('id', '=', id).execute();
+    }, () => post(gw!.app, `/api/sms/${id}/webhook`, { status: 'delivered' }));
+    expect(report.body).toMatchObject({ applied: true, previous_status: 'sending', status: 'delivered' });
+    const events = await db.selectFrom('message_events').select(['status', 'created_at']).where('message_id', '=', id).orderBy('id').execute();
+    expect(events.map((e) => e.status)).toEqual(['sending', 'queued', 'sending', 'delivered']);
+    expect(Number(events[2].created_at)).toBe(secondClaim);
   });
 
   it('numbers the claim\'s sending before the expiry of a message whose expire_at passed between claim and send', async () => {
