@@ -102,6 +102,17 @@ async function sendWithRoundHeld(env: Record<string, string>, meanwhile: (calls:
   return id;
 }
 
+/**
+ * Starts a gateway and sends one message, left as a worker's claim of it at `claimedAt` leaves it (status
+ * sending, claim 1, its `sending` event not yet written), the lease running until `leaseUntil`. Returns the gateway and the id.
+ */
+async function claimedMessage(claimedAt: number, leaseUntil = claimedAt + 30_000): Promise<{ g: TestGateway; id: string }> {
+  const g = gw = await startGateway({});
+  const id: string = (await post(g.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
+  await g.services.store.db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: leaseUntil, updated_at: claimedAt }).where('id', '=', id).execute();
+  return { g, id };
+}
+
 describe('dispatcher', () => {
   it('sends the most urgent first: an OTP overtakes a promotional backlog', async () => {
     gw = await startGateway({ DISPATCH_BATCH_SIZE: '10' });
@@ -263,20 +274,18 @@ describe('dispatcher', () => {
   });
 
   it('writes the claim\'s event with a delivery report that comes after the round that sent it was lost in a crash', async () => {
-    gw = await startGateway({});
-    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
     // A worker claimed it, handed it to the provider and died before storing the answer; the provider then reports it.
     const claimedAt = Date.now() - 50;
-    await gw.services.store.db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: claimedAt + 30_000, updated_at: claimedAt }).where('id', '=', id).execute();
-    expect((await post(gw.app, `/api/sms/${id}/webhook`, { status: 'delivered' })).body).toMatchObject({ applied: true, previous_status: 'sending' });
-    const m = (await get(gw.app, `/api/sms/${id}`)).body;
+    const { g, id } = await claimedMessage(claimedAt);
+    expect((await post(g.app, `/api/sms/${id}/webhook`, { status: 'delivered' })).body).toMatchObject({ applied: true, previous_status: 'sending' });
+    const m = (await get(g.app, `/api/sms/${id}`)).body;
     expect(m.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['delivered', 'webhook']]);
     expect(Date.parse(m.events[1].timestamp)).toBe(claimedAt);
     expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
     // Nothing is left for recovery: the message is no longer sending.
-    expect(await gw.services.dispatcher.recover(afterTheLease())).toBe(0);
+    expect(await g.services.dispatcher.recover(afterTheLease())).toBe(0);
     // A later report writes no second claim event.
-    await post(gw.app, `/api/sms/${id}/webhook`, { status: 'delivered' });
+    await post(g.app, `/api/sms/${id}/webhook`, { status: 'delivered' });
     expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
   });
 
@@ -304,11 +313,9 @@ describe('dispatcher', () => {
   }
 
   it.runIf(onPostgres)('stamps a report that waited for its message\'s row after the change it waited for', async () => {
-    gw = await startGateway({});
-    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
-    const { db } = gw.services.store;
     const claimedAt = Date.now() - 50;
-    await db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: claimedAt + 30_000, updated_at: claimedAt }).where('id', '=', id).execute();
+    const { g, id } = await claimedMessage(claimedAt);
+    const { db } = g.services.store;
     // A round storing `sent` holds the row while the report begins: the report's UPDATE waits for it.
     const report = await whileRowHeld(id, async (trx) => {
       await trx.updateTable('messages').set({ status: 'sent', sent_at: Date.now(), lease_until: null }).where('id', '=', id).execute();
@@ -316,23 +323,22 @@ describe('dispatcher', () => {
         { message_id: id, status: 'sending', previous_status: 'queued', source: 'dispatcher', detail: null, created_at: claimedAt },
         { message_id: id, status: 'sent', previous_status: 'sending', source: 'dispatcher', detail: null, created_at: Date.now() },
       ]).execute();
-    }, () => post(gw!.app, `/api/sms/${id}/webhook`, { status: 'delivered' }));
+    }, () => post(g.app, `/api/sms/${id}/webhook`, { status: 'delivered' }));
     expect(report.body).toMatchObject({ applied: true, previous_status: 'sent', status: 'delivered' });
     const events = await db.selectFrom('message_events').select(['status', 'created_at']).where('message_id', '=', id).orderBy('id').execute();
     expect(events.map((e) => e.status)).toEqual(['sending', 'sent', 'delivered']);
     expect(Number(events[2].created_at)).toBeGreaterThanOrEqual(Number(events[1].created_at));
     // So the message's own list, by time, shows them in that order too.
-    expect((await get(gw.app, `/api/sms/${id}`)).body.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'sent', 'delivered']);
+    expect((await get(g.app, `/api/sms/${id}`)).body.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'sent', 'delivered']);
   });
 
   it.runIf(onPostgres)('writes the claim\'s event once when a round leaves the send to recovery while recovery is moving it', async () => {
-    gw = await startGateway({});
-    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
     const claimedAt = Date.now() - 50;
-    await gw.services.store.db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: Date.now() - 1, updated_at: claimedAt }).where('id', '=', id).execute();
-    const calls = holdEachCall(gw.services.router.get('simulator')!);
+    // Its lease has run out: recovery takes it.
+    const { g, id } = await claimedMessage(claimedAt, Date.now() - 1);
+    const calls = holdEachCall(g.services.router.get('simulator')!);
     try {
-      const recovery = gw.services.dispatcher.recover();
+      const recovery = g.services.dispatcher.recover();
       const lookup = await calls.nextLookup(recovery);
       // The round that outlived its lease stores an unknown outcome (the claim's event, the message left sending)
       // while recovery, told the simulator never got it, queues the message again: recovery waits for its row.
@@ -350,11 +356,9 @@ describe('dispatcher', () => {
   });
 
   it.runIf(onPostgres)('stamps the claim\'s event of a report with the claim it moved on, when the message was claimed again meanwhile', async () => {
-    gw = await startGateway({});
-    const id = (await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
-    const { db } = gw.services.store;
     const firstClaim = Date.now() - 100;
-    await db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: firstClaim + 30_000, updated_at: firstClaim }).where('id', '=', id).execute();
+    const { g, id } = await claimedMessage(firstClaim);
+    const { db } = g.services.store;
     const secondClaim = Date.now() - 20;
     // While the report waits for the row, the first send is retried and the message claimed again (claims 2).
     const report = await whileRowHeld(id, async (trx) => {
@@ -363,7 +367,7 @@ describe('dispatcher', () => {
         { message_id: id, status: 'queued', previous_status: 'sending', source: 'dispatcher', detail: 'retry', created_at: firstClaim + 10 },
       ]).execute();
       await trx.updateTable('messages').set({ claims: 2, attempts: 2, updated_at: secondClaim }).where('id', '=', id).execute();
-    }, () => post(gw!.app, `/api/sms/${id}/webhook`, { status: 'delivered' }));
+    }, () => post(g.app, `/api/sms/${id}/webhook`, { status: 'delivered' }));
     expect(report.body).toMatchObject({ applied: true, previous_status: 'sending', status: 'delivered' });
     const events = await db.selectFrom('message_events').select(['status', 'created_at']).where('message_id', '=', id).orderBy('id').execute();
     expect(events.map((e) => e.status)).toEqual(['sending', 'queued', 'sending', 'delivered']);
