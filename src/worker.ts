@@ -13,7 +13,10 @@ import type { RecentOutcomes } from './providers/recent-outcomes.js';
 import type { ProviderRouter } from './providers/routing/provider-router.js';
 import type { StatusService } from './services/status-service.js';
 import type { WakeUps } from './services/wake-ups.js';
-import { leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, unrecordedClaims, claimEvent, type AcceptedSend } from './store/dispatch-store.js';
+import {
+  claimEvent, claimedAtOf, leaveForRecovery, markSent, moveToProvider, queuedWithAlternatives, recordParts, recordSendAttempts, releaseUnsent, requeue, unrecordedClaims,
+  type AcceptedSend,
+} from './store/dispatch-store.js';
 import type { DialectName } from './store/database.js';
 import type { GroupCommit } from './store/group-commit.js';
 import { claimDue, claimStale, moveStatus, recordTransitions, routeOf, type ClaimedMessage, type MessageRow, type MovedMessage, type Transition } from './store/message-store.js';
@@ -223,7 +226,7 @@ export class Dispatcher {
       // The claim's event, written with the outcome, and only where the outcome was stored: a round that
       // outlived its lease finds its messages decided by recovery, and one overtaken by a delivery report
       // finds them moved on by it; each wrote that event itself.
-      const claimed = (message: ClaimedMessage): Transition => ({ message, from: 'queued', to: 'sending', source: 'dispatcher', at: claimedAt });
+      const claimed = (message: ClaimedMessage): Transition => claimEvent(message, claimedAt);
       await releaseUnsent(trx, results.filter((r) => r.outcome.kind === 'released').map((r) => r.message), now);
       for (const result of results) {
         const { message, outcome } = result;
@@ -373,7 +376,7 @@ export class Dispatcher {
       // it just before its own change. A round stored meanwhile moved the message and wrote its own; one that left
       // the send to recovery wrote it too, and kept the message `sending`.
       const unrecordedClaim = async (message: MessageRow): Promise<Transition | undefined> =>
-        ((await unrecordedClaims(trx, [message.id])).has(message.id) ? claimEvent(message, at - 1, 'claimed before an interruption') : undefined);
+        ((await unrecordedClaims(trx, [message.id])).has(message.id) ? claimEvent(message, claimedAtOf(message, at - 1), 'claimed before an interruption') : undefined);
       /** Moves a stale claim on; false when a round stored meanwhile had moved it already, or it was claimed again since. */
       const move = async (message: MessageRow, to: MessageStatus, extra: Partial<MessagesTable>, detail: string) =>
         (await moveStatus(trx, { ids: [message.id], from: ['sending'], claims: message.claims }, to, 'recovery', at, extra, detail, () => unrecordedClaim(message))).length > 0;

@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.
 import { canAdvance, HANDED_OVER_STATUSES, isFinal, REPORTABLE_STATUSES, type MessageStatus } from '../domain/message-status.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { MAX_REPORTS_PER_REQUEST, type StatusReport } from '../providers/provider.js';
-import { claimEvent, unrecordedClaims } from '../store/dispatch-store.js';
+import { claimEvent, claimedAtOf, unrecordedClaims } from '../store/dispatch-store.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { moveEach, recordTransitions, type MessageRow, type Transition } from '../store/message-store.js';
 import { newId } from '../domain/ids.js';
@@ -52,7 +52,8 @@ export class StatusService {
       const message = await trx.selectFrom('messages').select(REPORTED_COLUMNS).where('id', '=', messageId).executeTakeFirst();
       if (!message) throw new NotFoundError('message', messageId);
       const outcome = await this.apply(trx, message, report, source, Date.now());
-      if (outcome.refused) throw new ConflictError(`message ${messageId} is ${message.status}: ${outcome.reason}`);
+      // As judged: on the row read again if another transaction moved it meanwhile.
+      if (outcome.refused) throw new ConflictError(`message ${messageId} is ${outcome.previous_status ?? message.status}: ${outcome.reason}`);
       return [outcome];
     });
     return outcome;
@@ -172,18 +173,19 @@ export class StatusService {
    */
   private async applyTogether(trx: Kysely<Database>, items: Array<{ message: ReportedMessage; report: StatusReport }>, source: string, now: number): Promise<ReportOutcome[]> {
     const judged = items.map(({ message, report }) => this.judge(message, report, now));
-    // From `sending`, only while it is still the claim read: one claimed again since is another send's.
+    // From `sending`, only while it is still the claim read: a message claimed again since is judged again
+    // (`apply`), on the claim as it is now, so that the claim event it may write carries that claim's time.
     const writes = judged.flatMap((j) => ('changes' in j ? [{ id: j.message.id, from: j.from, claims: j.from === 'sending' ? j.message.claims : undefined, set: j.changes }] : []));
     const moved = await moveEach(trx, writes);
     const at = changedAt(now);
     const outcomes: ReportOutcome[] = [];
     const transitions: Transition[] = [];
-    const claims = await this.claimEvents(trx, judged.filter((j) => 'changes' in j && j.from === 'sending' && moved.has(j.message.id)).map((j) => j.message), at);
+    const claimEventOf = await this.claimEvents(trx, judged.filter((j) => 'changes' in j && j.from === 'sending' && moved.has(j.message.id)).map((j) => j.message), at);
     for (const [i, j] of judged.entries()) {
       if (!('changes' in j)) outcomes.push(j.outcome);
       else if (!moved.has(j.message.id)) outcomes.push(await this.apply(trx, j.message, items[i].report, source, now));
       else {
-        const claim = claims.get(j.message.id);
+        const claim = claimEventOf.get(j.message.id);
         if (claim) transitions.push(claim);
         transitions.push(this.transition(trx, j.message, j.from, j.to, items[i].report, source, at));
         outcomes.push(j.applied);
@@ -290,6 +292,6 @@ export class StatusService {
   private async claimEvents(trx: Kysely<Database>, moved: ReportedMessage[], changeAt: number): Promise<Map<string, Transition>> {
     if (moved.length === 0) return new Map();
     const missing = await unrecordedClaims(trx, moved.map((m) => m.id));
-    return new Map(moved.filter((m) => missing.has(m.id)).map((m) => [m.id, claimEvent(m, changeAt)]));
+    return new Map(moved.filter((m) => missing.has(m.id)).map((m) => [m.id, claimEvent(m, claimedAtOf(m, changeAt))]));
   }
 }

@@ -112,12 +112,17 @@ export async function unrecordedClaims(db: Db, ids: string[]): Promise<Set<strin
 }
 
 /**
- * The claim's `sending` event, written late by whoever acts on the claim first. Stamped with the claim
- * time, which the claim left in updated_at (nothing changes it while the claim's event is unwritten), and
- * never after the change it is written ahead of.
+ * The claim's `sending` event, written late by whoever acts on the claim first, stamped with the claim's
+ * time: the round knows it; the others read it from updated_at, which the claim set and nothing changes
+ * while the claim's event is unwritten (`claimedAtOf`).
  */
-export function claimEvent(message: TransitionSubject & Pick<MessageRow, 'updated_at'>, changeAt: number, detail: string | null = null): Transition {
-  return { message, from: 'queued', to: 'sending', source: 'dispatcher', detail, at: Math.min(message.updated_at, changeAt) };
+export function claimEvent(message: TransitionSubject, claimedAt: number, detail: string | null = null): Transition {
+  return { message, from: 'queued', to: 'sending', source: 'dispatcher', detail, at: claimedAt };
+}
+
+/** A claim's time read back from the message, never after the change its event is written ahead of. */
+export function claimedAtOf(message: Pick<MessageRow, 'updated_at'>, changeAt: number): number {
+  return Math.min(message.updated_at, changeAt);
 }
 
 /** Every send attempt, whatever came of it: shown as `send_attempts` on the message. */

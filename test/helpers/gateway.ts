@@ -58,6 +58,14 @@ export async function drain(services: Services, rounds = 50): Promise<void> {
   }
 }
 
+/**
+ * A message's stored events in number order, the order the events stream sends them (acceptance is not a
+ * row). Every message's numbers follow its history (docs/dashboard.md).
+ */
+export async function eventsByNumber(services: Services, messageId: string) {
+  return services.store.db.selectFrom('message_events').select(['status', 'source', 'created_at']).where('message_id', '=', messageId).orderBy('id').execute();
+}
+
 export const US = '+14155552671';
 export const US2 = '+14155552672';
 export const GB = '+447400123456';

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { drain, startGateway, type TestGateway, US, US2 } from '../helpers/gateway.js';
+import { drain, eventsByNumber, startGateway, type TestGateway, US, US2 } from '../helpers/gateway.js';
 import { onPostgres } from '../helpers/database.js';
 import { get, post } from '../helpers/http.js';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { SendOutcome, SmsProvider } from '../../src/providers/provider.js';
 import type { Database } from '../../src/store/schema.js';
 
@@ -66,9 +66,8 @@ function holdEachCall(provider: SmsProvider, { taken = false } = {}) {
 }
 
 /** A message's stored events in number order (the events stream's order), as [status, source]. */
-async function eventsByNumber(id: string): Promise<string[][]> {
-  const rows = await gw!.services.store.db.selectFrom('message_events').select(['status', 'source']).where('message_id', '=', id).orderBy('id').execute();
-  return rows.map((e) => [e.status, e.source]);
+async function changesByNumber(id: string): Promise<string[][]> {
+  return (await eventsByNumber(gw!.services, id)).map((e) => [e.status, e.source]);
 }
 
 const SENT_ONCE = /^sms_messages_sent_total\{provider="simulator",sms_type="transactional"\} 1$/m;
@@ -103,14 +102,55 @@ async function sendWithRoundHeld(env: Record<string, string>, meanwhile: (calls:
 }
 
 /**
- * Starts a gateway and sends one message, left as a worker's claim of it at `claimedAt` leaves it (status
- * sending, claim 1, its `sending` event not yet written), the lease running until `leaseUntil`. Returns the gateway and the id.
+ * Starts a gateway and sends one message, then leaves it as a worker's claim `claimedAgoMs` ago leaves it
+ * (status sending, claim 1, its `sending` event not yet written), the lease running until `leaseUntil`
+ * (30 s after the claim by default). Returns the gateway, the id and the claim's time.
  */
-async function claimedMessage(claimedAt: number, leaseUntil = claimedAt + 30_000): Promise<{ g: TestGateway; id: string }> {
+async function claimedMessage(claimedAgoMs: number, leaseUntil?: number): Promise<{ g: TestGateway; id: string; claimedAt: number }> {
   const g = gw = await startGateway({});
   const id: string = (await post(g.app, '/api/sms/send', { to: [{ number: US }], message: 'x' })).body.messages[0].id;
-  await g.services.store.db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: leaseUntil, updated_at: claimedAt }).where('id', '=', id).execute();
-  return { g, id };
+  // Still after the acceptance: the message's events stay in time order.
+  await new Promise((r) => setTimeout(r, claimedAgoMs));
+  const claimedAt = Date.now() - claimedAgoMs + 1;
+  await g.services.store.db.updateTable('messages').set({ status: 'sending', claims: 1, attempts: 1, lease_until: leaseUntil ?? claimedAt + 30_000, updated_at: claimedAt })
+    .where('id', '=', id).execute();
+  return { g, id, claimedAt };
+}
+
+/**
+ * PostgreSQL: holds the message's row in a transaction of its own (another process's round), until
+ * `meanwhile` has started and is waiting for that row's lock; then `write` runs in it and it commits.
+ * Fails if nothing came to wait within 5 s: the race the caller means to test did not happen.
+ */
+async function whileRowHeld<T>(g: TestGateway, id: string, write: (trx: Kysely<Database>) => Promise<void>, meanwhile: () => Promise<T>): Promise<T> {
+  const { db } = g.services.store;
+  let release = () => {};
+  const held = new Promise<void>((r) => { release = r; });
+  let taken = () => {};
+  const rowTaken = new Promise<void>((r) => { taken = r; });
+  const other = db.transaction().execute(async (trx) => {
+    await trx.updateTable('messages').set({ lease_until: Date.now() }).where('id', '=', id).execute();
+    taken();
+    await held;
+    await write(trx);
+  });
+  try {
+    await Promise.race([rowTaken, other]);
+    const waiting = meanwhile();
+    waiting.catch(() => undefined);
+    const deadline = Date.now() + 5000;
+    const lockWaits = async () => Number((await sql<{ n: string }>`select count(*) as n from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock'`.execute(db)).rows[0].n);
+    while (await lockWaits() === 0) {
+      if (Date.now() > deadline) throw new Error('nothing waited for the held row');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    release();
+    await other;
+    return await waiting;
+  } finally {
+    release();
+  }
 }
 
 describe('dispatcher', () => {
@@ -270,54 +310,29 @@ describe('dispatcher', () => {
     expect(m).toMatchObject({ status: 'delivered', provider_message_id: expect.stringMatching(/./) });
     expect(m.events.map((e: any) => e.status)).toEqual(['queued', 'sending', 'delivered']);
     // Numbered in that order too: the report wrote the claim's `sending` ahead of its own change, and the round wrote none.
-    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'provider:simulator']]);
+    expect(await changesByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'provider:simulator']]);
   });
 
   it('writes the claim\'s event with a delivery report that comes after the round that sent it was lost in a crash', async () => {
     // A worker claimed it, handed it to the provider and died before storing the answer; the provider then reports it.
-    const claimedAt = Date.now() - 50;
-    const { g, id } = await claimedMessage(claimedAt);
+    const { g, id, claimedAt } = await claimedMessage(50);
     expect((await post(g.app, `/api/sms/${id}/webhook`, { status: 'delivered' })).body).toMatchObject({ applied: true, previous_status: 'sending' });
     const m = (await get(g.app, `/api/sms/${id}`)).body;
     expect(m.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['delivered', 'webhook']]);
     expect(Date.parse(m.events[1].timestamp)).toBe(claimedAt);
-    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
+    expect(await changesByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
     // Nothing is left for recovery: the message is no longer sending.
     expect(await g.services.dispatcher.recover(afterTheLease())).toBe(0);
     // A later report writes no second claim event.
     await post(g.app, `/api/sms/${id}/webhook`, { status: 'delivered' });
-    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
+    expect(await changesByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
   });
 
-  /**
-   * Holds the message's row in a transaction of its own (another process's round, on PostgreSQL) that runs
-   * `write`, until `meanwhile` has started what must wait for that row; commits 50 ms later.
-   */
-  async function whileRowHeld<T>(id: string, write: (trx: Kysely<Database>) => Promise<void>, meanwhile: () => Promise<T>): Promise<T> {
-    let release = () => {};
-    const held = new Promise<void>((r) => { release = r; });
-    let taken = () => {};
-    const rowTaken = new Promise<void>((r) => { taken = r; });
-    const other = gw!.services.store.db.transaction().execute(async (trx) => {
-      await trx.updateTable('messages').set({ lease_until: Date.now() }).where('id', '=', id).execute();
-      taken();
-      await held;
-      await write(trx);
-    });
-    await rowTaken;
-    const waiting = meanwhile();
-    await new Promise((r) => setTimeout(r, 50));
-    release();
-    await other;
-    return waiting;
-  }
-
   it.runIf(onPostgres)('stamps a report that waited for its message\'s row after the change it waited for', async () => {
-    const claimedAt = Date.now() - 50;
-    const { g, id } = await claimedMessage(claimedAt);
+    const { g, id, claimedAt } = await claimedMessage(50);
     const { db } = g.services.store;
     // A round storing `sent` holds the row while the report begins: the report's UPDATE waits for it.
-    const report = await whileRowHeld(id, async (trx) => {
+    const report = await whileRowHeld(g, id, async (trx) => {
       await trx.updateTable('messages').set({ status: 'sent', sent_at: Date.now(), lease_until: null }).where('id', '=', id).execute();
       await trx.insertInto('message_events').values([
         { message_id: id, status: 'sending', previous_status: 'queued', source: 'dispatcher', detail: null, created_at: claimedAt },
@@ -333,16 +348,15 @@ describe('dispatcher', () => {
   });
 
   it.runIf(onPostgres)('writes the claim\'s event once when a round leaves the send to recovery while recovery is moving it', async () => {
-    const claimedAt = Date.now() - 50;
     // Its lease has run out: recovery takes it.
-    const { g, id } = await claimedMessage(claimedAt, Date.now() - 1);
+    const { g, id, claimedAt } = await claimedMessage(50, Date.now() - 1);
     const calls = holdEachCall(g.services.router.get('simulator')!);
     try {
       const recovery = g.services.dispatcher.recover();
       const lookup = await calls.nextLookup(recovery);
       // The round that outlived its lease stores an unknown outcome (the claim's event, the message left sending)
       // while recovery, told the simulator never got it, queues the message again: recovery waits for its row.
-      await whileRowHeld(id, async (trx) => {
+      await whileRowHeld(g, id, async (trx) => {
         await trx.insertInto('message_events').values({ message_id: id, status: 'sending', previous_status: 'queued', source: 'dispatcher', detail: null, created_at: claimedAt }).execute();
       }, async () => {
         lookup.answer();
@@ -352,16 +366,15 @@ describe('dispatcher', () => {
     } finally {
       calls.restore();
     }
-    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['queued', 'recovery']]);
+    expect(await changesByNumber(id)).toEqual([['sending', 'dispatcher'], ['queued', 'recovery']]);
   });
 
   it.runIf(onPostgres)('stamps the claim\'s event of a report with the claim it moved on, when the message was claimed again meanwhile', async () => {
-    const firstClaim = Date.now() - 100;
-    const { g, id } = await claimedMessage(firstClaim);
+    const { g, id, claimedAt: firstClaim } = await claimedMessage(100);
     const { db } = g.services.store;
     const secondClaim = Date.now() - 20;
     // While the report waits for the row, the first send is retried and the message claimed again (claims 2).
-    const report = await whileRowHeld(id, async (trx) => {
+    const report = await whileRowHeld(g, id, async (trx) => {
       await trx.insertInto('message_events').values([
         { message_id: id, status: 'sending', previous_status: 'queued', source: 'dispatcher', detail: null, created_at: firstClaim },
         { message_id: id, status: 'queued', previous_status: 'sending', source: 'dispatcher', detail: 'retry', created_at: firstClaim + 10 },
@@ -383,7 +396,7 @@ describe('dispatcher', () => {
     const m = (await get(gw.app, `/api/sms/${id}`)).body;
     expect(m).toMatchObject({ status: 'expired', error_code: 'EXPIRED' });
     expect(m.events.map((e: any) => [e.status, e.source])).toEqual([['queued', 'api'], ['sending', 'dispatcher'], ['expired', 'dispatcher']]);
-    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['expired', 'dispatcher']]);
+    expect(await changesByNumber(id)).toEqual([['sending', 'dispatcher'], ['expired', 'dispatcher']]);
     expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(0);
   });
 
@@ -393,9 +406,9 @@ describe('dispatcher', () => {
       send.answer({ kind: 'unknown', code: 'PROVIDER_TIMEOUT', message: 'timed out' });
       await round;
     });
-    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher']]);
+    expect(await changesByNumber(id)).toEqual([['sending', 'dispatcher']]);
     expect((await post(gw!.app, `/api/sms/${id}/webhook`, { status: 'delivered' })).body).toMatchObject({ applied: true, previous_status: 'sending' });
-    expect(await eventsByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
+    expect(await changesByNumber(id)).toEqual([['sending', 'dispatcher'], ['delivered', 'webhook']]);
   });
 
   // A round that outlived its lease, or a recovery, that acted on a newer claim of its message would let a

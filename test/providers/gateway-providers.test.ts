@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { createGateway } from '../../src/gateway.js';
 import { dropDatabase } from '../helpers/database.js';
-import { drain, testEnv, US } from '../helpers/gateway.js';
+import { drain, eventsByNumber, testEnv, US } from '../helpers/gateway.js';
 import { get, post } from '../helpers/http.js';
 import { freePort } from '../helpers/process.js';
 import {
@@ -44,9 +44,9 @@ async function storedAttempts(gw: Awaited<ReturnType<typeof gateway>>['gw'], id:
   return rows.map((r) => r.outcome);
 }
 
-/** A message's stored events in number order (the order the events stream sends them), checked to be in time order too. */
-async function eventsByNumber(gw: Awaited<ReturnType<typeof gateway>>['gw'], id: string): Promise<string[]> {
-  const events = await gw.services.store.db.selectFrom('message_events').select(['status', 'created_at']).where('message_id', '=', id).orderBy('id').execute();
+/** A message's statuses in event-number order (the events stream's), checked to be in time order too. */
+async function statusesByNumber(gw: Awaited<ReturnType<typeof gateway>>['gw'], id: string): Promise<string[]> {
+  const events = await eventsByNumber(gw.services, id);
   events.forEach((e, i) => expect(e.created_at).toBeGreaterThanOrEqual(i === 0 ? 0 : Number(events[i - 1].created_at)));
   return events.map((e) => e.status);
 }
@@ -303,7 +303,7 @@ describe('recovery', () => {
     expect((await get(gw.app, '/metrics')).body).toMatch(/^sms_send_retries_total\{provider="twilio"\} 1$/m);
     expect((await get(gw.app, '/metrics')).body).not.toMatch(/^sms_failovers_total\{/m);
     // The round wrote the claim's `sending` (an unknown outcome leaves the message to recovery); recovery's change comes after it.
-    expect(await eventsByNumber(gw, id)).toEqual(['sending', 'queued']);
+    expect(await statusesByNumber(gw, id)).toEqual(['sending', 'queued']);
   });
 });
 
@@ -314,7 +314,7 @@ describe('event numbers', () => {
     const id = await sendOne(gw, { provider: 'twilio' });
     await drain(gw.services);
     expect(await message(gw, id)).toMatchObject({ status: 'failed' });
-    expect(await eventsByNumber(gw, id)).toEqual(['sending', 'failed']);
+    expect(await statusesByNumber(gw, id)).toEqual(['sending', 'failed']);
   });
 });
 
@@ -507,7 +507,7 @@ describe('a report that comes before the send answer is stored', () => {
     expect(m.send_attempts).toEqual([expect.objectContaining({ provider: 'twilio', outcome: 'accepted', provider_message_id: twilio.messages[0].sid, at: m.sent_at })]);
     expect(await storedAttempts(gw, id)).toEqual(bare ? [] : ['accepted']);
     // Numbered in the order they happened: a report applied first writes the claim's `sending` ahead of its own change.
-    expect(await eventsByNumber(gw, id)).toEqual(bare ? ['sending', 'sent', 'delivered'] : ['sending', 'delivered']);
+    expect(await statusesByNumber(gw, id)).toEqual(bare ? ['sending', 'sent', 'delivered'] : ['sending', 'delivered']);
   });
 });
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { startWorkers } from '../../src/services/container.js';
 import { drain, startGateway, testEnv, type TestGateway } from '../helpers/gateway.js';
 import { get, post } from '../helpers/http.js';
 
@@ -72,8 +73,7 @@ describe('SIMULATOR_OUTBOX_KEEP', () => {
   });
 
   it('runs with the other background loops: the outbox comes down to its cap without being driven', async () => {
-    gw = await startGateway({ RUN_WORKER: 'true', SIMULATOR_OUTBOX_KEEP: '2', SIMULATOR_DELIVERY_DELAY_MS: '0' });
-    const { startWorkers } = await import('../../src/services/container.js');
+    gw = await startGateway({ SIMULATOR_OUTBOX_KEEP: '2', SIMULATOR_DELIVERY_DELAY_MS: '0' });
     startWorkers(gw.services);
     const res = await post(gw.app, '/api/sms/send', { to: [0, 1, 2, 3, 4].map((i) => ({ number: number(i) })), message: 'x' });
     const ids: string[] = res.body.messages.map((m: any) => m.id);
