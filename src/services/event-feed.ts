@@ -21,7 +21,7 @@ export interface FeedOptions {
   /**
    * PostgreSQL only: how far back each read looks again. PostgreSQL numbers an event when it is
    * inserted, before its transaction commits, so a number lower than the last one read can still
-   * appear; events already sent are remembered for this long and skipped.
+   * appear; each read takes again every number given since this long ago, and skips what it sent.
    */
   lookbackMs?: number;
   /** More new events than this in one read and subscribers are told to resync instead. */
@@ -61,8 +61,10 @@ export function eventNumber(id: string): number | undefined {
  *
  * On SQLite each read takes the events numbered after the last one it saw: one writer at a time
  * numbers and commits, so no event can appear below a number already read. On PostgreSQL a read
- * takes the last `lookbackMs` by time (its own index) and skips what it sent. Either way the cost
- * follows the rate of changes, not the size of the table.
+ * takes every number given in the last `lookbackMs` (after the highest number a read saw that long
+ * ago) and skips what it sent. By number, not by the events' times: a claim's `sending` is stamped with
+ * the claim's time but written with the send's outcome, seconds later for a slow round, and a window by
+ * time missed it. Either way the cost follows the rate of changes, not the size of the table.
  */
 export class MessageEventFeed {
   private readonly intervalMs: number;
@@ -70,8 +72,14 @@ export class MessageEventFeed {
   private readonly maxPerRead: number;
   private readonly numberedInCommitOrder: boolean;
   private readonly subscribers = new Set<Subscriber>();
-  /** PostgreSQL: events already sent, with the time they were made, so a second read of the window skips them. */
-  private readonly sent = new Map<number, number>();
+  /** PostgreSQL: the numbers of the events already sent, so a second read of the window skips them. */
+  private readonly sent = new Set<number>();
+  /**
+   * PostgreSQL: the highest number each read saw, with when it began, oldest first. Any number given
+   * after a read began is higher than every number it saw, so a read looks again at what came after
+   * the highest number seen `lookbackMs` before it (`lookBackFrom`).
+   */
+  private horizons: Array<{ at: number; highest: number }> = [];
   private timer: NodeJS.Timeout | undefined;
   /** The read (or the start) under way; the next one is chained after it, never run beside it. */
   private reading: Promise<void> | undefined;
@@ -82,8 +90,6 @@ export class MessageEventFeed {
   private started: Promise<void> = Promise.resolve();
   /** SQLite: the highest number read. */
   private readAfter = 0;
-  /** PostgreSQL: when the last read began. */
-  private readFrom = 0;
   private closed = false;
 
   constructor(private readonly store: Pick<Store, 'db' | 'dialect'>, options: FeedOptions = {}) {
@@ -104,7 +110,7 @@ export class MessageEventFeed {
       // Nothing before now is new to anyone who starts listening now.
       this.generation++;
       this.positioned = false;
-      this.readFrom = Date.now();
+      this.horizons = [];
       this.sent.clear();
       this.started = this.schedule();
       this.timer = setInterval(() => {
@@ -191,14 +197,15 @@ export class MessageEventFeed {
       return;
     }
     const startedAt = Date.now();
-    for (const [id, at] of this.sent) if (at < startedAt - 2 * this.lookbackMs) this.sent.delete(id);
+    const from = this.lookBackFrom(startedAt);
+    for (const id of this.sent) if (id <= from) this.sent.delete(id);
     // The window holds what was sent already (at most all of `sent`) besides what is new: only the new count against maxPerRead.
     const limit = this.maxPerRead + this.sent.size + 1;
-    const rows = await this.query(null, this.readFrom - this.lookbackMs, null, limit);
+    const rows = await this.query(from, null, null, limit);
     if (generation !== this.generation) return;
-    this.readFrom = startedAt;
-    const fresh = rows.filter((row) => !this.sent.has(row.id));
-    for (const row of fresh) this.sent.set(row.id, row.created_at);
+    this.horizons.push({ at: startedAt, highest: highestOf(rows, this.horizons.at(-1)!.highest) });
+    const fresh = rows.filter((row) => !this.sent.has(Number(row.id)));
+    for (const row of fresh) this.sent.add(Number(row.id));
     if (fresh.length > this.maxPerRead || rows.length === limit) {
       this.broadcast(() => ({ kind: 'resync' }));
       return;
@@ -228,11 +235,25 @@ export class MessageEventFeed {
       if (generation !== this.generation) return;
       this.readAfter = newest;
     } else {
-      const window = await this.query(null, Date.now() - this.lookbackMs, null, START_LIMIT);
+      // Where the look-back starts: below the first event made in the last `lookbackMs`, the best a start
+      // can tell of the numbers given that long ago. What is there already is marked as sent.
+      const startedAt = Date.now();
+      const first = await this.store.db.selectFrom('message_events').select((eb) => eb.fn.min('id').as('id')).where('created_at', '>=', startedAt - this.lookbackMs).executeTakeFirst();
+      const from = first?.id == null ? await this.newest() : Number(first.id) - 1;
+      const window = await this.query(from, null, null, START_LIMIT);
       if (generation !== this.generation) return;
-      for (const row of window) this.sent.set(row.id, row.created_at);
+      for (const row of window) this.sent.add(Number(row.id));
+      this.horizons = [{ at: startedAt - this.lookbackMs, highest: from }, { at: startedAt, highest: highestOf(window, from) }];
     }
     this.positioned = true;
+  }
+
+  /** PostgreSQL: the highest number seen `lookbackMs` before `now`; the horizons older than the one it uses go. */
+  private lookBackFrom(now: number): number {
+    let newest = 0;
+    for (let i = 0; i < this.horizons.length; i++) if (this.horizons[i].at <= now - this.lookbackMs) newest = i;
+    this.horizons.splice(0, newest);
+    return this.horizons[0].highest;
   }
 
   private async newest(): Promise<number> {
@@ -264,6 +285,13 @@ export class MessageEventFeed {
     const rows = await q.orderBy('e.created_at').orderBy('e.id').limit(limit).execute();
     return rows.sort((a, b) => Number(a.id) - Number(b.id));
   }
+}
+
+/** The highest number among these events, or `atLeast`. */
+function highestOf(rows: Array<{ id: number }>, atLeast: number): number {
+  let highest = atLeast;
+  for (const row of rows) highest = Math.max(highest, Number(row.id));
+  return highest;
 }
 
 function toChange(row: { id: number; message_id: string; batch_id: string; status: string; previous_status: string | null; source: string; created_at: number }): StatusChange {

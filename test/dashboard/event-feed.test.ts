@@ -139,6 +139,27 @@ describe('MessageEventFeed', () => {
     }
   });
 
+  it.skipIf(!onPostgres)('on PostgreSQL hears an event committed late whose time is older than the look-back (a slow round\'s claim)', async () => {
+    const id = await sendOne('slow round');
+    const round = new pg.Client({ connectionString: gw.services.config.databaseUrl });
+    await round.connect();
+    try {
+      await listening({ intervalMs: 20, lookbackMs: 1_000 }, async (_heard, changes) => {
+        // The round numbers the claim's `sending`, stamped with a claim 30 s old, and commits a little later.
+        await round.query('begin');
+        await round.query(`insert into message_events (message_id, status, previous_status, source, detail, created_at) values ($1, 'sending', 'queued', 'test-slow-round', null, $2)`, [id, Date.now() - 30_000]);
+        await new Promise((r) => setTimeout(r, 200));
+        await round.query('commit');
+        await until(() => changes().some((c) => c.source === 'test-slow-round'), 'the slow round\'s claim event');
+        // Heard once, though later reads look back over it again.
+        await new Promise((r) => setTimeout(r, 200));
+        expect(changes().filter((c) => c.source === 'test-slow-round')).toHaveLength(1);
+      });
+    } finally {
+      await round.end();
+    }
+  });
+
   it.skipIf(!onPostgres)('on PostgreSQL replays, after a Last-Event-ID, a change numbered before it that committed after it', async () => {
     const id = await sendOne('resumed');
     const feed = new MessageEventFeed(gw.services.store);
