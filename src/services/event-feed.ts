@@ -196,16 +196,19 @@ export class MessageEventFeed {
       this.send(rows);
       return;
     }
-    const startedAt = Date.now();
-    const from = this.lookBackFrom(startedAt);
+    const from = this.lookBackFrom(performance.now());
     for (const id of this.sent) if (id <= from) this.sent.delete(id);
     // The window holds what was sent already (at most all of `sent`) besides what is new: only the new count against maxPerRead.
     const limit = this.maxPerRead + this.sent.size + 1;
     const rows = await this.query(from, null, null, limit);
     if (generation !== this.generation) return;
-    this.horizons.push({ at: startedAt, highest: highestOf(rows, this.horizons.at(-1)!.highest) });
+    // Stamped once the rows are in: a number given before the read's snapshot but after `at` would break
+    // the rule lookBackFrom relies on. A monotonic clock: a wall-clock step must not shorten the look-back.
+    this.horizons.push({ at: performance.now(), highest: highestOf(rows, this.horizons.at(-1)!.highest) });
     const fresh = rows.filter((row) => !this.sent.has(Number(row.id)));
     for (const row of fresh) this.sent.add(Number(row.id));
+    if (rows.length === limit) await this.restartAtNewest(generation);
+    if (generation !== this.generation) return;
     if (fresh.length > this.maxPerRead || rows.length === limit) {
       this.broadcast(() => ({ kind: 'resync' }));
       return;
@@ -235,20 +238,38 @@ export class MessageEventFeed {
       if (generation !== this.generation) return;
       this.readAfter = newest;
     } else {
-      // Where the look-back starts: below the first event made in the last `lookbackMs`, the best a start
-      // can tell of the numbers given that long ago. What is there already is marked as sent.
-      const startedAt = Date.now();
-      const first = await this.store.db.selectFrom('message_events').select((eb) => eb.fn.min('id').as('id')).where('created_at', '>=', startedAt - this.lookbackMs).executeTakeFirst();
-      const from = first?.id == null ? await this.newest() : Number(first.id) - 1;
+      // Where the look-back starts: below the first event made in the last two look-backs, the best a start
+      // can tell of the numbers given one look-back ago (times, unlike numbers, are each process's clock).
+      // Read on the time index, as `query` does: asked for min(id), PostgreSQL walks the key from its start.
+      const recent = await this.query(null, Date.now() - 2 * this.lookbackMs, null, START_LIMIT);
+      // Too many to mark as sent: start from the newest number instead, as after a resync.
+      const from = recent.length > 0 && recent.length < START_LIMIT ? Number(recent[0].id) - 1 : await this.newest();
       const window = await this.query(from, null, null, START_LIMIT);
       if (generation !== this.generation) return;
-      for (const row of window) this.sent.add(Number(row.id));
-      this.horizons = [{ at: startedAt - this.lookbackMs, highest: from }, { at: startedAt, highest: highestOf(window, from) }];
+      if (window.length === START_LIMIT) {
+        await this.restartAtNewest(generation);
+      } else {
+        for (const row of window) this.sent.add(Number(row.id));
+        this.horizons = [{ at: performance.now() - this.lookbackMs, highest: from }, { at: performance.now(), highest: highestOf(window, from) }];
+      }
+      if (generation !== this.generation) return;
     }
     this.positioned = true;
   }
 
-  /** PostgreSQL: the highest number seen `lookbackMs` before `now`; the horizons older than the one it uses go. */
+  /**
+   * PostgreSQL: looks back from the newest number, forgetting what was sent (nothing below it is read
+   * again). After a read that could not take all there was: the feed has said resync, and the next reads
+   * must not find the same backlog again, as reads from the old horizon would for a whole look-back.
+   */
+  private async restartAtNewest(generation: number): Promise<void> {
+    const newest = await this.newest();
+    if (generation !== this.generation) return;
+    this.sent.clear();
+    this.horizons = [{ at: performance.now() - this.lookbackMs, highest: newest }];
+  }
+
+  /** PostgreSQL: the highest number seen `lookbackMs` before `now` (performance.now()); the horizons older than the one it uses go. */
   private lookBackFrom(now: number): number {
     let newest = 0;
     for (let i = 0; i < this.horizons.length; i++) if (this.horizons[i].at <= now - this.lookbackMs) newest = i;

@@ -41,8 +41,8 @@ export const numberedKeysMigration: Migration = {
     await renumber(db, onPostgres, 'message_events', EVENT_COLUMNS);
     // Without created_at as before: a message has a handful of events, sorted when read.
     await db.schema.createIndex('message_events_message').on('message_events').columns(['message_id']).execute();
-    // PostgreSQL numbers an insert before it commits, so numbers do not arrive in order there: its feed
-    // looks back by time instead.
+    // PostgreSQL numbers an insert before it commits, so numbers do not arrive in order there: the feed's
+    // replay after a Last-Event-ID, and its start, look back by time.
     if (onPostgres) await db.schema.createIndex('message_events_time').on('message_events').columns(['created_at']).execute();
 
     await renumber(db, onPostgres, 'audit_log', AUDIT_COLUMNS);

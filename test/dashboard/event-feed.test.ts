@@ -139,16 +139,22 @@ describe('MessageEventFeed', () => {
     }
   });
 
-  it.skipIf(!onPostgres)('on PostgreSQL hears an event committed late whose time is older than the look-back (a slow round\'s claim)', async () => {
+  it.skipIf(!onPostgres)('on PostgreSQL hears an event committed after a higher number, whose time is older than the look-back (a slow round\'s claim)', async () => {
     const id = await sendOne('slow round');
     const round = new pg.Client({ connectionString: gw.services.config.databaseUrl });
     await round.connect();
+    const insert = `insert into message_events (message_id, status, previous_status, source, detail, created_at) values ($1, $2, 'queued', $3, null, $4) returning id`;
     try {
-      await listening({ intervalMs: 20, lookbackMs: 1_000 }, async (_heard, changes) => {
-        // The round numbers the claim's `sending`, stamped with a claim 30 s old, and commits a little later.
+      await listening({ intervalMs: 20, lookbackMs: 3_000 }, async (_heard, changes) => {
+        // The round numbers the claim's `sending`, stamped with a claim 30 s old, and commits it with the send's outcome...
         await round.query('begin');
-        await round.query(`insert into message_events (message_id, status, previous_status, source, detail, created_at) values ($1, 'sending', 'queued', 'test-slow-round', null, $2)`, [id, Date.now() - 30_000]);
-        await new Promise((r) => setTimeout(r, 200));
+        const held = await round.query<{ id: string }>(insert, [id, 'sending', 'test-slow-round', Date.now() - 30_000]);
+        // ...while a higher number commits at once and is heard: reads have gone past the held one.
+        const later = await gw.services.store.db.insertInto('message_events')
+          .values({ message_id: id, status: 'canceled', previous_status: 'queued', source: 'test-later', detail: null, created_at: Date.now() })
+          .returning('id').executeTakeFirstOrThrow();
+        expect(Number(held.rows[0].id)).toBeLessThan(Number(later.id));
+        await until(() => changes().some((c) => c.source === 'test-later'), 'the higher number');
         await round.query('commit');
         await until(() => changes().some((c) => c.source === 'test-slow-round'), 'the slow round\'s claim event');
         // Heard once, though later reads look back over it again.
