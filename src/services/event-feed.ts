@@ -75,9 +75,9 @@ export class MessageEventFeed {
   /** PostgreSQL: the numbers of the events already sent, so a second read of the window skips them. */
   private readonly sent = new Set<number>();
   /**
-   * PostgreSQL: the highest number each read saw, with when it began, oldest first. Any number given
-   * after a read began is higher than every number it saw, so a read looks again at what came after
-   * the highest number seen `lookbackMs` before it (`lookBackFrom`).
+   * PostgreSQL: the highest number each read saw, with when its rows came in (performance.now()), oldest
+   * first. Any number given after that is higher than every number it saw, so a read looks again at what
+   * came after the highest number seen `lookbackMs` before it (`lookBackFrom`).
    */
   private horizons: Array<{ at: number; highest: number }> = [];
   private timer: NodeJS.Timeout | undefined;
