@@ -79,7 +79,7 @@ export async function trimOutbox(db: Kysely<Database>, commits: GroupCommit, kee
     .where('o.id', '<=', newestBeyondKept.id).where(trimmable).orderBy('o.id').limit(batch).execute()).map((e) => e.id);
   if (chosen.length === 0) return 0;
   return commits.run(async (trx) => {
-    const deleted = await trx.deleteFrom('simulator_outbox as o').where('o.id', 'in', chosen).where(trimmable).executeTakeFirst();
+    const deleted = await trx.deleteFrom('simulator_outbox as o').where('o.id', 'in', inList(chosen)).where(trimmable).executeTakeFirst();
     return Number(deleted.numDeletedRows);
   });
 }
