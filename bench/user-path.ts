@@ -20,7 +20,7 @@
  *
  * Figures (every run alternates the targets; medians of `--runs` (3)):
  * 1. POST /api/sms/send, 1 recipient, a different number per request: autocannon `--connections` (50),
- *    `--duration` (8) s after a 2 s warm-up: req/s, p50/p99, errors; floor POST /send; Kannel
+ *    `--duration` (8) s after a `--warmup` (2) s warm-up of the same load: req/s, p50/p99, errors; floor POST /send; Kannel
  *    GET /cgi-bin/sendsms. CPU per request of the measured processes (/proc/<pid>/stat).
  * 2. 10,000 promotional messages queued with send-batch (10 x 1,000) scheduled a few seconds ahead, drained
  *    through the simulator with delivery reports on: msg/s = messages / (first claim -> last sent_at), as the
@@ -37,7 +37,7 @@
  * Machine: busy share of the whole machine (/proc/stat) over each measured window, and the part of it that
  * is not the measured processes nor this process (the load generator): other work on the shared machine.
  *
- * Usage: npx tsx bench/user-path.ts [--runs 3] [--duration 8] [--connections 50] [--pairs 10000]
+ * Usage: npx tsx bench/user-path.ts [--runs 3] [--duration 8] [--warmup 2] [--connections 50] [--pairs 10000]
  *        [--only 1,2,4,5] [--modes single,split] [--gateway-env K=V,...] [--gateway-node-args='...'] [--no-build] [--gateway DIR]
  * `--gateway DIR`: measure that checkout's dist/ (build it there first), e.g. a worktree of an earlier commit.
  * `--only 1x`: figure 1 for the default against DISPATCH_THREAD=true and against RUN_WORKER=false without a
@@ -59,6 +59,7 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
     duration: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
     pairs: { type: 'string', default: '5000' },
     only: { type: 'string', default: '1,2,4,5' },
@@ -71,6 +72,8 @@ const { values } = parseArgs({
 });
 const RUNS = Number(values.runs);
 const DURATION = Number(values.duration);
+/** Figure 1's load before it measures, on every target alike. The gateway's JIT and heap take tens of seconds to settle. */
+const WARMUP = Number(values.warmup);
 const CONNECTIONS = Number(values.connections);
 const PAIRS = Number(values.pairs);
 const ONLY = new Set(values.only.split(','));
@@ -403,7 +406,7 @@ interface LoadResult {
 async function figure1(start: () => Promise<Target>, kind: Kind): Promise<LoadResult> {
   const target = await start();
   try {
-    const warm = await cannon(target, kind, CONNECTIONS, 2);
+    const warm = await cannon(target, kind, CONNECTIONS, WARMUP);
     const sampler = new Sampler(target.pids);
     const t0 = Date.now();
     const res = await cannon(target, kind, CONNECTIONS, DURATION);
@@ -634,7 +637,7 @@ cpSync(join(GATEWAY_ROOT, 'package.json'), join(APP, 'package.json'));
 symlinkSync(join(ROOT, 'node_modules'), join(APP, 'node_modules'));
 symlinkSync(join(ROOT, 'config'), join(APP, 'config'));
 if (!HAVE_KANNEL) console.log('Kannel (bearerbox, smsbox, fakesmsc from kannel-extras) not found: the Kannel column is skipped');
-console.log(`runs ${RUNS}, ${CONNECTIONS} connections, ${DURATION} s; figures ${[...ONLY].join(', ')}\n`);
+console.log(`runs ${RUNS}, ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s of warm-up; figures ${[...ONLY].join(', ')}\n`);
 
 const f1: Record<string, LoadResult[]> = { single: [], split: [], floor: [], kannel: [], thread: [], apiOnly: [] };
 const f2: DrainResult[] = [];

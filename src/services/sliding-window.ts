@@ -54,13 +54,13 @@ export class SlidingWindow {
     this.slotCounts = counters === memoryCounters
       ? new InProcessSlots(slots)
       // A slot is read until one period after it ends; Redis takes whole seconds.
-      : new SharedSlots(counters({ keyPrefix: name, points: limit, durationSeconds: Math.ceil((periodMs + this.slotMs) / 1000) }), slots, this.slotMs);
+      : new SharedSlots(counters({ keyPrefix: name, points: limit, durationSeconds: Math.ceil((periodMs + this.slotMs) / 1000) }), slots);
   }
 
   /** Counts `points` for `key` at `now` (ms); when that makes more than `limit`, the caller should `takeBack`. */
   async count(key: string, now: number, points = 1): Promise<WindowCount> {
     const slot = Math.floor(now / this.slotMs);
-    const counts = await this.slotCounts.add(key, slot, points, now);
+    const counts = await this.slotCounts.add(key, slot, points);
     let total = 0;
     for (const c of counts) total += c;
     const allowed = total <= this.limit;
@@ -89,7 +89,7 @@ export class SlidingWindow {
 /** Where a window's per-slot counts live. */
 interface SlotCounts {
   /** Adds `points` to `key`'s slot `slot`; the counts of slots `slot - slots` to `slot`, oldest first, this one included. */
-  add(key: string, slot: number, points: number, now: number): Promise<number[]> | number[];
+  add(key: string, slot: number, points: number): Promise<number[]> | number[];
   remove(key: string, slot: number, points: number): Promise<void> | void;
 }
 
@@ -99,22 +99,23 @@ interface SlotCounts {
  */
 class SharedSlots implements SlotCounts {
   /**
-   * Per key, the counts of the slots before the current one, read once per slot: they are closed,
-   * so only the current slot's counter is asked on every call (one store call, not `slots + 1`).
+   * The counts of the slots before the current one, per key, read once per slot: they are closed, so
+   * only the current slot's counter is asked on every call (one store call, not `slots + 1`). Kept for
+   * the newest slot only, and dropped whole when a newer one begins: a sweep key by key held the event
+   * loop for as long as there were keys (one per number sent to in a slot, for the per-number cap).
    */
-  private readonly closed = new Map<string, { slot: number; counts: number[] }>();
-  private lastSweep = 0;
+  private closed = new Map<string, number[]>();
+  private closedSlot = -Infinity;
 
-  constructor(private readonly counter: Counters, private readonly slots: number, private readonly slotMs: number) {}
+  constructor(private readonly counter: Counters, private readonly slots: number) {}
 
-  async add(key: string, slot: number, points: number, now: number): Promise<number[]> {
+  async add(key: string, slot: number, points: number): Promise<number[]> {
     const current = this.counter.penalty(`${key}@${slot}`, points);
-    const cached = this.closed.get(key);
-    let closed = cached?.slot === slot ? cached.counts : undefined;
+    let closed = slot === this.closedSlot ? this.closed.get(key) : undefined;
     if (closed === undefined) {
       // Should the read below fail, this count must not become an unhandled rejection.
       current.catch(() => undefined);
-      closed = await this.readClosed(key, slot, now);
+      closed = await this.readClosed(key, slot);
     }
     return [...closed, (await current).consumedPoints];
   }
@@ -123,79 +124,66 @@ class SharedSlots implements SlotCounts {
     await this.counter.reward(`${key}@${slot}`, points);
   }
 
-  private async readClosed(key: string, slot: number, now: number): Promise<number[]> {
+  private async readClosed(key: string, slot: number): Promise<number[]> {
     // Slots `slot - slots` to `slot` cover (now - period, now]; older ones have left the window.
     const keys = Array.from({ length: this.slots }, (_, i) => `${key}@${slot - this.slots + i}`);
     const counts = this.counter.readMany
       ? await this.counter.readMany(keys)
       : (await Promise.all(keys.map((k) => this.counter.get(k)))).map((r) => Math.max(0, r?.consumedPoints ?? 0));
-    this.closed.set(key, { slot, counts });
-    this.sweep(slot, now);
+    if (slot > this.closedSlot) {
+      this.closedSlot = slot;
+      this.closed = new Map();
+    }
+    // A caller whose clock is behind the newest slot gets its answer but leaves nothing in the cache.
+    if (slot === this.closedSlot) this.closed.set(key, counts);
     return counts;
-  }
-
-  /** Drops what was read for slots now past (at most once a slot), so idle keys do not stay. */
-  private sweep(slot: number, now: number): void {
-    if (now - this.lastSweep < Math.max(1000, this.slotMs)) return;
-    this.lastSweep = now;
-    for (const [key, entry] of this.closed) if (entry.slot < slot) this.closed.delete(key);
   }
 }
 
 /**
- * Counts of one process (no shared store configured): plain numbers per key, `slots + 1` of them,
- * the last being slot `slot`. The library's memory store would cost a promise and a map lookup per
- * slot read (ten per new key: 4–9 % of the API's CPU in a 1,000-recipient batch, in a profile), for the same answer.
+ * Counts of one process (no shared store configured): per slot, a plain number per key counted in it.
+ * The library's memory store would cost a promise and a map lookup per slot read (ten per new key:
+ * 4–9 % of the API's CPU in a 1,000-recipient batch, in a profile), for the same answer.
+ *
+ * Kept by slot, not by key: the slots that leave the window go as whole maps, whatever the number of
+ * keys. Kept by key, a sweep visited every key once a slot (1,000,000 numbers in the per-number cap's
+ * hour: 45 ms each slot, 410 ms when they left, all on the event loop), and a key held its `slots + 1`
+ * counts (~245 bytes) where most numbers are counted once (bench/RESULTS.md, seventeenth pass).
  */
 class InProcessSlots implements SlotCounts {
-  private readonly byKey = new Map<string, { slot: number; counts: number[] }>();
-  private lastSweptSlot = -Infinity;
+  private readonly bySlot = new Map<number, Map<string, number>>();
+  /** The newest slot counted: slots before `newest - slots` have left every window that can still count. */
+  private newest = -Infinity;
 
   constructor(private readonly slots: number) {}
 
   add(key: string, slot: number, points: number): number[] {
-    const entry = this.current(key, slot);
-    this.sweep(slot);
-    const behind = entry.slot - slot;
-    if (behind === 0) {
-      entry.counts[this.slots] += points;
-      return entry.counts.slice();
-    }
-    // A caller whose clock is behind the key's latest count: its slot, seen from there (slots this
-    // key has already dropped count as empty); too old to matter, not counted.
+    if (slot > this.newest) this.moveOn(slot);
     const view = new Array<number>(this.slots + 1).fill(0);
-    if (behind > this.slots) return view;
-    entry.counts[this.slots - behind] += points;
-    for (let i = 0; i <= this.slots - behind; i++) view[i + behind] = entry.counts[i];
+    // A caller whose clock is more than a window behind the newest count: too old to matter, not counted.
+    if (slot < this.newest - this.slots) return view;
+    let counts = this.bySlot.get(slot);
+    if (counts === undefined) {
+      counts = new Map();
+      this.bySlot.set(slot, counts);
+    }
+    counts.set(key, (counts.get(key) ?? 0) + points);
+    // A caller a little behind sees its own slot's window; slots already dropped count as empty.
+    for (let i = 0; i <= this.slots; i++) view[i] = this.bySlot.get(slot - this.slots + i)?.get(key) ?? 0;
     return view;
   }
 
   remove(key: string, slot: number, points: number): void {
-    const entry = this.byKey.get(key);
-    if (entry === undefined || slot <= entry.slot - this.slots - 1) return;
-    const at = this.slots - (entry.slot - slot);
-    entry.counts[at] = Math.max(0, entry.counts[at] - points);
+    const counts = this.bySlot.get(slot);
+    const count = counts?.get(key);
+    if (counts === undefined || count === undefined) return;
+    if (count > points) counts.set(key, count - points);
+    else counts.delete(key);
   }
 
-  /** The key's counts moved on to `slot`: slots that left the window dropped, new ones empty. */
-  private current(key: string, slot: number): { slot: number; counts: number[] } {
-    let entry = this.byKey.get(key);
-    if (entry === undefined) {
-      entry = { slot, counts: new Array<number>(this.slots + 1).fill(0) };
-      this.byKey.set(key, entry);
-    } else if (entry.slot < slot) {
-      const shift = Math.min(slot - entry.slot, this.slots + 1);
-      entry.counts.splice(0, shift);
-      for (let i = 0; i < shift; i++) entry.counts.push(0);
-      entry.slot = slot;
-    }
-    return entry;
-  }
-
-  /** Once a slot: keys with nothing left in their window go. */
-  private sweep(slot: number): void {
-    if (slot === this.lastSweptSlot) return;
-    this.lastSweptSlot = slot;
-    for (const [key, entry] of this.byKey) if (entry.slot < slot - this.slots) this.byKey.delete(key);
+  /** At most `slots + 2` maps to look at, whatever the number of keys. */
+  private moveOn(slot: number): void {
+    this.newest = slot;
+    for (const kept of this.bySlot.keys()) if (kept < slot - this.slots) this.bySlot.delete(kept);
   }
 }

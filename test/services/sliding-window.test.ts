@@ -58,6 +58,17 @@ describe('SlidingWindow', () => {
     expect((await window.count('k', 11_150)).total).toBe(3);
   });
 
+  it('a count from a clock behind the newest slot, in a shared store, leaves the newer slot\'s reads as they were', async () => {
+    for (const counters of [undefined, libraryCounters]) {
+      const window = new SlidingWindow('t', 5, 1000, counters);
+      await window.count('k', 10_150); // slot 101 (slots of 100 ms)
+      await window.count('j', 10_250); // slot 102: the newest
+      expect((await window.count('k', 10_180)).total).toBe(2); // slot 101 again, from a clock behind
+      // Slot 102's window holds slot 101: both of k's counts, and this one.
+      expect((await window.count('k', 10_260)).total).toBe(3);
+    }
+  });
+
   // Redis runs beside PostgreSQL in these tests, as in a deployment of several processes.
   it.skipIf(!onPostgres)('counts in Redis (closed slots read in one MGET) as it counts in one process', async () => {
     const counters = new SharedCounters('redis://127.0.0.1:6379', `test-${Date.now().toString(36)}:`);
