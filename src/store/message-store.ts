@@ -200,14 +200,15 @@ export function statusLiteral(status: MessageStatus) {
 
 /**
  * Moves every message matching `filter` to `to`, one statement per previous status so each
- * recorded change knows where it came from. Call it inside a transaction. Returns the moved messages.
+ * recorded change knows where it came from (at most `filter.limit` per status, with `dueBefore` or
+ * `expiredBefore`). Call it inside a transaction. Returns the moved messages.
  * `earlierChange`: a change a moved message made before this one but whose event is not written yet
  * (the claim's `sending`, which the dispatcher writes with the send's outcome). Asked once the UPDATE
  * holds the row, and written just ahead of this change, so event numbers follow the message's history.
  */
 export async function moveStatus(
   db: Db,
-  filter: { ids?: string[]; batchId?: string; from: MessageStatus[]; dueBefore?: number; expiredBefore?: number; claims?: number },
+  filter: { ids?: string[]; batchId?: string; from: MessageStatus[]; dueBefore?: number; expiredBefore?: number; claims?: number; limit?: number },
   to: MessageStatus,
   source: string,
   now: number,
@@ -220,9 +221,19 @@ export async function moveStatus(
     let query = db.updateTable('messages').set({ ...extra, status: to, updated_at: now }).where('status', '=', statusLiteral(from));
     if (filter.ids) query = query.where('id', 'in', filter.ids);
     if (filter.batchId) query = query.where('batch_id', '=', filter.batchId);
-    if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', filter.dueBefore);
-    if (filter.expiredBefore !== undefined) query = query.where('expire_at', '<=', filter.expiredBefore);
     if (filter.claims !== undefined) query = query.where('claims', '=', filter.claims);
+    if (filter.limit === undefined) {
+      if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', filter.dueBefore);
+      if (filter.expiredBefore !== undefined) query = query.where('expire_at', '<=', filter.expiredBefore);
+    } else {
+      // At most `limit` of them, the earliest due (or expired) first: one move then holds the write lock for a chunk, not for
+      // every message of the campaigns that came due together. The chunk is chosen on the partial index of its status (the
+      // status as a literal lets the planner use it); the update then goes by id, not along the whole range again.
+      let chunk = db.selectFrom('messages').select('id').where('status', '=', statusLiteral(from));
+      if (filter.dueBefore !== undefined) chunk = chunk.where('due_at', '<=', filter.dueBefore).orderBy('due_at');
+      if (filter.expiredBefore !== undefined) chunk = chunk.where('expire_at', '<=', filter.expiredBefore).orderBy('expire_at');
+      query = query.where('id', 'in', chunk.limit(filter.limit));
+    }
     const changed = await query.returning(MOVED_COLUMNS).execute();
     const transitions: Transition[] = [];
     for (const m of changed) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
 import { queuedWithAlternatives } from '../../src/store/dispatch-store.js';
-import { claimDue } from '../../src/store/message-store.js';
+import { claimDue, moveStatus } from '../../src/store/message-store.js';
 import { SimulatorOutboxStore } from '../../src/store/simulator-outbox-store.js';
 import { migrate, migrations } from '../../src/store/migrations.js';
 import type { Database as Schema } from '../../src/store/schema.js';
@@ -116,3 +116,28 @@ function dump() {
     indexes: (raw.prepare(`select name, tbl_name, sql from sqlite_master where type = 'index' and sql is not null and tbl_name in (${tables.map(() => '?').join(', ')}) order by name`).all(...tables)),
   };
 }
+
+describe.skipIf(onPostgres)('migration 0018 (SQLite)', () => {
+  it('the scheduler finds what came due, and what expired, on indexes holding only those messages, a chunk at a time', async () => {
+    open();
+    await migrate(db, 'sqlite');
+    const now = Date.now();
+    await db.insertInto('messages').values([
+      message(newId('msg', now - 3), 'scheduled', now - 3), message(newId('msg', now - 2), 'scheduled', now + 60_000),
+      message(newId('msg', now - 1), 'queued', now - 1), message(newId('msg', now), 'delivered', now),
+    ] as any).execute();
+    expect((raw.prepare(`select count(*) n from messages indexed by messages_scheduled where status = 'scheduled'`).get() as { n: number }).n).toBe(2);
+    executed = [];
+    const due = await moveStatus(db, { from: ['scheduled'], dueBefore: now, limit: 1 }, 'queued', 'scheduler', now);
+    await moveStatus(db, { from: ['scheduled', 'queued'], expiredBefore: now, limit: 1 }, 'expired', 'scheduler', now);
+    expect(due).toHaveLength(1);
+    expect((await db.selectFrom('messages').select('status').where('id', '=', due[0].id).executeTakeFirstOrThrow()).status).toBe('queued');
+    // Each chunk is chosen on a range of its partial index, then moved by id: no step reads every message of the status.
+    const plans = executed.filter((q) => /^update "messages"/.test(q.sql)).map((q) =>
+      (raw.prepare(`explain query plan ${q.sql}`).all(...(q.parameters as unknown[])) as Array<{ detail: string }>).map((step) => step.detail));
+    expect(plans).toHaveLength(3);
+    expect(plans[0]).toContain('SEARCH messages USING INDEX messages_scheduled (status=? AND due_at<?)');
+    for (const plan of plans.slice(1)) expect(plan).toContain('SEARCH messages USING INDEX messages_expiry (status=? AND expire_at<?)');
+    for (const plan of plans) expect(plan.filter((step) => /USING (COVERING )?INDEX messages_status_id \(status=\?\)/.test(step))).toEqual([]);
+  });
+});
