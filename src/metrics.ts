@@ -43,7 +43,7 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
-      name: 'sms_queue_depth', help: 'Messages waiting, by status (counted in SQL at scrape time)', labelNames: ['status'], registers: [this.registry],
+      name: 'sms_queue_depth', help: 'Messages waiting, by status (from the running totals at scrape time)', labelNames: ['status'], registers: [this.registry],
       // Every thread counts the same table: merged, one count, not their sum.
       aggregator: 'max',
       async collect() {

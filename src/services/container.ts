@@ -40,6 +40,7 @@ import type { Database } from '../store/schema.js';
 import { GroupCommit } from '../store/group-commit.js';
 import { loadGatewayKeys, messageKeyRingFromFile } from '../store/key-file.js';
 import { FieldCipher } from '../domain/field-cipher.js';
+import { storedByStatus } from '../store/message-totals.js';
 import { migrate } from '../store/migrations.js';
 import { SimulatorOutboxStore } from '../store/simulator-outbox-store.js';
 import { Dispatcher } from '../worker.js';
@@ -119,13 +120,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   const { db, dialect } = store;
   const readDb = openReadDb(config.databaseUrl, store);
   const commits = new GroupCommit(db, dialect, store.walSync, store.writeTurn);
-  const metrics = new GatewayMetrics(async () => {
-    const rows = await db.selectFrom('messages').select((eb) => ['status', eb.fn.countAll<number>().as('n')])
-      .where('status', 'in', ['scheduled', 'queued', 'sending']).groupBy('status').execute();
-    const depth: Record<string, number> = { scheduled: 0, queued: 0, sending: 0 };
-    for (const r of rows) depth[r.status] = Number(r.n);
-    return depth;
-  });
+  const metrics = new GatewayMetrics(() => storedByStatus(db, ['scheduled', 'queued', 'sending']));
 
   const { keys, warnings } = await loadGatewayKeys(db, {
     otpHashKey: config.otp.hashKey, messageEncryptionKey: config.messageEncryptionKey, previousMessageKeys: config.previousMessageEncryptionKeys,

@@ -64,9 +64,11 @@ describe('operations', () => {
     expect((await get(gw.app, '/health')).body).toEqual({ status: 'ok' });
     expect((await get(gw.app, '/ready')).body).toMatchObject({ status: 'ready', checks: { database: 'ok', queue: 'ok' } });
     await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: 'x', sms_type: 'alert' });
+    await post(gw.app, '/api/sms/send', { to: [{ number: GB }], message: 'later', schedule_at: new Date(Date.now() + 3_600_000).toISOString() });
     const metrics = (await get(gw.app, '/metrics')).body as string;
     expect(metrics).toContain('sms_messages_accepted_total{provider="simulator",sms_type="alert"} 1');
     expect(metrics).toContain('sms_queue_depth{status="queued"} 1');
+    expect(metrics).toContain('sms_queue_depth{status="scheduled"} 1');
     expect(metrics).toContain('http_request_duration_seconds_bucket');
     await drain(gw.services);
     const after = (await get(gw.app, '/metrics')).body as string;
