@@ -33,6 +33,7 @@ import { SharedCounters } from './shared-counters.js';
 import { createWakeUps, type WakeUps } from './wake-ups.js';
 import { SimulatorReports } from './simulator-reports.js';
 import { SimulatorOutboxTrim } from './simulator-outbox-trim.js';
+import { IdempotencyPurge } from './idempotency-purge.js';
 import { StatusService } from './status-service.js';
 import { createStore, type SharedWriteTurn, type Store } from '../store/database.js';
 import { openReadDb } from '../store/read-thread/dialect.js';
@@ -76,6 +77,7 @@ export interface Services {
   simulatorReports: SimulatorReports | undefined;
   /** SIMULATOR_OUTBOX_KEEP (not 0): the outbox kept to its newest entries. */
   simulatorOutboxTrim: SimulatorOutboxTrim | undefined;
+  idempotencyPurge: IdempotencyPurge;
   keys: ApiKeyService;
   optOuts: OptOutService;
   inbound: InboundService;
@@ -206,6 +208,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
     simulatorReports: simulator && simulatorOutbox ? new SimulatorReports(simulator, simulatorOutbox, status, commits) : undefined,
     simulatorOutboxTrim: simulatorOutbox && config.simulator.outboxKeep > 0 ? new SimulatorOutboxTrim(db, commits, config.simulator.outboxKeep) : undefined,
     retention: config.retention ? new Retention(config.retention, commits, metrics) : undefined,
+    idempotencyPurge: new IdempotencyPurge(commits),
     providerHealth: async () => providerHealth(router),
     async readiness() {
       const checks: Record<string, string> = {};
@@ -237,7 +240,7 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   return services;
 }
 
-/** The background loops: dispatch, status callbacks, the simulator's delivery reports and outbox trim, retention. */
+/** The background loops: dispatch, status callbacks, the simulator's delivery reports and outbox trim, retention, the idempotency keys' purge. */
 export function startWorkers(services: Services): void {
   // Providers holding connections (SMPP binds) connect where messages are dispatched.
   for (const provider of services.router.all()) provider.start?.();
@@ -246,6 +249,7 @@ export function startWorkers(services: Services): void {
   services.simulatorReports?.start();
   services.simulatorOutboxTrim?.start();
   services.retention?.start();
+  services.idempotencyPurge.start();
 }
 
 /**
@@ -254,7 +258,7 @@ export function startWorkers(services: Services): void {
  * which lease recovery takes over, as after a crash.
  */
 export async function stopWorkers(services: Services, deadlineMs = services.config.shutdownTimeoutSeconds * 1000): Promise<boolean> {
-  const stopped = Promise.all([services.dispatcher.stop(), services.callbacks.stop(), services.simulatorReports?.stop(), services.simulatorOutboxTrim?.stop(), services.retention?.stop()]).then(() => true);
+  const stopped = Promise.all([services.dispatcher.stop(), services.callbacks.stop(), services.simulatorReports?.stop(), services.simulatorOutboxTrim?.stop(), services.retention?.stop(), services.idempotencyPurge.stop()]).then(() => true);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), deadlineMs); });
   const inTime = await Promise.race([stopped, deadline]);

@@ -470,6 +470,14 @@ export const migrations: Record<string, Migration> = {
       await sql`create index messages_scheduled on messages (status, due_at) where status = 'scheduled'`.execute(db);
     },
   },
+  '0019_idempotency_expiry': {
+    // The replies of Idempotency-Key answer for 24 hours; the purge (services/idempotency-purge.ts) finds the
+    // older ones by time instead of reading every key.
+    async up(db) {
+      if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local lock_timeout = '5s'`.execute(db);
+      await db.schema.createIndex('idempotency_keys_created').on('idempotency_keys').columns(['created_at']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
