@@ -129,6 +129,8 @@ export class Dispatcher {
   private async routeAround(provider: string, now: number): Promise<number> {
     const { commits, router, metrics } = this.deps;
     const unavailable = router.unavailable(now);
+    // Nowhere to go (one provider, or every other one down too): nothing to look for, every poll of the outage.
+    if (!router.all().some((p) => p.name !== provider && !unavailable.has(p.name))) return 0;
     return commits.run(async (trx) => {
       let moved = 0;
       for (const message of await queuedWithAlternatives(trx, provider, this.deps.config.dispatch.batchSize, now)) {

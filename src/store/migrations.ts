@@ -478,6 +478,15 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('idempotency_keys_created').on('idempotency_keys').columns(['created_at']).execute();
     },
   },
+  '0020_routed_queue_index': {
+    // While a provider's circuit is open, every poll looks for its queued messages that another provider could
+    // take (a route). Through messages_queue it read every due message of the provider, routed or not (the whole
+    // backlog of an outage, inside the write lock, every 50 ms). This holds only the queued that have a route.
+    async up(db) {
+      if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local lock_timeout = '5s'`.execute(db);
+      await sql`create index messages_queue_routed on messages (provider, priority, due_at, id) where status = 'queued' and route is not null`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

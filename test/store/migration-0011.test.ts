@@ -56,7 +56,8 @@ describe.skipIf(onPostgres)('migration 0011 (SQLite)', () => {
     await queuedWithAlternatives(db, 'simulator', 10, now);
     expect(await claimDue(db, 'sqlite', 'simulator', 10, now, now + 60_000)).toHaveLength(1);
     const reads = executed.filter((q) => /from "messages"/.test(q.sql));
-    expect(reads.map(indexesUsed)).toEqual([expect.arrayContaining(['messages_queue']), expect.arrayContaining(['messages_queue'])]);
+    // The failover read has had an index of its own, of the routed queued messages, since migration 0020 (below).
+    expect(reads.map(indexesUsed)).toEqual([expect.arrayContaining(['messages_queue_routed']), expect.arrayContaining(['messages_queue'])]);
     // Claimed, it has left the index: final and sending messages are in none of the queue's indexes.
     expect(inQueueIndex()).toBe(0);
     expect(raw.prepare(`select name from sqlite_master where name = 'messages_dispatch'`).get()).toBeUndefined();
@@ -139,5 +140,19 @@ describe.skipIf(onPostgres)('migration 0018 (SQLite)', () => {
     expect(plans[0]).toContain('SEARCH messages USING INDEX messages_scheduled (status=? AND due_at<?)');
     for (const plan of plans.slice(1)) expect(plan).toContain('SEARCH messages USING INDEX messages_expiry (status=? AND expire_at<?)');
     for (const plan of plans) expect(plan.filter((step) => /USING (COVERING )?INDEX messages_status_id \(status=\?\)/.test(step))).toEqual([]);
+  });
+});
+
+describe.skipIf(onPostgres)('migration 0020 (SQLite)', () => {
+  it('routing around an open circuit reads an index of the queued messages that have a route, and only those', async () => {
+    open();
+    await migrate(db, 'sqlite');
+    const now = Date.now();
+    const routed = { ...message(newId('msg', now - 2), 'queued', now - 2), route: JSON.stringify(['simulator', 'twilio']) };
+    await db.insertInto('messages').values([routed, message(newId('msg', now - 1), 'queued', now - 1)] as any).execute();
+    expect((raw.prepare(`select count(*) n from messages indexed by messages_queue_routed where status = 'queued' and route is not null`).get() as { n: number }).n).toBe(1);
+    executed = [];
+    expect((await queuedWithAlternatives(db, 'simulator', 10, now)).map((m) => m.id)).toEqual([routed.id]);
+    expect(executed.map(indexesUsed)).toEqual([['messages_queue_routed']]);
   });
 });
