@@ -5,6 +5,7 @@ import type { MessageType } from './domain/encoding.js';
 import type { MessageStatus, SmsType } from './domain/message-status.js';
 import type { ProviderBudget } from './domain/rate-limit.js';
 import type { FieldCipher } from './domain/field-cipher.js';
+import { idBoundary } from './domain/ids.js';
 import { decideSendOutcome } from './domain/send-decision.js';
 import type { GatewayMetrics } from './metrics.js';
 import { callDeadline } from './providers/call-deadline.js';
@@ -355,8 +356,13 @@ export class Dispatcher {
           this.countFinal(trx, expired, 'expired');
           full[from] = expired.length === SCHEDULER_CHUNK;
         }
-        // A report whose message never showed up (not ours, or its send failed) is kept a day, not forever.
-        if (first) await trx.deleteFrom('early_reports').where('created_at', '<', now - 86_400_000).execute();
+        // A report whose message never showed up (not ours, or its send failed) is kept a day, not forever. By id, which
+        // begins with the time: `created_at` has no index, and a shared provider account's reports of others' messages
+        // fill the table with a day of them, read whole at every look. At most a chunk a look, as the moves above.
+        if (first) {
+          await trx.deleteFrom('early_reports').where('id', 'in', (eb) => eb.selectFrom('early_reports').select('id')
+            .where('id', '<', idBoundary('erp', now - 86_400_000, 'first')).orderBy('id').limit(SCHEDULER_CHUNK)).execute();
+        }
         return full;
       });
     }

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newId } from '../../src/domain/ids.js';
 import { SCHEDULER_CHUNK } from '../../src/worker.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { post } from '../helpers/http.js';
@@ -58,5 +59,20 @@ describe('the scheduler, a chunk at a time', () => {
     expect(expiredOnce).toHaveLength(total);
     expect(new Set(expiredOnce.map((e) => e.message_id)).size).toBe(total);
     expect(events.filter((e) => e.status === 'queued').every((e) => e.previous_status === 'scheduled')).toBe(true);
+  });
+
+  it('early reports whose message never showed up go after a day, by their ids, a chunk a look', async () => {
+    const now = Date.now();
+    const report = (i: number, at: number) => ({ id: newId('erp', at), provider: 'twilio', provider_message_id: `SM${i}`, report: '{}', created_at: at });
+    const old = Array.from({ length: SCHEDULER_CHUNK + 5 }, (_, i) => report(i, now - 86_400_000 - 60_000 + i));
+    const recent = [report(-1, now - 86_400_000 + 60_000), report(-2, now - 1000)];
+    for (let i = 0; i < old.length; i += 100) await gw.services.store.db.insertInto('early_reports').values(old.slice(i, i + 100)).execute();
+    await gw.services.store.db.insertInto('early_reports').values(recent).execute();
+    const left = async () => (await gw.services.store.db.selectFrom('early_reports').select('id').orderBy('id').execute()).map((r) => r.id);
+    await gw.services.dispatcher.maintain();
+    // The oldest went first; the rest at the next look.
+    expect(await left()).toEqual([...old.slice(SCHEDULER_CHUNK), ...recent].map((r) => r.id));
+    await gw.services.dispatcher.maintain();
+    expect(await left()).toEqual(recent.map((r) => r.id));
   });
 });
