@@ -14,11 +14,11 @@
  */
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
-import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startAsNpmStart } from './npm-start.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,34 +35,9 @@ const RUN_DIR = mkdtempSync(join(tmpdir(), 'smsgw-scheduled-'));
 const TEXT = 'Your order #1234 has shipped and will arrive tomorrow.';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-if (!values['no-build']) execFileSync('npm', ['run', 'build:server'], { cwd: ROOT, stdio: 'ignore' });
-// A copy of dist/, so a build in this shared checkout during the run cannot change what is measured.
-const app = join(RUN_DIR, 'app');
-mkdirSync(app);
-cpSync(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true });
-for (const linked of ['node_modules', 'config', 'package.json']) symlinkSync(join(ROOT, linked), join(app, linked));
-
-const dataDir = join(RUN_DIR, 'data');
-const dbPath = join(dataDir, 'gateway.db');
-const port = 19_000 + Math.floor(Math.random() * 1000);
-const log = join(RUN_DIR, 'gateway.log');
-const gateway = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], {
-  cwd: app,
-  env: {
-    PATH: process.env.PATH!, HOME: process.env.HOME!, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn',
-    DATABASE_URL: `sqlite:${dbPath}`, DATA_DIR: dataDir,
-    RATE_LIMIT_PER_SECOND: '10000000', RATE_LIMIT_PER_MINUTE: '100000000', RATE_LIMIT_PER_HOUR: '1000000000',
-  },
-  stdio: ['ignore', openSync(log, 'a'), openSync(log, 'a')],
-});
-const base = `http://127.0.0.1:${port}`;
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`${base}/health`)).ok) break;
-  } catch { /* not yet */ }
-  if (i > 300) throw new Error(`gateway did not start:\n${readFileSync(log, 'utf8')}`);
-  await sleep(100);
-}
+const { base, child: gateway, dbPath } = await startAsNpmStart(ROOT, RUN_DIR, {
+  RATE_LIMIT_PER_SECOND: '10000000', RATE_LIMIT_PER_MINUTE: '100000000', RATE_LIMIT_PER_HOUR: '1000000000',
+}, values['no-build']);
 
 // Scheduled far enough ahead for every batch to be accepted and a window of sends to be measured first.
 const acceptMs = Math.max(5_000, SCHEDULED * 0.1);

@@ -26,7 +26,7 @@ import { PollingLoop } from './services/polling-loop.js';
 
 const MAINTENANCE_INTERVAL_MS = 500;
 /** Messages the scheduler moves per transaction (due, or expired), each move a few tens of µs. */
-export const SCHEDULER_CHUNK = 200;
+export const SCHEDULER_CHUNK = 500;
 
 type Result =
   | { message: ClaimedMessage; outcome: SendOutcome; startedAt: number; finishedAt: number }
