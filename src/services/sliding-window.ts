@@ -147,8 +147,8 @@ class SharedSlots implements SlotCounts {
  *
  * Kept by slot, not by key: the slots that leave the window go as whole maps, whatever the number of
  * keys. Kept by key, a sweep visited every key once a slot (1,000,000 numbers in the per-number cap's
- * hour: 45 ms each slot, 410 ms when they left, all on the event loop), and a key held its `slots + 1`
- * counts (~245 bytes) where most numbers are counted once (bench/RESULTS.md, seventeenth pass).
+ * hour: 48–60 ms each slot, 365–373 ms when they left, all on the event loop), and a key held its
+ * `slots + 1` counts (~240 bytes) where most numbers are counted once (bench/per-number-window.ts).
  */
 class InProcessSlots implements SlotCounts {
   private readonly bySlot = new Map<number, Map<string, number>>();
