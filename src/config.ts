@@ -83,8 +83,11 @@ export interface Config {
   };
   /** How long SIGTERM waits for sends in flight before the process exits and leaves them to lease recovery. */
   shutdownTimeoutSeconds: number;
-  /** MESSAGE_RETENTION_DAYS (unset: keep everything) and how the purge goes about it. */
-  retention: { days: number; batchSize: number; intervalMs: number } | undefined;
+  /**
+   * MESSAGE_RETENTION_DAYS and AUDIT_RETENTION_DAYS (unset: keep those rows for ever) and how the purge goes
+   * about them; undefined when neither is set.
+   */
+  retention: { days: number | undefined; auditDays: number | undefined; batchSize: number; intervalMs: number } | undefined;
   dispatch: {
     batchSize: number;
     pollIntervalMs: number;
@@ -337,8 +340,9 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivateNetworks: bool(env, 'CALLBACK_ALLOW_PRIVATE_NETWORKS', false),
     },
     shutdownTimeoutSeconds: int(env, 'SHUTDOWN_TIMEOUT_SECONDS', providerTimeoutSeconds + 5, 1, 3600),
-    retention: str(env, 'MESSAGE_RETENTION_DAYS') === undefined ? undefined : {
-      days: int(env, 'MESSAGE_RETENTION_DAYS', 0, 1, 36_500),
+    retention: str(env, 'MESSAGE_RETENTION_DAYS') === undefined && str(env, 'AUDIT_RETENTION_DAYS') === undefined ? undefined : {
+      days: str(env, 'MESSAGE_RETENTION_DAYS') === undefined ? undefined : int(env, 'MESSAGE_RETENTION_DAYS', 0, 1, 36_500),
+      auditDays: str(env, 'AUDIT_RETENTION_DAYS') === undefined ? undefined : int(env, 'AUDIT_RETENTION_DAYS', 0, 1, 36_500),
       batchSize: int(env, 'RETENTION_BATCH_SIZE', 500, 1, 10_000),
       intervalMs: int(env, 'RETENTION_INTERVAL_SECONDS', 60, 1, 86_400) * 1000,
     },

@@ -31,7 +31,7 @@ export class GatewayMetrics {
   /** Countries the OTP pumping guard throttles now; whoever keeps the guard says how to read it. */
   throttledCountries: () => number = () => 0;
   readonly callbacks = new Counter({ name: 'sms_callbacks_total', help: 'Status callback attempts by outcome', labelNames: ['outcome'], registers: [this.registry] });
-  readonly retentionPurged = new Counter({ name: 'sms_retention_purged_total', help: 'Rows deleted by MESSAGE_RETENTION_DAYS, by kind (message, batch, otp_session, inbound)', labelNames: ['kind'], registers: [this.registry] });
+  readonly retentionPurged = new Counter({ name: 'sms_retention_purged_total', help: 'Rows deleted by MESSAGE_RETENTION_DAYS and AUDIT_RETENTION_DAYS, by kind (message, batch, otp_session, inbound, audit)', labelNames: ['kind'], registers: [this.registry] });
 
   constructor(queueDepth: () => Promise<Record<string, number>>) {
     collectDefaultMetrics({ register: this.registry });

@@ -143,7 +143,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // After authentication: the limit is per key when the call has one.
   limitApiCalls(app, new ApiRateLimiter(config.rateLimits, services.sharedCounters.factory));
 
-  const audit = new AuditStore(services.store.db, services.commits, (err, { pending, dropped }) => {
+  const audit = new AuditStore(services.readDb, services.commits, (err, { pending, dropped }) => {
     app.log.error({ err, pending, dropped }, dropped > 0 ? `audit log: ${dropped} rows dropped` : 'audit log write failed; retrying');
   });
   await app.register(auditTrail, { store: audit });

@@ -195,8 +195,8 @@ async function wireServices(config: Config, store: Store): Promise<Services> {
   const services: Services = {
     config, store, readDb, commits, metrics, router, status, simulator, simulatorOutbox, send, templates, otp, startupWarnings: warnings, cipher, wakeUps, sharedCounters, sharedCircuits, sharedPumping,
     keys: new ApiKeyService(db, otpKey),
-    optOuts: new OptOutService(config, db, commits),
-    inbound: new InboundService(config, db, commits, cipher),
+    optOuts: new OptOutService(config, readDb, commits),
+    inbound: new InboundService(config, readDb, commits, cipher),
     smppAccounts: new SmppAccountService(db, otpKey),
     messages,
     twilioMessages: new TwilioMessageApi(config, db, commits, send, messages, cipher),

@@ -44,7 +44,8 @@ const E164 = /^\+[1-9]\d{6,14}$/;
 export class InboundService {
   constructor(
     private readonly config: Pick<Config, 'phoneValidation' | 'defaultCountry'>,
-    private readonly db: Kysely<Database>,
+    /** Where the list is read (on SQLite, a read thread: counting every inbound message stays off the event loop). */
+    private readonly reads: Kysely<Database>,
     private readonly commits: GroupCommit,
     private readonly cipher: FieldCipher,
   ) {}
@@ -69,9 +70,10 @@ export class InboundService {
   async list(q: InboundQuery) {
     const limit = q.limit ?? 50;
     const offset = q.offset ?? 0;
-    let base = this.db.selectFrom('inbound_messages');
+    let base = this.reads.selectFrom('inbound_messages');
     if (q.from !== undefined) base = base.where('from_number', '=', this.lenientNumber(q.from));
     const [rows, total] = await Promise.all([
+      // Newest first along inbound_time (migration 0021), or inbound_from for one sender.
       base.selectAll().orderBy('received_at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute(),
       base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);

@@ -40,7 +40,8 @@ export async function deleteOptOut(trx: Kysely<Database>, number: string): Promi
 export class OptOutService {
   constructor(
     private readonly config: Pick<Config, 'phoneValidation' | 'defaultCountry'>,
-    private readonly db: Kysely<Database>,
+    /** Where the list is read (on SQLite, a read thread: counting every opt-out stays off the event loop). */
+    private readonly reads: Kysely<Database>,
     private readonly commits: GroupCommit,
   ) {}
 
@@ -55,8 +56,9 @@ export class OptOutService {
     const limit = q.limit ?? 50;
     const offset = q.offset ?? 0;
     const [items, total] = await Promise.all([
-      this.db.selectFrom('opt_outs').selectAll().orderBy('created_at', 'desc').orderBy('number').limit(limit).offset(offset).execute(),
-      this.db.selectFrom('opt_outs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+      // Newest first along opt_outs_time (migration 0021), read backwards.
+      this.reads.selectFrom('opt_outs').selectAll().orderBy('created_at', 'desc').orderBy('number', 'desc').limit(limit).offset(offset).execute(),
+      this.reads.selectFrom('opt_outs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     return { items: items.map(view), total: Number(total.n), limit, offset };
   }

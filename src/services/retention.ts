@@ -1,14 +1,16 @@
 import type { GatewayMetrics } from '../metrics.js';
 import { processLog } from '../logging.js';
 import type { GroupCommit } from '../store/group-commit.js';
-import { purgeBefore } from '../store/retention-store.js';
+import { purgeAuditBefore, purgeBefore } from '../store/retention-store.js';
 import { PollingLoop } from './polling-loop.js';
 
 const DAY_MS = 86_400_000;
 
 export interface RetentionSettings {
-  /** MESSAGE_RETENTION_DAYS: final messages older than this are deleted. */
-  days: number;
+  /** MESSAGE_RETENTION_DAYS: final messages older than this are deleted (undefined: kept). */
+  days: number | undefined;
+  /** AUDIT_RETENTION_DAYS: audit rows older than this are deleted (undefined: kept). */
+  auditDays: number | undefined;
   /** Rows per table per transaction: small, so sends waiting for the write lock wait only milliseconds. */
   batchSize: number;
   /** How often to look for expired rows once none are left. */
@@ -18,16 +20,17 @@ export interface RetentionSettings {
 /**
  * MESSAGE_RETENTION_DAYS: deletes final messages (with their events, attempts and callbacks),
  * emptied batches, finished OTP sessions and inbound messages once they are older than that.
- * A batch at a time, each its own short transaction through the group commit, and the loop
- * yields between batches, so a first purge of millions of rows goes on beside sends rather than
- * in front of them. Analytics keep their counts (docs/analytics.md); the audit log is not touched.
+ * AUDIT_RETENTION_DAYS: deletes audit rows older than that (the log has a row per API call, so it
+ * grows as fast as the messages). A batch at a time, each its own short transaction through the group
+ * commit, and the loop yields between batches, so a first purge of millions of rows goes on beside
+ * sends rather than in front of them. Analytics keep their counts (docs/analytics.md).
  */
 export class Retention {
   private readonly loop: PollingLoop;
-  private purgedSinceIdle = 0;
+  private purgedSinceIdle = { messages: 0, audit: 0 };
 
   constructor(private readonly settings: RetentionSettings, private readonly commits: GroupCommit, private readonly metrics: GatewayMetrics) {
-    this.loop = new PollingLoop('message retention', settings.intervalMs, () => this.purgeOnce());
+    this.loop = new PollingLoop('retention', settings.intervalMs, () => this.purgeOnce());
   }
 
   start(): void {
@@ -40,17 +43,23 @@ export class Retention {
 
   /** One batch; returns how many rows went (0: nothing older than the retention is left). */
   async purgeOnce(now = Date.now()): Promise<number> {
-    const cutoff = now - this.settings.days * DAY_MS;
-    const purged = await this.commits.run((trx) => purgeBefore(trx, cutoff, this.settings.batchSize));
+    const { days, auditDays, batchSize } = this.settings;
+    const purged = await this.commits.run(async (trx) => ({
+      ...(days === undefined ? { messages: 0, batches: 0, otpSessions: 0, inbound: 0 } : await purgeBefore(trx, now - days * DAY_MS, batchSize)),
+      audit: auditDays === undefined ? 0 : await purgeAuditBefore(trx, now - auditDays * DAY_MS, batchSize),
+    }));
     this.metrics.retentionPurged.inc({ kind: 'message' }, purged.messages);
     this.metrics.retentionPurged.inc({ kind: 'batch' }, purged.batches);
     this.metrics.retentionPurged.inc({ kind: 'otp_session' }, purged.otpSessions);
     this.metrics.retentionPurged.inc({ kind: 'inbound' }, purged.inbound);
-    const total = purged.messages + purged.batches + purged.otpSessions + purged.inbound;
-    this.purgedSinceIdle += purged.messages;
-    if (total === 0 && this.purgedSinceIdle > 0) {
-      processLog.info(`retention: deleted ${this.purgedSinceIdle} messages older than ${this.settings.days} days`);
-      this.purgedSinceIdle = 0;
+    this.metrics.retentionPurged.inc({ kind: 'audit' }, purged.audit);
+    const total = purged.messages + purged.batches + purged.otpSessions + purged.inbound + purged.audit;
+    this.purgedSinceIdle.messages += purged.messages;
+    this.purgedSinceIdle.audit += purged.audit;
+    if (total === 0) {
+      if (this.purgedSinceIdle.messages > 0) processLog.info(`retention: deleted ${this.purgedSinceIdle.messages} messages older than ${days} days`);
+      if (this.purgedSinceIdle.audit > 0) processLog.info(`retention: deleted ${this.purgedSinceIdle.audit} audit rows older than ${auditDays} days`);
+      this.purgedSinceIdle = { messages: 0, audit: 0 };
     }
     // Let sends and reports take the write lock between batches.
     if (total > 0) await new Promise((r) => setImmediate(r));

@@ -27,7 +27,7 @@ export interface AuditFilter {
 export interface AuditBuffering {
   /** Longest a row waits in memory before its insert starts. */
   flushIntervalMs: number;
-  /** A buffer this full is written at once, in one multi-row insert. */
+  /** A buffer this full is written at once, in one multi-row insert; and the most rows one transaction writes. */
   maxBatch: number;
   /** Rows kept while the database refuses them; beyond this the oldest are dropped (and reported). */
   maxPending: number;
@@ -53,7 +53,8 @@ function clean(text: string | null): string | null {
 
 /**
  * The audit log: who did what to which resource, when, from where, with what result. Append
- * only: this class has no way to change or remove a row, and nothing else writes the table.
+ * only: this class has no way to change or remove a row; only AUDIT_RETENTION_DAYS's purge
+ * (retention-store.ts) deletes rows, and nothing changes one.
  *
  * Rows are buffered and written together, one multi-row insert every `flushIntervalMs` or every
  * `maxBatch` rows, inside the group commit other writes use (on SQLite, no fsync of its own).
@@ -69,7 +70,8 @@ export class AuditStore {
   private closed = false;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    /** Where `list` reads (the API passes its read threads: counting the log stays off the event loop). */
+    private readonly reads: Kysely<Database>,
     private readonly commits: GroupCommit,
     private readonly onError: (err: unknown, context: { pending: number; dropped: number }) => void = () => undefined,
     private readonly buffering: AuditBuffering = DEFAULT_BUFFERING,
@@ -105,7 +107,7 @@ export class AuditStore {
     // One flush at a time keeps rows in their order and never inserts a row twice.
     while (this.running) await this.running.catch(() => undefined);
     if (this.pending.length === 0) return;
-    const run = this.write();
+    const run = this.writeOldest(this.pending.length);
     this.running = run;
     try {
       await run;
@@ -131,9 +133,23 @@ export class AuditStore {
     this.timer.unref();
   }
 
-  private async write(): Promise<void> {
-    const rows = this.pending;
-    this.pending = [];
+  /**
+   * Writes the oldest `count` rows, at most `maxBatch` to a transaction, yielding between them: after an
+   * outage the backlog (up to `maxPending`) goes as many short transactions, sends taking the write lock in
+   * between, not as one that holds it for seconds. Rows appended meanwhile wait for their own flush.
+   */
+  private async writeOldest(count: number): Promise<void> {
+    for (let left = count; left > 0;) {
+      const rows = this.pending.splice(0, Math.min(left, this.buffering.maxBatch));
+      // A full buffer dropped its oldest rows while this one yielded.
+      if (rows.length === 0) return;
+      await this.write(rows);
+      left -= rows.length;
+      if (left > 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private async write(rows: Array<Insertable<AuditLogTable>>): Promise<void> {
     try {
       await this.commits.run(async (trx) => {
         for (let at = 0; at < rows.length;) {
@@ -154,7 +170,7 @@ export class AuditStore {
   }
 
   async list(filter: AuditFilter, limit: number, offset: number): Promise<{ items: AuditRecord[]; total: number }> {
-    let q = this.db.selectFrom('audit_log');
+    let q = this.reads.selectFrom('audit_log');
     if (filter.action !== undefined) q = q.where('action', '=', filter.action);
     if (filter.key_id !== undefined) q = q.where('key_id', '=', filter.key_id);
     if (filter.date_from !== undefined) q = q.where('created_at', '>=', filter.date_from);

@@ -487,6 +487,15 @@ export const migrations: Record<string, Migration> = {
       await sql`create index messages_queue_routed on messages (provider, priority, due_at, id) where status = 'queued' and route is not null`.execute(db);
     },
   },
+  '0021_list_time_indexes': {
+    // GET /api/opt-outs and GET /api/inbound list newest first. Without an index in that order each page sorted
+    // the whole table (a STOP per unhappy recipient, every reply received: both grow with the traffic).
+    async up(db) {
+      if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local lock_timeout = '5s'`.execute(db);
+      await db.schema.createIndex('opt_outs_time').on('opt_outs').columns(['created_at', 'number']).execute();
+      await db.schema.createIndex('inbound_time').on('inbound_messages').columns(['received_at', 'id']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

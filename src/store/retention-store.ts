@@ -57,3 +57,14 @@ export async function purgeBefore(trx: Kysely<Database>, cutoff: number, limit: 
     inbound: Number(inbound.numDeletedRows),
   };
 }
+
+/**
+ * Deletes up to `limit` audit rows written before `cutoff`, oldest first along audit_log_time. One call,
+ * one small transaction, like purgeBefore: the caller repeats it until it returns 0.
+ */
+export async function purgeAuditBefore(trx: Kysely<Database>, cutoff: number, limit: number): Promise<number> {
+  const result = await trx.deleteFrom('audit_log')
+    .where('id', 'in', (eb) => eb.selectFrom('audit_log').select('id').where('created_at', '<', cutoff).orderBy('created_at').limit(limit))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

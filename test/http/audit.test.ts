@@ -222,6 +222,37 @@ describe('audit store', () => {
     });
   });
 
+  it('after an outage writes the backlog a batch to a transaction, oldest first, letting other writes in between', async () => {
+    await withStore(async (store) => {
+      let refuse = true;
+      const transactions: number[] = [];
+      const between: number[] = [];
+      let other: Promise<unknown> | undefined;
+      const commits = {
+        run: (job: (trx: any) => Promise<unknown>) => store.db.transaction().execute(async (trx) => {
+          if (refuse) throw new Error('database unavailable');
+          const before = Number((await trx.selectFrom('audit_log').select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+          await job(trx);
+          const after = Number((await trx.selectFrom('audit_log').select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+          transactions.push(after - before);
+          // Another writer asks for its turn during the first transaction: it must get one before the backlog is done.
+          other ??= new Promise((r) => setImmediate(r)).then(() => { between.push(transactions.length); });
+        }),
+      } as unknown as GroupCommit;
+      const audit = new AuditStore(store.db, commits, () => undefined, { flushIntervalMs: 60_000, maxBatch: 500, maxPending: 10_000 });
+      for (let i = 0; i < 1234; i++) audit.append(entry(i));
+      await expect(audit.flush()).rejects.toThrow('database unavailable');
+      refuse = false;
+      await audit.flush();
+      expect(transactions).toEqual([500, 500, 234]);
+      expect(between).toEqual([1]);
+      const { items, total } = await audit.list({}, 500, 0);
+      expect(total).toBe(1234);
+      expect(items[0].resource_id).toBe('bat_1233');
+      expect(items[499].resource_id).toBe('bat_734');
+    });
+  });
+
   it('stores ids safely: valid Unicode, no control characters, bounded', async () => {
     await withStore(async (store) => {
       const audit = new AuditStore(store.db, { run: (job: any) => store.db.transaction().execute(job) } as unknown as GroupCommit);

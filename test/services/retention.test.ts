@@ -65,9 +65,39 @@ describe('MESSAGE_RETENTION_DAYS', () => {
     expect(metrics).toContain('sms_retention_purged_total{kind="otp_session"} 1');
   });
 
-  it('is off unless MESSAGE_RETENTION_DAYS is set, and refuses a retention under a day', async () => {
+  it('is off unless MESSAGE_RETENTION_DAYS or AUDIT_RETENTION_DAYS is set, and refuses a retention under a day', async () => {
     gw = await startGateway();
     expect(gw.services.retention).toBeUndefined();
     await expect(startGateway({ MESSAGE_RETENTION_DAYS: '0' })).rejects.toThrow(/MESSAGE_RETENTION_DAYS/);
+    await expect(startGateway({ AUDIT_RETENTION_DAYS: '0' })).rejects.toThrow(/AUDIT_RETENTION_DAYS/);
+  });
+
+  it('AUDIT_RETENTION_DAYS deletes audit rows older than it, oldest first, a batch at a time; messages stay without MESSAGE_RETENTION_DAYS', async () => {
+    gw = await startGateway({ AUDIT_RETENTION_DAYS: '30', RETENTION_BATCH_SIZE: '2' });
+    const g = gw;
+    const now = Date.now();
+    const row = (ageDays: number, i: number) => ({
+      created_at: now - ageDays * DAY - i, key_id: null, action: 'sms.send', resource: 'batch', resource_id: `bat_${ageDays}_${i}`, result: 200, ip: '127.0.0.1',
+    });
+    await g.services.store.db.insertInto('audit_log').values([row(40, 0), row(31, 0), row(31, 1), row(29, 0), row(1, 0)]).execute();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(now - 45 * DAY);
+    const old = (await post(g.app, '/api/sms/send', { to: [{ number: US }], message: 'old' })).body;
+    await drain(g.services);
+    vi.useRealTimers();
+    const retention = g.services.retention!;
+    const left = async () => (await g.services.store.db.selectFrom('audit_log').select('resource_id').orderBy('created_at').execute()).map((r) => r.resource_id);
+    // The send's own audit row (45 days old) is written in the background, within about 100 ms.
+    for (let waited = 0; (await left()).length < 6 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(await left()).toEqual([old.batch_id, 'bat_40_0', 'bat_31_1', 'bat_31_0', 'bat_29_0', 'bat_1_0']);
+    // Oldest first, two at a time.
+    expect(await retention.purgeOnce(now)).toBe(2);
+    expect(await left()).toEqual(['bat_31_1', 'bat_31_0', 'bat_29_0', 'bat_1_0']);
+    expect(await retention.purgeOnce(now)).toBe(2);
+    expect(await retention.purgeOnce(now)).toBe(0);
+    expect(await left()).toEqual(['bat_29_0', 'bat_1_0']);
+    // Audit only: the 45-day-old message is still there.
+    expect((await get(g.app, `/api/sms/${old.messages[0].id}`)).body.status).toBe('delivered');
+    expect((await get(g.app, '/metrics')).body as string).toContain('sms_retention_purged_total{kind="audit"} 4');
   });
 });

@@ -5,6 +5,7 @@ import { isAdmin, type Caller } from '../../domain/api-keys.js';
 import type { Services } from '../../services/container.js';
 import { eventNumber, MessageEventFeed, type FeedNotice, type StatusChange } from '../../services/event-feed.js';
 import { presentedCredentials } from '../auth.js';
+import { EventStreamWriter, frame } from '../event-stream-writer.js';
 import { replied } from '../close-app.js';
 import { sendProblem } from '../problem.js';
 import { GUARDED, problems } from '../reply-schemas.js';
@@ -19,10 +20,6 @@ const TIME_EVENT_ID = /^evt_[0-9a-z]{26}$/;
 const StreamHeaders = Type.Object({
   'last-event-id': Type.Optional(Type.String({ maxLength: 100, description: 'resume after this event (at most 500 are replayed, else a resync event)' })),
 });
-
-function frame(event: string, data: unknown, id?: string): string {
-  return `${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
 
 function statusFrames(changes: StatusChange[]): string {
   return changes.map((change) => frame('status', change, change.id)).join('');
@@ -106,10 +103,10 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     if (missed === undefined) res.write(frame('resync', {}));
     else if (missed.length > 0) res.write(statusFrames(missed));
 
-    // Writes only while the stream is open: a notice can still be on its way when a shutdown has ended it.
-    const send = (text: string) => {
-      if (!res.writableEnded) res.write(text);
-    };
+    // Writes only while the stream is open (a notice can still be on its way when a shutdown has ended it),
+    // and only while the client keeps up.
+    const writer = new EventStreamWriter(res);
+    const send = (text: string) => writer.send(text);
     deliver = (notice) => {
       if (notice.kind === 'resync') send(frame('resync', {}));
       else send(statusFrames(notice.changes));

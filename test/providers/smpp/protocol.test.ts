@@ -80,6 +80,29 @@ describe('received user data', () => {
     expect(expired).toEqual(['b|1|2']);
     expect(parts.pending).toBe(1);
   });
+
+  it('holds at most its byte limit of parts, dropping the oldest unfinished messages first, never the one still arriving', () => {
+    const expired: string[] = [];
+    const parts = new Reassembler<string>(60_000, 10_000, (key) => expired.push(key), 1000);
+    const part = Buffer.alloc(140, 0x41);
+    // Far fewer messages than the count limit, each missing its last part: 7 parts fit in 1,000 bytes.
+    for (let m = 0; m < 5; m++) {
+      for (let p = 1; p <= 3; p++) parts.add(`esme${m}`, { reference: m, total: 4, sequence: p }, part, `m${m}p${p}`, 0);
+    }
+    expect(parts.pendingBytes).toBeLessThanOrEqual(1000);
+    expect(expired).toEqual(['esme0|0|4', 'esme1|1|4', 'esme2|2|4']);
+    expect(parts.pending).toBe(2);
+    // A repeated part replaces its copy and counts once; a completed message leaves nothing behind.
+    parts.add('esme4', { reference: 4, total: 4, sequence: 3 }, part, 'again', 0);
+    expect(parts.pendingBytes).toBe(6 * 140);
+    expect(parts.add('esme4', { reference: 4, total: 4, sequence: 4 }, Buffer.from('end'), 'last', 0)?.parts).toEqual(['m4p1', 'm4p2', 'again', 'last']);
+    expect(parts.pendingBytes).toBe(3 * 140);
+    // One message larger than the limit on its own is still joined: nothing else is left to drop.
+    const big = new Reassembler<string>(60_000, 10, () => undefined, 100);
+    big.add('x', { reference: 1, total: 2, sequence: 1 }, part, 'a', 0);
+    expect(big.add('x', { reference: 1, total: 2, sequence: 2 }, part, 'b', 0)?.octets.length).toBe(280);
+    expect(big.pendingBytes).toBe(0);
+  });
 });
 
 describe('receipts', () => {

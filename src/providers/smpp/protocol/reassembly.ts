@@ -16,15 +16,19 @@ interface Group<T> {
 /**
  * Joins the parts of concatenated messages (UDH or sar_*) in memory. A message whose parts do not
  * all arrive within `maxAgeMs` is dropped (the caller learns of it through `onExpired`), and at
- * most `maxGroups` messages are held at once, so a peer cannot make it grow without bound.
+ * most `maxGroups` messages and `maxBytes` of their parts are held at once, the oldest messages
+ * dropped first, so a peer cannot make it grow without bound: up to 255 parts of up to 254 octets
+ * each, 10,000 messages would be 650 MB.
  */
 export class Reassembler<T> {
   private readonly groups = new Map<string, Group<T>>();
+  private bytes = 0;
 
   constructor(
     private readonly maxAgeMs: number,
     private readonly maxGroups: number,
     private readonly onExpired: (key: string, received: T[]) => void = () => {},
+    private readonly maxBytes = 16 * 1024 * 1024,
   ) {}
 
   /** Adds a part; returns the whole message when this part completes it. A repeated part replaces the earlier copy. */
@@ -37,9 +41,14 @@ export class Reassembler<T> {
       group = { total: concatenation.total, startedAt: now, parts: new Map() };
       this.groups.set(id, group);
     }
+    this.bytes += octets.length - (group.parts.get(concatenation.sequence)?.octets.length ?? 0);
     group.parts.set(concatenation.sequence, { octets, extra });
-    if (group.parts.size < group.total) return undefined;
-    this.groups.delete(id);
+    if (group.parts.size < group.total) {
+      // Oldest first; not the message this part belongs to, which is still arriving.
+      while (this.bytes > this.maxBytes && this.groups.size > 1) this.evictOldest(id);
+      return undefined;
+    }
+    this.drop(id, group);
     const ordered = [...group.parts.entries()].sort(([a], [b]) => a - b).map(([, part]) => part);
     return { octets: Buffer.concat(ordered.map((p) => p.octets)), parts: ordered.map((p) => p.extra) };
   }
@@ -48,18 +57,32 @@ export class Reassembler<T> {
     return this.groups.size;
   }
 
+  /** Bytes of parts held. */
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
+  private drop(id: string, group: Group<T>): void {
+    this.groups.delete(id);
+    for (const part of group.parts.values()) this.bytes -= part.octets.length;
+  }
+
   private expire(now: number): void {
     // Insertion order is age order: stop at the first group still young enough.
     for (const [id, group] of this.groups) {
       if (now - group.startedAt < this.maxAgeMs) break;
-      this.groups.delete(id);
+      this.drop(id, group);
       this.onExpired(id, [...group.parts.values()].map((p) => p.extra));
     }
   }
 
-  private evictOldest(): void {
-    const [id, group] = this.groups.entries().next().value as [string, Group<T>];
-    this.groups.delete(id);
-    this.onExpired(id, [...group.parts.values()].map((p) => p.extra));
+  /** Drops the oldest message held, other than `keep`. */
+  private evictOldest(keep?: string): void {
+    for (const [id, group] of this.groups) {
+      if (id === keep) continue;
+      this.drop(id, group);
+      this.onExpired(id, [...group.parts.values()].map((p) => p.extra));
+      return;
+    }
   }
 }
