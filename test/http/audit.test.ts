@@ -231,9 +231,9 @@ describe('audit store', () => {
       const commits = {
         run: (job: (trx: any) => Promise<unknown>) => store.db.transaction().execute(async (trx) => {
           if (refuse) throw new Error('database unavailable');
-          const before = Number((await trx.selectFrom('audit_log').select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+          const before = Number((await trx.selectFrom('audit_log').select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow() as { n: number }).n);
           await job(trx);
-          const after = Number((await trx.selectFrom('audit_log').select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+          const after = Number((await trx.selectFrom('audit_log').select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow() as { n: number }).n);
           transactions.push(after - before);
           // Another writer asks for its turn during the first transaction: it must get one before the backlog is done.
           other ??= new Promise((r) => setImmediate(r)).then(() => { between.push(transactions.length); });

@@ -173,6 +173,30 @@ describe.skipIf(onPostgres)('heavy reads run beside the event loop (SQLite read 
     expect(await gw.services.batches.list(20, 0, { keyId: 'key_other', scopes: ['read'] })).toEqual({ items: [], total: 0, limit: 20, offset: 0 });
   });
 
+  it('the opt-out, inbound and audit lists read on the read thread too (counting a table that grows with the traffic)', async () => {
+    const threads = readThreadsOf(gw.services.readDb)!;
+    const asked: string[] = [];
+    const query = threads.query.bind(threads);
+    threads.query = (sql, parameters) => {
+      asked.push(sql);
+      return query(sql, parameters);
+    };
+    try {
+      expect((await gw.app.inject({ method: 'POST', url: '/api/opt-outs', payload: { number: '+14155550199' } })).statusCode).toBe(201);
+      expect((await gw.app.inject({ method: 'POST', url: '/api/inbound', payload: { from: '+14155550198', text: 'hello' } })).statusCode).toBe(201);
+      const optOuts = JSON.parse((await get('/api/opt-outs?limit=5')).body);
+      expect(optOuts.items.map((o: { number: string }) => o.number)).toEqual(['+14155550199']);
+      const inbound = JSON.parse((await get('/api/inbound?limit=5')).body);
+      expect(inbound.items.map((m: { text: string }) => m.text)).toEqual(['hello']);
+      expect((await get('/api/audit?limit=5')).status).toBe(200);
+    } finally {
+      threads.query = query;
+    }
+    for (const table of ['opt_outs', 'inbound_messages', 'audit_log']) {
+      expect(asked.filter((sql) => sql.includes(`from "${table}"`)), table).toHaveLength(2);
+    }
+  });
+
   it('a read thread that dies fails the requests it held with a 500, the process stays up and the next request is answered', async () => {
     const threads = readThreadsOf(gw.services.readDb)!;
     const held = [1, 2, 3].map(() => get(`/api/analytics/stats?${range}`));

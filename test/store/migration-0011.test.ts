@@ -8,6 +8,9 @@ import { newId } from '../../src/domain/ids.js';
 import { queuedWithAlternatives } from '../../src/store/dispatch-store.js';
 import { claimDue, moveStatus } from '../../src/store/message-store.js';
 import { SimulatorOutboxStore } from '../../src/store/simulator-outbox-store.js';
+import { AuditStore } from '../../src/store/audit-store.js';
+import { InboundService } from '../../src/services/inbound-service.js';
+import { OptOutService } from '../../src/services/opt-out-service.js';
 import { migrate, migrations } from '../../src/store/migrations.js';
 import type { Database as Schema } from '../../src/store/schema.js';
 import { onPostgres } from '../helpers/database.js';
@@ -154,5 +157,32 @@ describe.skipIf(onPostgres)('migration 0020 (SQLite)', () => {
     executed = [];
     expect((await queuedWithAlternatives(db, 'simulator', 10, now)).map((m) => m.id)).toEqual([routed.id]);
     expect(executed.map(indexesUsed)).toEqual([['messages_queue_routed']]);
+  });
+});
+
+describe.skipIf(onPostgres)('migration 0021 (SQLite)', () => {
+  it('the opt-out, inbound and audit lists read their newest rows along an index, with or without their filters, sorting none of them', async () => {
+    open();
+    await migrate(db, 'sqlite');
+    const now = Date.now();
+    const config = { phoneValidation: 'lenient', defaultCountry: undefined } as any;
+    const unusedCommits = {} as any;
+    executed = [];
+    await new OptOutService(config, db, unusedCommits).list({ limit: 50, offset: 100 });
+    await new InboundService(config, db, unusedCommits, undefined as any).list({ limit: 50 });
+    await new InboundService(config, db, unusedCommits, undefined as any).list({ limit: 50, from: '+14155550100' });
+    const audit = new AuditStore(db, unusedCommits);
+    await audit.list({}, 50, 0);
+    await audit.list({ date_from: now - 86_400_000, date_to: now }, 50, 0);
+    const pages = executed.filter((q) => /order by/.test(q.sql));
+    expect(pages).toHaveLength(5);
+    const plans = pages.map((q) => (raw.prepare(`explain query plan ${q.sql}`).all(...(q.parameters as unknown[])) as Array<{ detail: string }>).map((step) => step.detail).join('; '));
+    expect(plans[0]).toMatch(/SCAN opt_outs USING INDEX opt_outs_time/);
+    expect(plans[1]).toMatch(/SCAN inbound_messages USING INDEX inbound_time/);
+    expect(plans[2]).toMatch(/SEARCH inbound_messages USING INDEX inbound_from \(from_number=\?\)/);
+    expect(plans[3]).toMatch(/SCAN audit_log USING INDEX audit_log_time/);
+    expect(plans[4]).toMatch(/SEARCH audit_log USING INDEX audit_log_time \(created_at>\? AND created_at<\?\)/);
+    // No page sorts the rows it reads (one sender's inbound sorts its ties on the time by id, the last term only).
+    for (const plan of plans) expect(plan).not.toMatch(/TEMP B-TREE FOR (RIGHT PART OF )?ORDER BY/);
   });
 });
