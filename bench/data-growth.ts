@@ -112,7 +112,10 @@ const OUTCOMES: Array<[string, number]> = [
   ['delivered', 0.82], ['undelivered', 0.04], ['failed', 0.04], ['sent', 0.04], ['expired', 0.02], ['canceled', 0.04],
 ];
 
-interface Seeded { bigBatchId: string; someNumber: string; messages: number; firstAt: number; lastAt: number }
+interface Seeded {
+  bigBatchId: string; someNumber: string; someSender: string; messages: number; firstAt: number; lastAt: number;
+  tables: { audit: number; optOuts: number; inbound: number };
+}
 
 function seed(dbPath: string, n: number): Seeded {
   const db = new Database(dbPath);
@@ -130,6 +133,11 @@ function seed(dbPath: string, n: number): Seeded {
   const insertEvent = numberedEvents
     ? db.prepare('insert into message_events (message_id, status, previous_status, source, detail, created_at) values (?, ?, ?, ?, null, ?)')
     : db.prepare('insert into message_events (id, message_id, status, previous_status, source, detail, created_at) values (?, ?, ?, ?, ?, null, ?)');
+  // What else grows with the traffic: an audit row per API call, a STOP now and then, replies received.
+  const insertAudit = db.prepare(`insert into audit_log (created_at, key_id, action, resource, resource_id, result, ip) values (?, null, ?, 'batch', ?, 200, '203.0.113.7')`);
+  const insertOptOut = db.prepare(`insert or ignore into opt_outs (number, reason, source, created_at) values (?, null, 'inbound', ?)`);
+  const insertInbound = db.prepare(`insert into inbound_messages (id, from_number, to_number, body, provider, provider_message_id, action, received_at)
+    values (?, ?, '+14155550000', ?, 'twilio', null, ?, ?)`);
   const insertOutbox = db.prepare(`insert into simulator_outbox (id, message_id, to_number, from_number, body, encoding, segments, accepted_at, report_due_at, report_status, reported_at)
     values (?, ?, ?, null, ?, 'gsm7', ?, ?, ?, ?, ?)`);
 
@@ -139,6 +147,7 @@ function seed(dbPath: string, n: number): Seeded {
   let made = 0;
   let bigBatchId = '';
   let someNumber = '';
+  let someSender = '';
   const bodies = ['Your order #%d has shipped and will arrive tomorrow.', 'Your code is 482913. It expires in 5 minutes.', 'Flash sale: 30% off everything this weekend only! Reply STOP to opt out.',
     'Reminder: your appointment is tomorrow at 10:30. Reply C to confirm or R to reschedule. Thank you for choosing us, we look forward to seeing you.'];
   const writeChunk = db.transaction((until: number) => {
@@ -157,6 +166,8 @@ function seed(dbPath: string, n: number): Seeded {
       const body = bodies[smsType === 'otp' ? 1 : campaign ? (Math.random() < 0.5 ? 2 : 3) : 0].replace('%d', String(made));
       const segments = body.length > 160 ? 2 : 1;
       const scheduleAt = batchStatus === 'scheduled' ? now + 7 * 86_400_000 : null;
+      // One call in 10,000 is something rarer than a send (a key made): what an audit filter on `action` looks for.
+      insertAudit.run(at, Math.random() < 0.0001 ? 'keys.create' : campaign ? 'sms.send_batch' : 'sms.send', batchId);
       insertBatch.run(batchId, campaign ? `campaign ${made}` : null, campaign ? 'batch' : 'single', batchStatus, smsType, provider, scheduleAt, count, count, count * segments, count * segments * 0.02, at, at);
       for (let i = 0; i < count; i++) {
         const country = pick(COUNTRIES);
@@ -186,6 +197,14 @@ function seed(dbPath: string, n: number): Seeded {
         if (status === 'failed') step('failed', finalAt!, 'dispatcher');
         if (status === 'delivered' || status === 'undelivered') step(status, finalAt!, `provider:${provider}`);
         if (status === 'expired' || status === 'canceled') step(status, finalAt!, status === 'expired' ? 'scheduler' : 'api');
+        // A reply to one message in 10, a STOP among one in 20 (its sender opted out).
+        if (made % 10 === 0 && sentAt !== null) {
+          const stop = made % 20 === 0;
+          const replyAt = sentAt + 30_000;
+          insertInbound.run(newId('inb', replyAt), to, stop ? 'STOP' : 'Thanks!', stop ? 'opt_out' : null, replyAt);
+          if (stop) insertOptOut.run(to, replyAt);
+          if (someSender === '' && made >= n / 3) someSender = to;
+        }
         if (provider === 'simulator' && sentAt !== null) {
           insertOutbox.run(newId('out', sentAt), id, to, body, segments, sentAt, sentAt + 1000, status === 'sent' ? 'delivered' : status, finalAt);
         }
@@ -200,8 +219,10 @@ function seed(dbPath: string, n: number): Seeded {
   }
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.exec('analyze');
+  const rows = (table: string) => Number(db.prepare(`select count(*) from ${table}`).pluck().get());
+  const tables = { audit: rows('audit_log'), optOuts: rows('opt_outs'), inbound: rows('inbound_messages') };
   db.close();
-  return { bigBatchId, someNumber, messages: made, firstAt, lastAt: now };
+  return { bigBatchId, someNumber, someSender, tables, messages: made, firstAt, lastAt: now };
 }
 
 // ---- timing ----
@@ -304,6 +325,22 @@ async function main() {
   const outbox = await medianOf(gw.base, '/api/simulator/outbox?limit=50');
   row(`GET /api/simulator/outbox?limit=50 (${outboxEntries.toLocaleString('en')} entries, none trimmed)`, outbox, `total ${outbox.body?.total?.toLocaleString('en')}`);
 
+  // The other lists that grow with the traffic.
+  const { audit, optOuts, inbound } = seeded.tables;
+  for (const [name, path] of [
+    [`GET /api/audit?limit=50 (${audit.toLocaleString('en')} rows)`, '/api/audit?limit=50'],
+    ['GET /api/audit?limit=50&offset=(90 %)', `/api/audit?limit=50&offset=${Math.floor(audit * 0.9)}`],
+    ['GET /api/audit?limit=50&action=keys.create (1 row in 10,000)', '/api/audit?limit=50&action=keys.create'],
+    ['GET /api/audit?limit=50&date range (1 day)', `/api/audit?limit=50&date_from=${dayFrom}&date_to=${dayTo}`],
+    [`GET /api/opt-outs?limit=50 (${optOuts.toLocaleString('en')} rows)`, '/api/opt-outs?limit=50'],
+    ['GET /api/opt-outs?limit=50&offset=(90 %)', `/api/opt-outs?limit=50&offset=${Math.floor(optOuts * 0.9)}`],
+    [`GET /api/inbound?limit=50 (${inbound.toLocaleString('en')} rows)`, '/api/inbound?limit=50'],
+    ['GET /api/inbound?limit=50&from=(one sender)', `/api/inbound?limit=50&from=${encodeURIComponent(seeded.someSender)}`],
+  ] as const) {
+    const r = await medianOf(gw.base, path);
+    row(name, r, `total ${r.body?.total?.toLocaleString('en')}`);
+  }
+
   for (const [name, query] of [
     ['no filter', ''], ['date range (7 days, not on hours)', `?date_from=${weekFrom}&date_to=${weekTo}`], ['date range (1 day)', `?date_from=${dayFrom}&date_to=${dayTo}`],
     ['provider=twilio', '?provider=twilio'], ['sms_type=otp', '?sms_type=otp'], ['group_by=hour', '?group_by=hour'], ['group_by=day', '?group_by=day'],
@@ -345,6 +382,10 @@ async function main() {
     .map((q) => `/api/sms${q}`));
   rows.push(['longest /health wait while 5 heavy GET /api/sms pages run together', `${listsAtOnce.longest.toFixed(0)} ms`,
     `the 5 pages (no filter, offset 900,000, status=delivered, sms_type=promotional, provider=plivo) took ${listsAtOnce.tookMs.toFixed(0)} ms; the light read ${listsAtOnce.lightMs.toFixed(0)} ms`]);
+  const otherListsAtOnce = await whileRunning(['/api/audit?limit=50', '/api/audit?limit=50&action=keys.create', `/api/audit?limit=50&offset=${Math.floor(audit * 0.9)}`,
+    '/api/opt-outs?limit=50', '/api/inbound?limit=50']);
+  rows.push(['longest /health wait while 5 audit, opt-out and inbound pages run together', `${otherListsAtOnce.longest.toFixed(0)} ms`,
+    `the 5 pages (audit: no filter, action=keys.create, offset 90 %; opt-outs; inbound) took ${otherListsAtOnce.tookMs.toFixed(0)} ms; the light read ${otherListsAtOnce.lightMs.toFixed(0)} ms`]);
   const batchListsAtOnce = await whileRunning(Array.from({ length: 5 }, () => '/api/sms/batches?limit=20'));
   rows.push(['longest /health wait while 5 GET /api/sms/batches?limit=20 run together', `${batchListsAtOnce.longest.toFixed(0)} ms`,
     `they took ${batchListsAtOnce.tookMs.toFixed(0)} ms; the light read ${batchListsAtOnce.lightMs.toFixed(0)} ms`]);

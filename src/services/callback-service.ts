@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Config } from '../config.js';
 import { backoffDelayMs } from '../domain/backoff.js';
 import type { FieldCipher } from '../domain/field-cipher.js';
@@ -45,9 +45,10 @@ export class CallbackService {
   async deliverDue(now = Date.now()): Promise<number> {
     const leaseMs = (this.config.webhooks.timeoutSeconds + 30) * 1000;
     const claimed = await this.commits.run(async (trx) => {
-      let due = trx.selectFrom('callbacks').select('id').where('status', '=', 'pending').where('next_attempt_at', '<=', now)
-        // Receipts for SMPP submissions go out on the ESME's bind (src/smpp-server/receipt-delivery.ts).
-        .where('url', 'not like', 'smpp:%')
+      // Along callbacks_due_http (migration 0022), whose conditions these literals are. Receipts for SMPP
+      // submissions go out on the ESME's bind (src/smpp-server/receipt-delivery.ts).
+      let due = trx.selectFrom('callbacks').select('id').where('status', '=', sql.lit('pending')).where('url', 'not like', sql.lit('smpp:%'))
+        .where('next_attempt_at', '<=', now)
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
         .orderBy('next_attempt_at').limit(100);
       if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { backoffDelayMs } from '../domain/backoff.js';
 import type { FieldCipher } from '../domain/field-cipher.js';
 import { newId } from '../domain/ids.js';
@@ -50,10 +50,18 @@ export class ReceiptDelivery {
     const urls = this.receivers.accounts().map((id) => `smpp:${id}`);
     if (urls.length === 0) return 0;
     const claimed = await this.commits.run(async (trx) => {
-      let due = trx.selectFrom('callbacks').select('id').where('status', '=', 'pending').where('url', 'in', urls).where('next_attempt_at', '<=', now)
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)])).orderBy('next_attempt_at').limit(BATCH);
-      if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
-      return trx.updateTable('callbacks').set({ lease_until: now + LEASE_MS }).where('id', 'in', due).returningAll().execute();
+      const rows = [];
+      // The batch shared among the accounts bound. An account at a time, along callbacks_due_smpp (migration 0022; its conditions are these literals): one
+      // range of the index each, read only as far as the batch. With `url in (…)` the oldest of several
+      // accounts would be found by sorting every due receipt of them all.
+      for (const url of urls) {
+        let due = trx.selectFrom('callbacks').select('id').where('status', '=', sql.lit('pending')).where('url', 'like', sql.lit('smpp:%'))
+          .where('url', '=', url).where('next_attempt_at', '<=', now)
+          .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)])).orderBy('next_attempt_at').limit(Math.ceil(BATCH / urls.length));
+        if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
+        rows.push(...await trx.updateTable('callbacks').set({ lease_until: now + LEASE_MS }).where('id', 'in', due).returningAll().execute());
+      }
+      return rows;
     });
     claimed.sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1));
     for (const callback of claimed) await this.deliver(callback, now);

@@ -496,6 +496,19 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('inbound_time').on('inbound_messages').columns(['received_at', 'id']).execute();
     },
   },
+  '0022_callbacks_due_by_kind': {
+    // The outbox holds HTTP callbacks and SMPP receipts (url `smpp:<system_id>`), and both claims read
+    // callbacks_due, every pending row by time, skipping the other kind's. Receipts for an account with no
+    // receiving bind stay due until one binds (up to 72 h of an ESME's traffic), so the HTTP claim read
+    // past all of them, inside the write lock, every 200 ms. Each claim has its own index now; the literal
+    // conditions are the ones the claims write (SQLite matches a partial index only on literals). The status
+    // leads the HTTP index's key, as in messages_scheduled: else SQLite's planner prefers callbacks_due.
+    async up(db) {
+      if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local lock_timeout = '5s'`.execute(db);
+      await sql`create index callbacks_due_http on callbacks (status, next_attempt_at) where status = 'pending' and url not like 'smpp:%'`.execute(db);
+      await sql`create index callbacks_due_smpp on callbacks (url, next_attempt_at) where status = 'pending' and url like 'smpp:%'`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

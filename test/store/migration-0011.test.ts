@@ -11,6 +11,8 @@ import { SimulatorOutboxStore } from '../../src/store/simulator-outbox-store.js'
 import { AuditStore } from '../../src/store/audit-store.js';
 import { InboundService } from '../../src/services/inbound-service.js';
 import { OptOutService } from '../../src/services/opt-out-service.js';
+import { CallbackService } from '../../src/services/callback-service.js';
+import { ReceiptDelivery } from '../../src/smpp-server/receipt-delivery.js';
 import { migrate, migrations } from '../../src/store/migrations.js';
 import type { Database as Schema } from '../../src/store/schema.js';
 import { onPostgres } from '../helpers/database.js';
@@ -184,5 +186,23 @@ describe.skipIf(onPostgres)('migration 0021 (SQLite)', () => {
     expect(plans[4]).toMatch(/SEARCH audit_log USING INDEX audit_log_time \(created_at>\? AND created_at<\?\)/);
     // No page sorts the rows it reads (one sender's inbound sorts its ties on the time by id, the last term only).
     for (const plan of plans) expect(plan).not.toMatch(/TEMP B-TREE FOR (RIGHT PART OF )?ORDER BY/);
+  });
+});
+
+describe.skipIf(onPostgres)('migration 0022 (SQLite)', () => {
+  it('the HTTP callbacks and the SMPP receipts are claimed each on an index of their own kind, an account at a time', async () => {
+    open();
+    await migrate(db, 'sqlite');
+    const commits = { run: (job: (trx: unknown) => Promise<unknown>) => db.transaction().execute(job) } as any;
+    executed = [];
+    await new CallbackService({ webhooks: { timeoutSeconds: 1 } } as any, db, 'sqlite', commits, undefined as any, undefined as any).deliverDue();
+    await new ReceiptDelivery(db, 'sqlite', commits, undefined as any, { accounts: () => ['esme1', 'esme2'], sessionFor: () => undefined }).deliverDue();
+    const claims = executed.filter((q) => /^update "callbacks"/.test(q.sql));
+    expect(claims).toHaveLength(3);
+    const plans = claims.map((q) => (raw.prepare(`explain query plan ${q.sql}`).all(...(q.parameters as unknown[])) as Array<{ detail: string }>).map((step) => step.detail).join('; '));
+    expect(plans[0]).toMatch(/SEARCH callbacks USING INDEX callbacks_due_http \(status=\? AND next_attempt_at<\?\)/);
+    for (const plan of plans.slice(1)) expect(plan).toMatch(/SEARCH callbacks USING INDEX callbacks_due_smpp \(url=\? AND next_attempt_at<\?\)/);
+    for (const plan of plans) expect(plan).not.toMatch(/callbacks_due |TEMP B-TREE/);
+    expect(claims.slice(1).map((q) => q.parameters)).toEqual([expect.arrayContaining(['smpp:esme1']), expect.arrayContaining(['smpp:esme2'])]);
   });
 });
