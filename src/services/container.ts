@@ -89,7 +89,7 @@ export interface Services {
   sharedCounters: SharedCounters;
   /** Circuit breakers kept in step between processes through Redis; undefined without REDIS_URL. */
   sharedCircuits: SharedCircuits | undefined;
-  /** MESSAGE_RETENTION_DAYS's purge; undefined when everything is kept. */
+  /** MESSAGE_RETENTION_DAYS's and AUDIT_RETENTION_DAYS's purge; undefined when everything is kept. */
   retention: Retention | undefined;
   /** The OTP pumping guard's counts shared between API processes through Redis; undefined without REDIS_URL. */
   sharedPumping: SharedPumpingCounts | undefined;

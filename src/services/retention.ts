@@ -44,10 +44,11 @@ export class Retention {
   /** One batch; returns how many rows went (0: nothing older than the retention is left). */
   async purgeOnce(now = Date.now()): Promise<number> {
     const { days, auditDays, batchSize } = this.settings;
-    const purged = await this.commits.run(async (trx) => ({
-      ...(days === undefined ? { messages: 0, batches: 0, otpSessions: 0, inbound: 0 } : await purgeBefore(trx, now - days * DAY_MS, batchSize)),
-      audit: auditDays === undefined ? 0 : await purgeAuditBefore(trx, now - auditDays * DAY_MS, batchSize),
-    }));
+    // Each its own transaction: an audit log the gateway may not delete from (a database grant) stops only its own purge.
+    const purged = {
+      ...(days === undefined ? { messages: 0, batches: 0, otpSessions: 0, inbound: 0 } : await this.commits.run((trx) => purgeBefore(trx, now - days * DAY_MS, batchSize))),
+      audit: auditDays === undefined ? 0 : await this.commits.run((trx) => purgeAuditBefore(trx, now - auditDays * DAY_MS, batchSize)),
+    };
     this.metrics.retentionPurged.inc({ kind: 'message' }, purged.messages);
     this.metrics.retentionPurged.inc({ kind: 'batch' }, purged.batches);
     this.metrics.retentionPurged.inc({ kind: 'otp_session' }, purged.otpSessions);

@@ -37,6 +37,8 @@ interface MessageFacts {
  * delivery when registered_delivery asked for failures only) are dropped from the outbox.
  */
 export class ReceiptDelivery {
+  private nextAccount = 0;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: DialectName,
@@ -50,17 +52,24 @@ export class ReceiptDelivery {
     const urls = this.receivers.accounts().map((id) => `smpp:${id}`);
     if (urls.length === 0) return 0;
     const claimed = await this.commits.run(async (trx) => {
-      const rows = [];
-      // The batch shared among the accounts bound. An account at a time, along callbacks_due_smpp (migration 0022; its conditions are these literals): one
-      // range of the index each, read only as far as the batch. With `url in (…)` the oldest of several
-      // accounts would be found by sorting every due receipt of them all.
-      for (const url of urls) {
+      const rows: Array<Selectable<CallbacksTable>> = [];
+      // An account at a time, along callbacks_due_smpp (migration 0022; its conditions are these literals): one
+      // range of the index each, read only as far as its share of the batch. With `url in (…)` the oldest of
+      // several accounts would be found by sorting every due receipt of them all. The next look starts after
+      // the last account asked, so with more accounts than the batch holds each still gets its turn.
+      const first = this.nextAccount % urls.length;
+      const share = Math.ceil(BATCH / urls.length);
+      let asked = 0;
+      for (const url of [...urls.slice(first), ...urls.slice(0, first)]) {
+        if (rows.length >= BATCH) break;
+        asked++;
         let due = trx.selectFrom('callbacks').select('id').where('status', '=', sql.lit('pending')).where('url', 'like', sql.lit('smpp:%'))
           .where('url', '=', url).where('next_attempt_at', '<=', now)
-          .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)])).orderBy('next_attempt_at').limit(Math.ceil(BATCH / urls.length));
+          .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)])).orderBy('next_attempt_at').limit(Math.min(share, BATCH - rows.length));
         if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
         rows.push(...await trx.updateTable('callbacks').set({ lease_until: now + LEASE_MS }).where('id', 'in', due).returningAll().execute());
       }
+      this.nextAccount = first + asked;
       return rows;
     });
     claimed.sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1));

@@ -490,10 +490,16 @@ export const migrations: Record<string, Migration> = {
   '0021_list_time_indexes': {
     // GET /api/opt-outs and GET /api/inbound list newest first. Without an index in that order each page sorted
     // the whole table (a STOP per unhappy recipient, every reply received: both grow with the traffic).
+    // GET /api/audit filtered by action or key read the whole log (a row per API call) to count it.
     async up(db) {
-      if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local lock_timeout = '5s'`.execute(db);
+      const onPostgres = db.getExecutor().adapter instanceof PostgresAdapter;
+      if (onPostgres) await sql`set local lock_timeout = '5s'`.execute(db);
       await db.schema.createIndex('opt_outs_time').on('opt_outs').columns(['created_at', 'number']).execute();
       await db.schema.createIndex('inbound_time').on('inbound_messages').columns(['received_at', 'id']).execute();
+      // As audit_log_time: SQLite keeps the rowid, the number, in every entry; PostgreSQL gets it written in.
+      const newestFirst = onPostgres ? ['created_at', 'id'] : ['created_at'];
+      await db.schema.createIndex('audit_log_action').on('audit_log').columns(['action', ...newestFirst]).execute();
+      await db.schema.createIndex('audit_log_key').on('audit_log').columns(['key_id', ...newestFirst]).execute();
     },
   },
   '0022_callbacks_due_by_kind': {

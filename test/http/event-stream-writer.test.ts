@@ -60,13 +60,37 @@ describe('EventStreamWriter', () => {
     expect(client.taken.join('')).toBe(Array.from({ length: 1000 }, (_, i) => status(i)).join(''));
   });
 
-  it('writes nothing after the stream ended', () => {
+  it('writes nothing after the stream ended (a write after end would be an error event on the response)', async () => {
     const client = stalledClient();
     client.release();
     const writer = new EventStreamWriter(client.out);
+    const errors: unknown[] = [];
+    client.out.on('error', (err) => errors.push(err));
     client.out.end();
-    expect(() => writer.send(status(0))).not.toThrow();
+    writer.send(status(0));
+    await new Promise((r) => setImmediate(r));
+    expect(errors).toEqual([]);
     expect(client.taken).toEqual([]);
+  });
+
+  it('closes the stream of a client that stays behind, taking nothing, for its limit', async () => {
+    const client = stalledClient();
+    const writer = new EventStreamWriter(client.out, 4 * 1024, 50);
+    for (let i = 0; i < 100; i++) writer.send(status(i));
+    expect(client.out.destroyed).toBe(false);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(client.out.destroyed).toBe(true);
+    expect(() => writer.send(status(100))).not.toThrow();
+  });
+
+  it('a client that catches up in time is not closed', async () => {
+    const client = stalledClient();
+    const writer = new EventStreamWriter(client.out, 4 * 1024, 80);
+    for (let i = 0; i < 100; i++) writer.send(status(i));
+    client.release();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(client.out.destroyed).toBe(false);
+    expect(client.taken.join('')).toContain('event: resync');
   });
 
   it('over real HTTP: a response to a client that does not read stays bounded, and the client gets resync when it reads again', async () => {

@@ -97,11 +97,21 @@ describe('received user data', () => {
     expect(parts.pendingBytes).toBe(6 * 140);
     expect(parts.add('esme4', { reference: 4, total: 4, sequence: 4 }, Buffer.from('end'), 'last', 0)?.parts).toEqual(['m4p1', 'm4p2', 'again', 'last']);
     expect(parts.pendingBytes).toBe(3 * 140);
-    // One message larger than the limit on its own is still joined: nothing else is left to drop.
-    const big = new Reassembler<string>(60_000, 10, () => undefined, 100);
-    big.add('x', { reference: 1, total: 2, sequence: 1 }, part, 'a', 0);
-    expect(big.add('x', { reference: 1, total: 2, sequence: 2 }, part, 'b', 0)?.octets.length).toBe(280);
+    // One message larger than the limit on its own goes too, once it is.
+    const dropped: string[] = [];
+    const big = new Reassembler<string>(60_000, 10, (key, received) => dropped.push(`${key}: ${received.join(',')}`), 300);
+    big.add('x', { reference: 1, total: 3, sequence: 1 }, part, 'a', 0);
+    big.add('x', { reference: 1, total: 3, sequence: 2 }, part, 'b', 0);
+    expect(big.pendingBytes).toBe(280);
+    expect(big.add('x', { reference: 1, total: 3, sequence: 3 }, Buffer.alloc(0), 'c', 0)?.parts).toEqual(['a', 'b', 'c']);
+    for (const [sequence, extra] of [[1, 'd'], [2, 'e'], [3, 'f']] as const) big.add('y', { reference: 1, total: 4, sequence }, part, extra, 0);
+    expect(dropped).toEqual(['y|1|4: d,e,f']);
     expect(big.pendingBytes).toBe(0);
+    // Parts are held as copies of their own, not as slices of the PDU's buffer.
+    const pdu = Buffer.alloc(1000, 0x42);
+    big.add('z', { reference: 1, total: 2, sequence: 1 }, pdu.subarray(10, 20), 'g', 0);
+    pdu.fill(0x43);
+    expect(big.add('z', { reference: 1, total: 2, sequence: 2 }, Buffer.from('!'), 'h', 0)?.octets.toString()).toBe('BBBBBBBBBB!');
   });
 });
 

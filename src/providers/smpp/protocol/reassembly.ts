@@ -17,8 +17,10 @@ interface Group<T> {
  * Joins the parts of concatenated messages (UDH or sar_*) in memory. A message whose parts do not
  * all arrive within `maxAgeMs` is dropped (the caller learns of it through `onExpired`), and at
  * most `maxGroups` messages and `maxBytes` of their parts are held at once, the oldest messages
- * dropped first, so a peer cannot make it grow without bound: up to 255 parts of up to 254 octets
- * each, 10,000 messages would be 650 MB.
+ * dropped first (a message alone larger than that too), so a peer cannot make it grow without bound:
+ * 10,000 messages of 254 of their 255 parts of 254 octets would be 650 MB, and `message_payload`
+ * parts can be larger. Each part is copied out of its PDU, so what is counted is what is held: a
+ * slice would keep the PDU's whole buffer (often a shared 8 KiB pool slab) alive.
  */
 export class Reassembler<T> {
   private readonly groups = new Map<string, Group<T>>();
@@ -42,10 +44,13 @@ export class Reassembler<T> {
       this.groups.set(id, group);
     }
     this.bytes += octets.length - (group.parts.get(concatenation.sequence)?.octets.length ?? 0);
-    group.parts.set(concatenation.sequence, { octets, extra });
+    const held = Buffer.allocUnsafeSlow(octets.length);
+    octets.copy(held);
+    group.parts.set(concatenation.sequence, { octets: held, extra });
     if (group.parts.size < group.total) {
-      // Oldest first; not the message this part belongs to, which is still arriving.
+      // Oldest first, the message this part belongs to last: it is still arriving.
       while (this.bytes > this.maxBytes && this.groups.size > 1) this.evictOldest(id);
+      if (this.bytes > this.maxBytes) this.evictOldest();
       return undefined;
     }
     this.drop(id, group);
