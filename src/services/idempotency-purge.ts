@@ -27,9 +27,6 @@ export class IdempotencyPurge {
 
   /** One batch; returns how many keys went (0: none past the window). */
   async purgeOnce(now = Date.now()): Promise<number> {
-    const purged = await purgeExpiredResponses(this.commits, now, KEYS_PER_TRANSACTION);
-    // Let sends take the write lock between batches.
-    if (purged > 0) await new Promise((r) => setImmediate(r));
-    return purged;
+    return purgeExpiredResponses(this.commits, now, KEYS_PER_TRANSACTION);
   }
 }

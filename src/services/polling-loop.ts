@@ -1,7 +1,9 @@
 import { processLog } from '../logging.js';
 
 /**
- * Runs `step` again and again: at once while it finds work, after `idleMs` when it found none.
+ * Runs `step` again and again: after a turn of the event loop while it finds work, after `idleMs` when
+ * it found none. The turn lets what waits on this thread go first (requests, other loops' transactions
+ * for the write lock), so a backlog of millions worked off a batch at a time runs beside them.
  * `stop` waits for the step in progress, so a shutdown never cuts a transaction in half.
  */
 export class PollingLoop {
@@ -41,7 +43,9 @@ export class PollingLoop {
       } catch (err) {
         processLog.error(`${this.name} failed; retrying`, err);
       }
-      if (handled === 0 && this.running) {
+      if (handled > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      } else if (this.running) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
           this.timer = setTimeout(resolve, this.idleMs);

@@ -62,8 +62,6 @@ export class Retention {
       if (this.purgedSinceIdle.audit > 0) processLog.info(`retention: deleted ${this.purgedSinceIdle.audit} audit rows older than ${auditDays} days`);
       this.purgedSinceIdle = { messages: 0, audit: 0 };
     }
-    // Let sends and reports take the write lock between batches.
-    if (total > 0) await new Promise((r) => setImmediate(r));
     return total;
   }
 }
