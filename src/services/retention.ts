@@ -28,6 +28,7 @@ export interface RetentionSettings {
 export class Retention {
   private readonly loop: PollingLoop;
   private purgedSinceIdle = { messages: 0, audit: 0 };
+  private auditFailing = false;
 
   constructor(private readonly settings: RetentionSettings, private readonly commits: GroupCommit, private readonly metrics: GatewayMetrics) {
     this.loop = new PollingLoop('retention', settings.intervalMs, () => this.purgeOnce());
@@ -44,10 +45,9 @@ export class Retention {
   /** One batch; returns how many rows went (0: nothing older than the retention is left). */
   async purgeOnce(now = Date.now()): Promise<number> {
     const { days, auditDays, batchSize } = this.settings;
-    // Each its own transaction: an audit log the gateway may not delete from (a database grant) stops only its own purge.
     const purged = {
       ...(days === undefined ? { messages: 0, batches: 0, otpSessions: 0, inbound: 0 } : await this.commits.run((trx) => purgeBefore(trx, now - days * DAY_MS, batchSize))),
-      audit: auditDays === undefined ? 0 : await this.commits.run((trx) => purgeAuditBefore(trx, now - auditDays * DAY_MS, batchSize)),
+      audit: auditDays === undefined ? 0 : await this.purgeAudit(now - auditDays * DAY_MS),
     };
     this.metrics.retentionPurged.inc({ kind: 'message' }, purged.messages);
     this.metrics.retentionPurged.inc({ kind: 'batch' }, purged.batches);
@@ -63,5 +63,22 @@ export class Retention {
       this.purgedSinceIdle = { messages: 0, audit: 0 };
     }
     return total;
+  }
+
+  /**
+   * Its own transaction, and a failure its own: an audit log the gateway may not delete from (a database grant
+   * that allows only INSERT and SELECT) must not stop the messages' purge. Said once, not at every batch.
+   */
+  private async purgeAudit(cutoff: number): Promise<number> {
+    try {
+      const purged = await this.commits.run((trx) => purgeAuditBefore(trx, cutoff, this.settings.batchSize));
+      if (this.auditFailing) processLog.info('retention: the audit log purge works again');
+      this.auditFailing = false;
+      return purged;
+    } catch (err) {
+      if (!this.auditFailing) processLog.error('retention: the audit log purge failed (AUDIT_RETENTION_DAYS); the messages\' purge goes on', err);
+      this.auditFailing = true;
+      return 0;
+    }
   }
 }

@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { onPostgres } from '../helpers/database.js';
 import { drain, startGateway, type TestGateway, US, US2, GB } from '../helpers/gateway.js';
 import { get, post } from '../helpers/http.js';
 
@@ -99,5 +101,27 @@ describe('MESSAGE_RETENTION_DAYS', () => {
     // Audit only: the 45-day-old message is still there.
     expect((await get(g.app, `/api/sms/${old.messages[0].id}`)).body.status).toBe('delivered');
     expect((await get(g.app, '/metrics')).body as string).toContain('sms_retention_purged_total{kind="audit"} 4');
+  });
+
+  it.skipIf(onPostgres)('an audit log the gateway may not delete from stops only the audit purge: the messages still go', async () => {
+    gw = await startGateway({ MESSAGE_RETENTION_DAYS: '7', AUDIT_RETENTION_DAYS: '7', RETENTION_BATCH_SIZE: '10' });
+    const g = gw;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() - 10 * DAY);
+    const old = (await post(g.app, '/api/sms/send', { to: [{ number: US }], message: 'old' })).body;
+    await drain(g.services);
+    vi.useRealTimers();
+    const auditRows = async () => Number((await g.services.store.db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    for (let waited = 0; (await auditRows()) === 0 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(await auditRows()).toBe(1);
+    // As a PostgreSQL grant of INSERT and SELECT only would: deleting from the log fails.
+    await sql`create trigger audit_log_kept before delete on audit_log begin select raise(abort, 'permission denied for table audit_log'); end`.execute(g.services.store.db);
+    const retention = g.services.retention!;
+    while (await retention.purgeOnce() > 0);
+    expect((await get(g.app, `/api/sms/${old.messages[0].id}`)).status).toBe(404);
+    expect(await auditRows()).toBe(1);
+    await sql`drop trigger audit_log_kept`.execute(g.services.store.db);
+    expect(await retention.purgeOnce()).toBe(1);
+    expect(await auditRows()).toBe(0);
   });
 });
