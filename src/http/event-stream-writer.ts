@@ -21,7 +21,9 @@ export const MAX_BEHIND_MS = 60_000;
 export class EventStreamWriter {
   private behind: NodeJS.Timeout | undefined;
 
-  constructor(private readonly out: Writable, private readonly maxUnsentBytes = MAX_UNSENT_BYTES, private readonly maxBehindMs = MAX_BEHIND_MS) {}
+  constructor(private readonly out: Writable, private readonly maxUnsentBytes = MAX_UNSENT_BYTES, private readonly maxBehindMs = MAX_BEHIND_MS) {
+    out.once('close', () => clearTimeout(this.behind));
+  }
 
   /** Writes `text` unless the stream has ended or the client is behind. */
   send(text: string): void {
@@ -35,7 +37,6 @@ export class EventStreamWriter {
         this.behind = undefined;
         this.send(frame('resync', {}));
       });
-      this.out.once('close', () => clearTimeout(this.behind));
       return;
     }
     this.out.write(text);

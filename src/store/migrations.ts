@@ -506,7 +506,7 @@ export const migrations: Record<string, Migration> = {
   '0022_callbacks_due_by_kind': {
     // The outbox holds HTTP callbacks and SMPP receipts (url `smpp:<system_id>`), and both claims read
     // callbacks_due, every pending row by time, skipping the other kind's. Receipts for an account with no
-    // receiving bind stay due until one binds (up to 72 h of an ESME's traffic), so the HTTP claim read
+    // receiving bind stay due until one binds (they are given up 72 h on, but only at an attempt), so the HTTP claim read
     // past all of them, inside the write lock, every 200 ms. Each claim has its own index now; the literal
     // conditions are the ones the claims write (SQLite matches a partial index only on literals). The status
     // leads the HTTP index's key, as in messages_scheduled: else SQLite's planner prefers callbacks_due.
