@@ -27,6 +27,12 @@ import { PollingLoop } from './services/polling-loop.js';
 const MAINTENANCE_INTERVAL_MS = 500;
 /** Messages the scheduler moves per transaction (due, or expired), each move a few tens of µs. */
 export const SCHEDULER_CHUNK = 500;
+/**
+ * Providers asked at once about stale sends. One at a time, 500 stale sends to a provider whose lookup takes
+ * 200 ms held the maintenance loop (the scheduler with it) for 100 s; a few at a time stays well inside
+ * the providers' API rate limits.
+ */
+export const RECOVERY_LOOKUPS_AT_ONCE = 8;
 
 type Result =
   | { message: ClaimedMessage; outcome: SendOutcome; startedAt: number; finishedAt: number }
@@ -379,22 +385,29 @@ export class Dispatcher {
     const { config, commits, dialect, metrics, router } = this.deps;
     const stale = await commits.run((trx) => claimStale(trx, dialect, 500, now, now + config.dispatch.leaseSeconds * 1000));
     if (stale.length === 0) return 0;
-    const verdicts: Array<{ message: MessageRow; found: { providerMessageId: string } | null | 'unknown' }> = [];
-    for (const message of stale) {
-      const provider = router.get(message.provider);
-      if (!provider?.lookup) {
-        verdicts.push({ message, found: 'unknown' });
-        continue;
+    // In the order claimed; a message whose provider could not answer now has none.
+    const answers: Array<{ message: MessageRow; found: { providerMessageId: string } | null | 'unknown' } | undefined> = new Array(stale.length);
+    let next = 0;
+    const asking = async () => {
+      for (let i = next++; i < stale.length; i = next++) {
+        const message = stale[i];
+        const provider = router.get(message.provider);
+        if (!provider?.lookup) {
+          answers[i] = { message, found: 'unknown' };
+          continue;
+        }
+        const deadline = callDeadline(config.dispatch.providerTimeoutSeconds * 1000);
+        try {
+          answers[i] = { message, found: await provider.lookup({ messageId: message.id, to: message.to_number, attemptedAt: message.updated_at }, deadline.signal) };
+        } catch {
+          // The provider can't answer now: leave the claim's fresh lease to run out and ask again later.
+        } finally {
+          deadline.clear();
+        }
       }
-      const deadline = callDeadline(config.dispatch.providerTimeoutSeconds * 1000);
-      try {
-        verdicts.push({ message, found: await provider.lookup({ messageId: message.id, to: message.to_number, attemptedAt: message.updated_at }, deadline.signal) });
-      } catch {
-        // The provider can't answer now: leave the claim's fresh lease to run out and ask again later.
-      } finally {
-        deadline.clear();
-      }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(RECOVERY_LOOKUPS_AT_ONCE, stale.length) }, asking));
+    const verdicts = answers.filter((a) => a !== undefined);
     const at = Date.now();
     await commits.run(async (trx) => {
       // A crash between claim and outcome left no `sending` event (it is written with the outcome): recovery writes

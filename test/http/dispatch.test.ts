@@ -3,8 +3,9 @@ import { drain, eventsByNumber, startGateway, type TestGateway, US, US2 } from '
 import { onPostgres } from '../helpers/database.js';
 import { get, post } from '../helpers/http.js';
 import { sql, type Kysely } from 'kysely';
-import type { SendOutcome, SmsProvider } from '../../src/providers/provider.js';
+import type { LookupHint, SendOutcome, SmsProvider } from '../../src/providers/provider.js';
 import type { Database } from '../../src/store/schema.js';
+import { RECOVERY_LOOKUPS_AT_ONCE } from '../../src/worker.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -253,6 +254,42 @@ describe('dispatcher', () => {
     await drain(gw.services);
     expect((await get(gw.app, `/api/sms/${id}`)).body.status).toBe('delivered');
     expect((await get(gw.app, '/api/simulator/outbox')).body.total).toBe(1);
+  });
+
+  it('asks the provider about several stale sends at once, and decides each by its own answer', async () => {
+    gw = await startGateway({ PROVIDER_TIMEOUT: '1', DISPATCH_LEASE_SECONDS: '2' });
+    const ids: string[] = [];
+    for (let i = 0; i < RECOVERY_LOOKUPS_AT_ONCE + 2; i++) ids.push((await post(gw.app, '/api/sms/send', { to: [{ number: US }], message: `x${i}` })).body.messages[0].id);
+    await gw.services.store.db.updateTable('messages').set({ status: 'sending', lease_until: Date.now() - 1, attempts: 1 }).where('id', 'in', ids).execute();
+    const simulator = gw.services.simulator!;
+    const lookup = simulator.lookup!;
+    const asked: Array<{ id: string; answer: () => void }> = [];
+    let arrived = () => {};
+    simulator.lookup = (hint: LookupHint) => new Promise<{ providerMessageId: string } | null>((resolve, reject) => {
+      // The first message's send went out before the crash (the provider knows it); the others never did.
+      const answer = () => (hint.messageId === ids[0] ? Promise.resolve({ providerMessageId: 'sim_taken' }) : lookup.call(simulator, hint)).then(resolve, reject);
+      asked.push({ id: hint.messageId, answer });
+      arrived();
+    });
+    try {
+      const recovery = gw.services.dispatcher.recover();
+      // Given time for every question that could go out at once (one at a time, only the first would).
+      for (let waited = 0; asked.length < RECOVERY_LOOKUPS_AT_ONCE && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 20));
+      // As many questions out at once as allowed, not one at a time, and no more.
+      expect(asked).toHaveLength(RECOVERY_LOOKUPS_AT_ONCE);
+      for (let answered = 0; answered < ids.length; answered++) {
+        while (asked.length <= answered) await new Promise<void>((r) => { arrived = r; });
+        asked[answered].answer();
+      }
+      expect(await recovery).toBe(ids.length);
+    } finally {
+      simulator.lookup = lookup;
+    }
+    expect(asked.map((a) => a.id).sort()).toEqual([...ids].sort());
+    const statuses = await Promise.all(ids.map(async (id) => (await get(gw!.app, `/api/sms/${id}`)).body));
+    expect(statuses[0]).toMatchObject({ status: 'sent', provider_message_id: 'sim_taken' });
+    for (const m of statuses.slice(1)) expect(m.status).toBe('queued');
   });
 
   it('recovers a send the provider took before the crash as sent, without sending again', async () => {
