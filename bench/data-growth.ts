@@ -219,8 +219,8 @@ function seed(dbPath: string, n: number): Seeded {
   }
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.exec('analyze');
-  const rows = (table: string) => Number(db.prepare(`select count(*) from ${table}`).pluck().get());
-  const tables = { audit: rows('audit_log'), optOuts: rows('opt_outs'), inbound: rows('inbound_messages') };
+  const countRows = (table: string) => Number(db.prepare(`select count(*) from ${table}`).pluck().get());
+  const tables = { audit: countRows('audit_log'), optOuts: countRows('opt_outs'), inbound: countRows('inbound_messages') };
   db.close();
   return { bigBatchId, someNumber, someSender, tables, messages: made, firstAt, lastAt: now };
 }

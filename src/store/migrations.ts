@@ -510,6 +510,8 @@ export const migrations: Record<string, Migration> = {
     // past all of them, inside the write lock, every 200 ms. Each claim has its own index now; the literal
     // conditions are the ones the claims write (SQLite matches a partial index only on literals). The status
     // leads the HTTP index's key, as in messages_scheduled: else SQLite's planner prefers callbacks_due.
+    // callbacks_due is no longer read by this version, but stays: older processes claim along it while versions
+    // are mixed during an upgrade. A later version may drop it (one index write less per callback change).
     async up(db) {
       if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local lock_timeout = '5s'`.execute(db);
       await sql`create index callbacks_due_http on callbacks (status, next_attempt_at) where status = 'pending' and url not like 'smpp:%'`.execute(db);

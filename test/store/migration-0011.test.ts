@@ -34,10 +34,20 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A fresh database file with every migration. */
+async function openMigrated() {
+  open();
+  await migrate(db, 'sqlite');
+}
+
+/** SQLite's plan for a statement the code ran: one line per step. */
+function planOf(query: CompiledQuery): string[] {
+  return (raw.prepare(`explain query plan ${query.sql}`).all(...(query.parameters as unknown[])) as Array<{ detail: string }>).map((step) => step.detail);
+}
+
 /** The indexes SQLite's plan for a statement the code ran reads. */
 function indexesUsed(query: CompiledQuery): string[] {
-  const plan = raw.prepare(`explain query plan ${query.sql}`).all(...(query.parameters as unknown[])) as Array<{ detail: string }>;
-  return plan.flatMap((step) => [...step.detail.matchAll(/USING (?:COVERING )?INDEX (\w+)/g)].map((m) => m[1]));
+  return planOf(query).flatMap((detail) => [...detail.matchAll(/USING (?:COVERING )?INDEX (\w+)/g)].map((m) => m[1]));
 }
 
 const message = (id: string, status: string, at: number) => ({
@@ -48,8 +58,7 @@ const message = (id: string, status: string, at: number) => ({
 
 describe.skipIf(onPostgres)('migration 0011 (SQLite)', () => {
   it('makes a queue index the claim and failover read, holding only queued messages', async () => {
-    open();
-    await migrate(db, 'sqlite');
+    await openMigrated();
     const now = Date.now();
     await db.insertInto('messages').values([
       message(newId('msg', now - 3), 'queued', now - 3), message(newId('msg', now - 2), 'sending', now - 2_000),
@@ -69,8 +78,7 @@ describe.skipIf(onPostgres)('migration 0011 (SQLite)', () => {
   });
 
   it('makes an index of the simulator\'s reports still to go out, which the report loop reads', async () => {
-    open();
-    await migrate(db, 'sqlite');
+    await openMigrated();
     const now = Date.now();
     const entry = (id: string, reportedAt: number | null) => ({
       id, message_id: `msg_${id}`, to_number: '+14155550100', from_number: null, body: 'x', encoding: 'GSM-7', segments: 1,
@@ -125,8 +133,7 @@ function dump() {
 
 describe.skipIf(onPostgres)('migration 0018 (SQLite)', () => {
   it('the scheduler finds what came due, and what expired, on indexes holding only those messages, a chunk at a time', async () => {
-    open();
-    await migrate(db, 'sqlite');
+    await openMigrated();
     const now = Date.now();
     await db.insertInto('messages').values([
       message(newId('msg', now - 3), 'scheduled', now - 3), message(newId('msg', now - 2), 'scheduled', now + 60_000),
@@ -139,8 +146,7 @@ describe.skipIf(onPostgres)('migration 0018 (SQLite)', () => {
     expect(due).toHaveLength(1);
     expect((await db.selectFrom('messages').select('status').where('id', '=', due[0].id).executeTakeFirstOrThrow()).status).toBe('queued');
     // Each chunk is chosen on a range of its partial index, then moved by id: no step reads every message of the status.
-    const plans = executed.filter((q) => /^update "messages"/.test(q.sql)).map((q) =>
-      (raw.prepare(`explain query plan ${q.sql}`).all(...(q.parameters as unknown[])) as Array<{ detail: string }>).map((step) => step.detail));
+    const plans = executed.filter((q) => /^update "messages"/.test(q.sql)).map(planOf);
     expect(plans).toHaveLength(3);
     expect(plans[0]).toContain('SEARCH messages USING INDEX messages_scheduled (status=? AND due_at<?)');
     for (const plan of plans.slice(1)) expect(plan).toContain('SEARCH messages USING INDEX messages_expiry (status=? AND expire_at<?)');
@@ -150,8 +156,7 @@ describe.skipIf(onPostgres)('migration 0018 (SQLite)', () => {
 
 describe.skipIf(onPostgres)('migration 0020 (SQLite)', () => {
   it('routing around an open circuit reads an index of the queued messages that have a route, and only those', async () => {
-    open();
-    await migrate(db, 'sqlite');
+    await openMigrated();
     const now = Date.now();
     const routed = { ...message(newId('msg', now - 2), 'queued', now - 2), route: JSON.stringify(['simulator', 'twilio']) };
     await db.insertInto('messages').values([routed, message(newId('msg', now - 1), 'queued', now - 1)] as any).execute();
@@ -164,8 +169,7 @@ describe.skipIf(onPostgres)('migration 0020 (SQLite)', () => {
 
 describe.skipIf(onPostgres)('migration 0021 (SQLite)', () => {
   it('the opt-out, inbound and audit lists read their newest rows along an index, with or without their filters, sorting none of them', async () => {
-    open();
-    await migrate(db, 'sqlite');
+    await openMigrated();
     const now = Date.now();
     const config = { phoneValidation: 'lenient', defaultCountry: undefined } as any;
     const unusedCommits = {} as any;
@@ -180,7 +184,7 @@ describe.skipIf(onPostgres)('migration 0021 (SQLite)', () => {
     await audit.list({ key_id: 'key_1', date_from: now - 86_400_000 }, 50, 0);
     const pages = executed.filter((q) => /order by/.test(q.sql));
     expect(pages).toHaveLength(7);
-    const plans = pages.map((q) => (raw.prepare(`explain query plan ${q.sql}`).all(...(q.parameters as unknown[])) as Array<{ detail: string }>).map((step) => step.detail).join('; '));
+    const plans = pages.map((q) => planOf(q).join('; '));
     expect(plans[0]).toMatch(/SCAN opt_outs USING INDEX opt_outs_time/);
     expect(plans[1]).toMatch(/SCAN inbound_messages USING INDEX inbound_time/);
     expect(plans[2]).toMatch(/SEARCH inbound_messages USING INDEX inbound_from \(from_number=\?\)/);
@@ -190,7 +194,7 @@ describe.skipIf(onPostgres)('migration 0021 (SQLite)', () => {
     expect(plans[6]).toMatch(/SEARCH audit_log USING INDEX audit_log_time \(created_at>\?\)/);
     // Their totals too: the action's count reads its own range of an index, a key's the date range's.
     const counts = executed.filter((q) => /count\(\*\)/.test(q.sql) && /from "audit_log"/.test(q.sql)).slice(2)
-      .map((q) => (raw.prepare(`explain query plan ${q.sql}`).all(...(q.parameters as unknown[])) as Array<{ detail: string }>).map((step) => step.detail).join('; '));
+      .map((q) => planOf(q).join('; '));
     expect(counts).toEqual([expect.stringMatching(/audit_log_action \(action=\?\)/), expect.stringMatching(/audit_log_time \(created_at>\?\)/)]);
     // No page sorts the rows it reads (one sender's inbound sorts its ties on the time by id, the last term only).
     plans.forEach((plan, i) => expect(plan).not.toMatch(i === 2 ? /TEMP B-TREE FOR ORDER BY/ : /TEMP B-TREE/));
@@ -199,15 +203,14 @@ describe.skipIf(onPostgres)('migration 0021 (SQLite)', () => {
 
 describe.skipIf(onPostgres)('migration 0022 (SQLite)', () => {
   it('the HTTP callbacks and the SMPP receipts are claimed each on an index of their own kind, an account at a time', async () => {
-    open();
-    await migrate(db, 'sqlite');
+    await openMigrated();
     const commits = { run: (job: (trx: unknown) => Promise<unknown>) => db.transaction().execute(job) } as any;
     executed = [];
     await new CallbackService({ webhooks: { timeoutSeconds: 1 } } as any, db, 'sqlite', commits, undefined as any, undefined as any).deliverDue();
     await new ReceiptDelivery(db, 'sqlite', commits, undefined as any, { accounts: () => ['esme1', 'esme2'], sessionFor: () => undefined }).deliverDue();
     const claims = executed.filter((q) => /^update "callbacks"/.test(q.sql));
     expect(claims).toHaveLength(3);
-    const plans = claims.map((q) => (raw.prepare(`explain query plan ${q.sql}`).all(...(q.parameters as unknown[])) as Array<{ detail: string }>).map((step) => step.detail).join('; '));
+    const plans = claims.map((q) => planOf(q).join('; '));
     expect(plans[0]).toMatch(/SEARCH callbacks USING INDEX callbacks_due_http \(status=\? AND next_attempt_at<\?\)/);
     for (const plan of plans.slice(1)) expect(plan).toMatch(/SEARCH callbacks USING INDEX callbacks_due_smpp \(url=\? AND next_attempt_at<\?\)/);
     for (const plan of plans) expect(plan).not.toMatch(/callbacks_due |TEMP B-TREE/);
@@ -215,8 +218,7 @@ describe.skipIf(onPostgres)('migration 0022 (SQLite)', () => {
   });
 
   it('with more accounts bound than a look takes receipts, a look takes its batch and the next starts where it stopped', async () => {
-    open();
-    await migrate(db, 'sqlite');
+    await openMigrated();
     const now = Date.now();
     const accounts = Array.from({ length: 150 }, (_, i) => `esme${i}`);
     // Receipts of messages no longer stored: each claimed one is dropped at once, so what a look took is what went.
